@@ -1,0 +1,9 @@
+"""The auth area: blueprint, views and commands."""
+
+from flask import Flask
+
+from challenge.auth.views import bp
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

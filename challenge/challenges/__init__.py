@@ -1,0 +1,9 @@
+"""The challenges area: blueprint, views and commands."""
+
+from flask import Flask
+
+from challenge.challenges.views import bp
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

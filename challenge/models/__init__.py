@@ -1,0 +1,20 @@
+"""Typed SQLAlchemy 2 models, split by aggregate."""
+
+from challenge.models.base import Base, UTCDateTime, utcnow
+from challenge.models.challenges import (
+    QUOTA_PERIODS,
+    TASKS,
+    VISIBILITIES,
+    Blob,
+    Challenge,
+    Phase,
+    Track,
+)
+from challenge.models.people import ApiToken, Membership, Team, User, hash_token
+from challenge.models.submissions import STATUSES, Score, Submission
+
+__all__ = [
+    "QUOTA_PERIODS", "STATUSES", "TASKS", "VISIBILITIES",
+    "ApiToken", "Base", "Blob", "Challenge", "Membership", "Phase", "Score",
+    "Submission", "Team", "Track", "UTCDateTime", "User", "hash_token", "utcnow",
+]

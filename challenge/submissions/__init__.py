@@ -1,0 +1,9 @@
+"""The submissions area: blueprint, views and commands."""
+
+from flask import Flask
+
+from challenge.submissions.views import bp
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

