@@ -1,0 +1,3 @@
+"""API routes: challenges."""
+
+from challenge.api.views import bp  # noqa: F401

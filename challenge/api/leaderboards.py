@@ -1,0 +1,3 @@
+"""API routes: leaderboards."""
+
+from challenge.api.views import bp  # noqa: F401

@@ -1,0 +1,3 @@
+"""API routes: submissions."""
+
+from challenge.api.views import bp  # noqa: F401

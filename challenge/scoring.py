@@ -1,0 +1,81 @@
+"""The platform's one small, typed surface onto ``scorer/``.
+
+Class lists and ground truth are parsed once per process and cached by the
+checksums of their files, so a worker scores a phase's hundredth submission
+without re-reading its hidden files.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import scorer
+from challenge.extensions import db
+from challenge.models import Blob, Phase, Track
+
+FormatError = scorer.FormatError
+
+
+def _blob_bytes(blob_id: int) -> bytes:
+    blob = db.session.get(Blob, blob_id)
+    assert blob is not None, f"blob {blob_id} missing"
+    return blob.data
+
+
+@lru_cache(maxsize=32)
+def _classes_by_sha(sha256: str, blob_id: int) -> scorer.ClassList:
+    return scorer.load_classes(_blob_bytes(blob_id))
+
+
+def class_list(track: Track) -> scorer.ClassList:
+    blob = track.challenge.classes_blob
+    return _classes_by_sha(blob.sha256, blob.id)
+
+
+@lru_cache(maxsize=16)
+def _truth_by_sha(
+    classes_key: tuple[str, int],
+    labels_key: tuple[str, int],
+    boxes_key: tuple[str, int] | None,
+    blacklist_key: tuple[str, int] | None,
+) -> scorer.GroundTruth:
+    return scorer.load_ground_truth(
+        _classes_by_sha(*classes_key),
+        labels=_blob_bytes(labels_key[1]),
+        boxes=_blob_bytes(boxes_key[1]) if boxes_key else None,
+        blacklist=_blob_bytes(blacklist_key[1]) if blacklist_key else None,
+    )
+
+
+def _key(blob: Blob | None) -> tuple[str, int] | None:
+    return (blob.sha256, blob.id) if blob is not None else None
+
+
+def ground_truth(phase: Phase) -> scorer.GroundTruth:
+    """The phase's hidden ground truth, parsed (cached per process by checksum)."""
+    classes = phase.track.challenge.classes_blob
+    return _truth_by_sha(
+        (classes.sha256, classes.id), (phase.labels_blob.sha256, phase.labels_blob.id),
+        _key(phase.boxes_blob), _key(phase.blacklist_blob),
+    )
+
+
+def check_upload(data: bytes, phase: Phase) -> scorer.Predictions:
+    """Validate an upload's format without touching the ground truth.
+
+    Raises ``FormatError`` (line number, token, sentence) for a bad file.
+    """
+    track = phase.track
+    return scorer.parse_predictions(
+        data, task=track.task, guesses=track.guesses, classes=class_list(track), images=phase.images
+    )
+
+
+def score(data: bytes, phase: Phase) -> scorer.Result:
+    """Parse and score a submission against the phase's ground truth."""
+    track = phase.track
+    predictions = check_upload(data, phase)
+    return scorer.evaluate(
+        predictions, ground_truth(phase), task=track.task, guesses=track.guesses,
+        classes=class_list(track),
+    )
