@@ -1,5 +1,5 @@
 # The README's commands. Each target creates the virtual environment on first use.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
