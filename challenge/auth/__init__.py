@@ -1,9 +1,51 @@
-"""The auth area: blueprint, views and commands."""
+"""The auth area: Flask-Login wiring, blueprint, views and commands."""
 
-from flask import Flask
+from __future__ import annotations
 
+from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import Unauthorized
+
+from challenge.auth.commands import tokens_cli, users_cli
 from challenge.auth.views import bp
+from challenge.extensions import db, login_manager
+from challenge.models import User
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+@login_manager.unauthorized_handler
+def _unauthorized() -> ResponseReturnValue:
+    # Flask-Login's default would put an absolute URL in ?next=, which the login
+    # view rightly refuses; send the path instead. A POST cannot be replayed
+    # after logging in, so it gets the 401 page rather than a redirect.
+    if request.method == "GET":
+        flash("Please log in to see that page.", "error")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return _unauthorized_page(Unauthorized())
+
+
+def _unauthorized_page(_exc: Unauthorized) -> ResponseReturnValue:
+    if request.path.startswith("/api/"):
+        return jsonify({"error": "authentication required"}), 401
+    return render_template("auth/unauthorized.html"), 401
+
+
+def _csrf_failed(exc: CSRFError) -> ResponseReturnValue:
+    if request.path.startswith("/api/"):
+        return jsonify({"error": exc.description}), 400
+    return render_template("auth/csrf_failed.html", reason=exc.description), 400
 
 
 def init_app(app: Flask) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
     app.register_blueprint(bp)
+    app.register_error_handler(401, _unauthorized_page)
+    app.register_error_handler(CSRFError, _csrf_failed)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)

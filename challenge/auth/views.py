@@ -1,3 +1,114 @@
-from flask import Blueprint
+"""Register, log in, log out, and the account page with its API tokens."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required, login_user, logout_user
+
+from challenge.auth.current import me
+from challenge.auth.forms import LoginForm, PostForm, RegisterForm, TokenForm
+from challenge.auth.service import AccountError, authenticate, live_tokens, register_user
+from challenge.tokens import create_token, revoke_token
 
 bp = Blueprint("auth", __name__)
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (no open redirects).
+
+    Only relative paths pass: '/teams?x=1' yes; 'https://evil', '//evil',
+    '/\\evil' and 'javascript:' no.
+    """
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ch.isspace() or ord(ch) < 32 for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(url_for("teams.mine"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = register_user(form.email.data or "", form.password.data or "", form.name.data or "")
+        except AccountError as exc:
+            form.email.errors = [*form.email.errors, exc.message]
+        else:
+            login_user(user)
+            flash(f"Welcome, {user.name}. Create or join a team to submit.", "success")
+            return redirect(url_for("teams.mine"))
+    return render_template("auth/register.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next")) or ""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(form.next.data) or url_for("challenges.index"))
+    if form.validate_on_submit():
+        user = authenticate(form.email.data or "", form.password.data or "")
+        if user is not None:
+            login_user(user)
+            return redirect(safe_next(form.next.data) or url_for("challenges.index"))
+        form.password.errors = [*form.password.errors, "wrong email or password"]
+    return render_template("auth/login.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> ResponseReturnValue:
+    # POST with a CSRF token (checked by CSRFProtect before this runs): a link
+    # or image on another site cannot log people out.
+    logout_user()
+    flash("You are logged out.", "success")
+    return redirect(url_for("challenges.index"))
+
+
+@bp.route("/account")
+@login_required
+def account() -> ResponseReturnValue:
+    return _account_page()
+
+
+@bp.route("/account/tokens", methods=["POST"])
+@login_required
+def create_api_token() -> ResponseReturnValue:
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _account_page(token_form=form), 400
+    raw = create_token(me(), (form.name.data or "").strip())
+    # Rendered straight from the POST instead of redirecting: the raw token must
+    # not be kept anywhere (not even in the session cookie) to survive a redirect.
+    response = make_response(_account_page(new_token=raw))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_api_token(token_id: int) -> ResponseReturnValue:
+    if PostForm().validate_on_submit() and revoke_token(me(), token_id):
+        flash("Token revoked: it no longer works.", "success")
+    else:
+        flash("No such token of yours to revoke.", "error")
+    return redirect(url_for("auth.account"))
+
+
+def _account_page(token_form: TokenForm | None = None, new_token: str | None = None) -> str:
+    return render_template(
+        "auth/account.html",
+        tokens=live_tokens(me()),
+        token_form=token_form or TokenForm(formdata=None),
+        post_form=PostForm(),
+        new_token=new_token,
+    )

@@ -1,3 +1,126 @@
-from flask import Blueprint
+"""My teams, a team's page, and the forms that change membership."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+
+from challenge.auth.current import me
+from challenge.extensions import db
+from challenge.models import Challenge, Team
+from challenge.teams.forms import CreateTeamForm, JoinTeamForm, PostForm
+from challenge.teams.service import (
+    TeamError,
+    captain_of,
+    challenges_without_team,
+    create_team,
+    is_member,
+    join_team,
+    leave_team,
+    memberships_of,
+    remove_member,
+)
 
 bp = Blueprint("teams", __name__)
+
+
+@bp.route("/teams")
+@login_required
+def mine() -> ResponseReturnValue:
+    # One form object of each kind, rendered once per challenge with its own ids.
+    return render_template(
+        "teams/mine.html",
+        memberships=memberships_of(me()),
+        open_challenges=challenges_without_team(me()),
+        create_form=CreateTeamForm(formdata=None),
+        join_form=JoinTeamForm(formdata=None),
+    )
+
+
+@bp.route("/teams/create", methods=["POST"])
+@login_required
+def create() -> ResponseReturnValue:
+    form = CreateTeamForm()
+    if not form.validate_on_submit():
+        return _form_failed(form)
+    challenge = _challenge(form.challenge_id.data)
+    try:
+        team = create_team(challenge, form.name.data or "", [me()])
+    except TeamError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("teams.mine"))
+    flash(f"Team '{team.name}' created; you are its captain. Share the invite code with your teammates.",
+          "success")
+    return redirect(url_for("teams.show", team_id=team.id))
+
+
+@bp.route("/teams/join", methods=["POST"])
+@login_required
+def join() -> ResponseReturnValue:
+    form = JoinTeamForm()
+    if not form.validate_on_submit():
+        return _form_failed(form)
+    try:
+        team = join_team(me(), form.invite_code.data or "", _challenge(form.challenge_id.data))
+    except TeamError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("teams.mine"))
+    flash(f"You joined '{team.name}'.", "success")
+    return redirect(url_for("teams.show", team_id=team.id))
+
+
+@bp.route("/teams/<int:team_id>")
+def show(team_id: int) -> ResponseReturnValue:
+    team = db.session.get(Team, team_id) or abort(404)
+    viewer = me() if current_user.is_authenticated else None
+    captain = captain_of(team)
+    return render_template(
+        "teams/team.html",
+        team=team,
+        members=sorted(team.memberships, key=lambda m: (not m.is_captain, m.joined_at, m.id)),
+        is_member=viewer is not None and is_member(viewer, team),
+        is_captain=viewer is not None and captain is not None and captain.id == viewer.id,
+        post_form=PostForm(),
+    )
+
+
+@bp.route("/teams/<int:team_id>/members/<int:user_id>/remove", methods=["POST"])
+@login_required
+def remove(team_id: int, user_id: int) -> ResponseReturnValue:
+    team = db.session.get(Team, team_id) or abort(404)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    try:
+        removed = remove_member(me(), team, user_id)
+    except TeamError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"{removed.name} was removed from the team.", "success")
+    return redirect(url_for("teams.show", team_id=team.id))
+
+
+@bp.route("/teams/<int:team_id>/leave", methods=["POST"])
+@login_required
+def leave(team_id: int) -> ResponseReturnValue:
+    team = db.session.get(Team, team_id) or abort(404)
+    if not PostForm().validate_on_submit():
+        abort(400)
+    try:
+        leave_team(me(), team)
+    except TeamError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("teams.show", team_id=team_id))
+    flash(f"You left '{team.name}'.", "success")
+    return redirect(url_for("teams.mine"))
+
+
+def _challenge(challenge_id: int | None) -> Challenge:
+    return (db.session.get(Challenge, challenge_id) if challenge_id else None) or abort(404)
+
+
+def _form_failed(form: CreateTeamForm | JoinTeamForm) -> ResponseReturnValue:
+    for field, errors in form.errors.items():
+        label = getattr(form, str(field)).label.text if field else "form"
+        flash(f"{label}: {'; '.join(errors)}", "error")
+    return redirect(url_for("teams.mine"))

@@ -1,0 +1,82 @@
+"""Accounts: registering, authenticating and looking up users."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from challenge.extensions import db
+from challenge.models import ApiToken, User
+
+MIN_PASSWORD = 8
+# Deliberately loose: the only real check of an address is mail reaching it,
+# and the platform sends none. This catches typos like a missing '@' or domain.
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# Compared against when the email is unknown, so a wrong email and a wrong
+# password take the same time and the login form does not reveal who has an account.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+class AccountError(Exception):
+    """A request about an account that cannot be done; the message is for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.email) == normalize_email(email)))
+
+
+def register_user(email: str, password: str, name: str = "", *, organizer: bool = False) -> User:
+    """Create and commit a user. Emails are unique regardless of case (stored lower-case)."""
+    email = normalize_email(email)
+    name = name.strip() or email.split("@", 1)[0]
+    if not EMAIL_RE.match(email):
+        raise AccountError(f"'{email}' is not an email address (expected name@domain.tld)")
+    if len(email) > 254:
+        raise AccountError("email addresses are at most 254 characters")
+    if len(name) > 100:
+        raise AccountError("names are at most 100 characters")
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"passwords need at least {MIN_PASSWORD} characters")
+    if user_by_email(email) is not None:
+        raise AccountError(f"an account with the email {email} already exists")
+    user = User(email=email, name=name, is_organizer=organizer)
+    user.set_password(password)
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Two registrations raced past the check above; the unique index decided.
+        db.session.rollback()
+        raise AccountError(f"an account with the email {email} already exists") from None
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user with this email and password, or None."""
+    user = user_by_email(email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    return user if user.check_password(password) else None
+
+
+def live_tokens(user: User) -> list[ApiToken]:
+    """The user's tokens that still work, newest first."""
+    return list(
+        db.session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
