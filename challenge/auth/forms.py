@@ -27,6 +27,3 @@ class LoginForm(FlaskForm):
 class TokenForm(FlaskForm):
     name = StringField("Token name", validators=[Length(max=100)])
 
-
-class PostForm(FlaskForm):
-    """A button-only form (log out, revoke): just the CSRF token."""

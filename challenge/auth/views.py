@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 
 from challenge.auth.current import me
-from challenge.auth.forms import LoginForm, PostForm, RegisterForm, TokenForm
+from challenge.auth.forms import LoginForm, RegisterForm, TokenForm
 from challenge.auth.service import AccountError, authenticate, live_tokens, register_user
 from challenge.tokens import create_token, revoke_token
 
@@ -97,7 +97,7 @@ def create_api_token() -> ResponseReturnValue:
 @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
 @login_required
 def revoke_api_token(token_id: int) -> ResponseReturnValue:
-    if PostForm().validate_on_submit() and revoke_token(me(), token_id):
+    if revoke_token(me(), token_id):  # CSRFProtect has checked the token
         flash("Token revoked: it no longer works.", "success")
     else:
         flash("No such token of yours to revoke.", "error")
@@ -109,6 +109,5 @@ def _account_page(token_form: TokenForm | None = None, new_token: str | None = N
         "auth/account.html",
         tokens=live_tokens(me()),
         token_form=token_form or TokenForm(formdata=None),
-        post_form=PostForm(),
         new_token=new_token,
     )

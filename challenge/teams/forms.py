@@ -18,6 +18,3 @@ class JoinTeamForm(FlaskForm):
     challenge_id = IntegerField(widget=HiddenField.widget, validators=[DataRequired()])
     invite_code = StringField("Invite code", validators=[DataRequired(), Length(max=64)])
 
-
-class PostForm(FlaskForm):
-    """A button-only form (remove, leave): just the CSRF token."""

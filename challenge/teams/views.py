@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from challenge.auth.current import me
 from challenge.extensions import db
 from challenge.models import Challenge, Team
-from challenge.teams.forms import CreateTeamForm, JoinTeamForm, PostForm
+from challenge.teams.forms import CreateTeamForm, JoinTeamForm
 from challenge.teams.service import (
     TeamError,
     captain_of,
@@ -22,6 +22,8 @@ from challenge.teams.service import (
     remove_member,
 )
 
+# Button-only POSTs (remove, leave) have no form class: CSRFProtect checks the
+# token of every POST before the view runs.
 bp = Blueprint("teams", __name__)
 
 
@@ -81,7 +83,6 @@ def show(team_id: int) -> ResponseReturnValue:
         members=sorted(team.memberships, key=lambda m: (not m.is_captain, m.joined_at, m.id)),
         is_member=viewer is not None and is_member(viewer, team),
         is_captain=viewer is not None and captain is not None and captain.id == viewer.id,
-        post_form=PostForm(),
     )
 
 
@@ -89,8 +90,6 @@ def show(team_id: int) -> ResponseReturnValue:
 @login_required
 def remove(team_id: int, user_id: int) -> ResponseReturnValue:
     team = db.session.get(Team, team_id) or abort(404)
-    if not PostForm().validate_on_submit():
-        abort(400)
     try:
         removed = remove_member(me(), team, user_id)
     except TeamError as exc:
@@ -104,8 +103,6 @@ def remove(team_id: int, user_id: int) -> ResponseReturnValue:
 @login_required
 def leave(team_id: int) -> ResponseReturnValue:
     team = db.session.get(Team, team_id) or abort(404)
-    if not PostForm().validate_on_submit():
-        abort(400)
     try:
         leave_team(me(), team)
     except TeamError as exc:
