@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from challenge.extensions import db
@@ -66,6 +66,23 @@ def captain_of(team: Team) -> User | None:
     return next((m.user for m in team.memberships if m.is_captain), None)
 
 
+def _lock_people(users: Sequence[User]) -> None:
+    """Serialize team changes of these users across concurrent requests.
+
+    Takes a write lock before the checks read anything: on PostgreSQL a row lock
+    on each user (in id order, so two requests cannot deadlock); on SQLite the
+    database's write lock, which must come first because a transaction that
+    read and then tries to write after another writer committed fails with
+    'database is locked' instead of waiting.
+    """
+    db.session.commit()  # end the read-only transaction the request may hold (nothing pending)
+    for user_id in sorted(u.id for u in users):
+        db.session.execute(
+            update(User).where(User.id == user_id).values(is_organizer=User.is_organizer),
+            execution_options={"synchronize_session": False},
+        )
+
+
 def _already_on_team(user: User, challenge: Challenge) -> TeamError | None:
     team = team_for(user.id, challenge.id)
     if team is None:
@@ -85,6 +102,7 @@ def create_team(challenge: Challenge, name: str, members: Sequence[User]) -> Tea
         raise TeamError("a team needs at least one member")
     if len({u.id for u in members}) != len(members):
         raise TeamError("a member is listed twice")
+    _lock_people(members)
     for user in members:
         if (error := _already_on_team(user, challenge)) is not None:
             raise error
@@ -117,6 +135,7 @@ def _name_taken(challenge: Challenge, name: str) -> bool:
 def join_team(user: User, invite_code: str, challenge: Challenge | None = None) -> Team:
     """Join the team with this invite code (in ``challenge``, when given) and commit."""
     code = invite_code.strip()
+    _lock_people([user])
     team = db.session.scalar(select(Team).where(Team.invite_code == code)) if code else None
     if team is None:
         raise TeamError("no team has that invite code; ask your captain for it again")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from challenge.extensions import db as database
 from challenge.models import Membership, Submission, Team, User
 from challenge.teams.service import TeamError, create_team, join_team, leave_team, remove_member, team_for
 
@@ -274,3 +277,34 @@ def _home_page_stub(request):  # TEMPORARY until challenges.index lands
     app = request.getfixturevalue("app")
     if "challenges.index" not in app.view_functions:
         app.add_url_rule("/", "challenges.index", lambda: "home")
+
+
+def test_racing_joins_leave_one_team_and_a_message(app, db, make_user, make_challenge, make_team):
+    """Two requests for the same user join two teams at once: the database lets one in and
+    the service turns the other's collision into the usual message (never a 500)."""
+    challenge = make_challenge()
+    ada = make_user("ada@example.org")
+    teams = [make_team(challenge, make_user()), make_team(challenge, make_user())]
+    codes = [t.invite_code for t in teams]
+    barrier = threading.Barrier(len(codes))
+    outcomes: list[str] = []
+
+    def join(code: str) -> None:
+        with app.app_context():
+            user = database.session.get(User, ada.id)
+            barrier.wait()
+            try:
+                join_team(user, code)
+                outcomes.append("joined")
+            except TeamError as exc:
+                outcomes.append(exc.message)
+
+    threads = [threading.Thread(target=join, args=(code,)) for code in codes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("joined") == 1, outcomes
+    assert "ada@example.org is already on the team" in [o for o in outcomes if o != "joined"][0]
+    db.expire_all()
+    assert len(db.scalars(select(Membership).where(Membership.user_id == ada.id)).all()) == 1
