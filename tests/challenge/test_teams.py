@@ -139,6 +139,11 @@ def test_my_teams_needs_login(client):
     assert response.headers["Location"] == "/login?next=/teams"
 
 
+def test_my_teams_without_any_challenge(client, make_user):
+    login(client, make_user())
+    assert "There are no challenges to join yet" in client.get("/teams").text
+
+
 def test_create_a_team_on_the_page_and_see_the_invite_code(client, db, make_user, make_challenge):
     challenge = make_challenge()
     ada = make_user("ada@example.org")
