@@ -1,0 +1,190 @@
+"""Submitting: the checks an upload passes, then store, commit, enqueue.
+
+The order matters: everything that can refuse an upload (team, phase dates,
+size, format) runs before anything is written, so a refused upload stores
+nothing and uses no quota. An accepted file is on disk before its row is
+committed, and the row is committed before its job is enqueued, so the
+database never names a file that does not exist and a job never names a row
+that does not exist (a lost enqueue is repaired by the sweeper).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from challenge import quota, scoring, storage
+from challenge.extensions import db
+from challenge.models import Challenge, Membership, Phase, Submission, Team, Track, User, utcnow
+from challenge.queue import get_queue
+from challenge.teams.service import team_for
+
+MAX_METHOD = 200
+MAX_DESCRIPTION = 2000
+QuotaExceeded = quota.QuotaExceeded
+
+
+class SubmitError(Exception):
+    """An upload that is refused; ``message`` is for the competitor."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotOnTeam(SubmitError):
+    status = 403
+
+
+class PhaseClosed(SubmitError):
+    status = 409
+
+    def __init__(self, message: str, when: datetime) -> None:
+        super().__init__(message)
+        self.when = when
+
+
+class TooLarge(SubmitError):
+    status = 413
+
+
+class BadFile(SubmitError):
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def check_open(phase: Phase, now: datetime) -> None:
+    if now < phase.opens_at:
+        raise PhaseClosed(f"this phase opens at {_stamp(phase.opens_at)}", phase.opens_at)
+    if now >= phase.closes_at:
+        raise PhaseClosed(f"this phase closed at {_stamp(phase.closes_at)}", phase.closes_at)
+
+
+def open_phase(track: Track, now: datetime) -> Phase | None:
+    """The phase accepting uploads now (the latest opened, if several overlap)."""
+    current = [p for p in track.phases if p.is_open(now)]
+    return max(current, key=lambda p: p.opens_at) if current else None
+
+
+def format_error(exc: scoring.FormatError) -> BadFile:
+    line = getattr(exc, "line", None)
+    return BadFile(str(exc), line if isinstance(line, int) else None)
+
+
+def submit(user: User, phase: Phase, filename: str, data: bytes,
+           method: str = "", description: str = "", *, now: datetime | None = None) -> Submission:
+    """Check, store, commit and enqueue one upload; returns the queued Submission.
+
+    Raises a SubmitError subclass or QuotaExceeded; then nothing is stored or committed.
+    """
+    now = now or utcnow()
+    challenge = phase.track.challenge
+    team = team_for(user.id, challenge.id)
+    if team is None:
+        raise NotOnTeam(f"you are not on a team for {challenge.title}; create or join one first")
+    check_open(phase, now)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if len(data) > limit:
+        raise TooLarge(f"the file is {len(data)} bytes; the limit is {limit} bytes")
+    if not data.strip():
+        raise BadFile("the file is empty", None)
+    method, description = " ".join(method.split()), description.strip()
+    if len(method) > MAX_METHOD:
+        raise SubmitError(f"the method name is at most {MAX_METHOD} characters")
+    if len(description) > MAX_DESCRIPTION:
+        raise SubmitError(f"the description is at most {MAX_DESCRIPTION} characters")
+    try:
+        scoring.check_upload(data, phase)
+    except scoring.FormatError as exc:
+        raise format_error(exc) from exc
+
+    stored = storage.store(phase.id, data)
+    submission = Submission(
+        phase=phase, team=team, user=user, method=method, description=description,
+        filename=(filename or "predictions.txt")[-255:], stored_path=stored.path,
+        sha256=stored.sha256, size=stored.size, status="queued", created_at=now,
+    )
+    try:
+        quota.allocate_and_commit(submission, now)
+    except BaseException:
+        storage.remove(stored.path)
+        raise
+    enqueue(submission)
+    return submission
+
+
+def enqueue(submission: Submission) -> None:
+    """Put the scoring job on the queue, with the submission's deterministic job id."""
+    get_queue().enqueue(
+        "challenge.jobs.score_submission", submission.id,
+        job_id=submission.job_id, job_timeout=current_app.config["SCORING_TIMEOUT"],
+        description=f"score submission {submission.id}",
+    )
+
+
+# ------------------------------------------------------------------ reading
+
+def get_track(slug: str, track_slug: str) -> Track | None:
+    return db.session.scalar(
+        select(Track).join(Challenge).where(Challenge.slug == slug, Track.slug == track_slug)
+    )
+
+
+def can_view(user: User | None, submission: Submission) -> bool:
+    """Own team's members and organizers only."""
+    if user is None:
+        return False
+    if user.is_organizer:
+        return True
+    return any(m.user_id == user.id for m in submission.team.memberships)
+
+
+def team_submissions(team: Team, phase: Phase | None = None) -> Sequence[Submission]:
+    query = select(Submission).where(Submission.team_id == team.id)
+    if phase is not None:
+        query = query.where(Submission.phase_id == phase.id)
+    return db.session.scalars(query.order_by(Submission.created_at.desc(), Submission.id.desc())).all()
+
+
+def user_submissions(user: User, challenge_slug: str | None = None,
+                     track_slug: str | None = None) -> Sequence[Submission]:
+    """Submissions of every team the user is on, newest first."""
+    teams = select(Membership.team_id).where(Membership.user_id == user.id)
+    query = (
+        select(Submission).join(Phase).join(Track).join(Challenge)
+        .where(Submission.team_id.in_(teams))
+    )
+    if challenge_slug:
+        query = query.where(Challenge.slug == challenge_slug)
+    if track_slug:
+        query = query.where(Track.slug == track_slug)
+    return db.session.scalars(query.order_by(Submission.created_at.desc(), Submission.id.desc())).all()
+
+
+def scores_visible(user: User, submission: Submission, now: datetime | None = None) -> bool:
+    """May ``user`` (already allowed to see the submission) see its scores?
+
+    Organizers always; team members on public and after-close phases (their own
+    team's scores, even before the close); on hidden phases members see the
+    status only.
+    """
+    if user.is_organizer:
+        return True
+    return submission.phase.leaderboard != "hidden"
+
+
+def pick_phase(track: Track, phase_slug: str | None, now: datetime) -> Phase | None:
+    """The named phase, or else the one open now (None when neither exists)."""
+    if phase_slug:
+        return next((p for p in track.phases if p.slug == phase_slug), None)
+    return open_phase(track, now)

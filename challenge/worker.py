@@ -1,0 +1,75 @@
+"""``challenge worker``: a real forking RQ worker on the scoring queue.
+
+The worker process creates the app once (the CLI does) and keeps its app
+context; each job runs in a forked work horse that inherits it. The horse must
+not share the parent's database connections, so the engine's pool is replaced
+in the child (``dispose(close=False)`` leaves the parent's sockets alone).
+The sweeper runs from RQ's maintenance hook: at start and every SWEEP_INTERVAL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+from flask import Flask, current_app
+from rq import Worker
+
+from challenge.extensions import db
+from challenge.queue import get_queue, get_redis
+from challenge.sweeper import sweep
+
+log = logging.getLogger(__name__)
+
+
+def _fresh_pool_in_child() -> None:
+    if db.engine is not None:
+        db.engine.dispose(close=False)
+
+
+class ScoringWorker(Worker):
+    """An RQ worker whose maintenance also sweeps orphaned submissions."""
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        try:
+            for action in sweep():
+                log.warning("sweeper: submission %s %s (%s)", action.submission_id,
+                            action.action, action.why)
+        except Exception:
+            # A failed sweep must not stop the worker; the next one tries again.
+            log.exception("sweeper failed")
+
+
+_registered_fork_hook = False
+
+
+def make_worker(app: Flask | None = None) -> ScoringWorker:
+    global _registered_fork_hook
+    app = app or current_app
+    if not _registered_fork_hook:
+        os.register_at_fork(after_in_child=_fresh_pool_in_child)
+        _registered_fork_hook = True
+    interval = app.config["SWEEP_INTERVAL"]
+    return ScoringWorker(
+        [get_queue(app)], connection=get_redis(app),
+        maintenance_interval=interval,
+        # RQ blocks on the queue for worker_ttl - 15 seconds between maintenance
+        # checks; keep that wait at the sweep interval.
+        worker_ttl=interval + 15,
+    )
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
+def worker_command(burst: bool) -> None:
+    """Run a scoring worker (forks a work horse per job)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    worker = make_worker()
+    click.echo(f"worker {worker.name} on queue {current_app.config['RQ_QUEUE']}", err=True)
+    worker.work(burst=burst)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(worker_command)
