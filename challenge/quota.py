@@ -88,10 +88,10 @@ def _lock_for_sqlite(team: Team) -> None:
         )
 
 
-def allocate_and_commit(submission: Submission, now: datetime) -> Submission:
-    """Give ``submission`` the next free slot of its team's current period and
-    commit it. Raises QuotaExceeded (nothing committed) when the period is full."""
-    phase, team = submission.phase, submission.team
+def allocate_and_commit(submission: Submission, phase: Phase, team: Team, now: datetime) -> Submission:
+    """Give ``submission`` (of ``team`` in ``phase``) the next free slot of the
+    current period and commit it. Raises QuotaExceeded (nothing committed) when
+    the period is full."""
     key = period_key(phase.quota_period, now)
     for _ in range(RETRIES):
         db.session.commit()  # start from a fresh transaction (nothing is pending here)

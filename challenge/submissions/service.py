@@ -110,12 +110,14 @@ def submit(user: User, phase: Phase, filename: str, data: bytes,
 
     stored = storage.store(phase.id, data)
     submission = Submission(
-        phase=phase, team=team, user=user, method=method, description=description,
+        # Ids, not relationships: the new row must not join the session (through
+        # phase.submissions) before its quota slot is allocated.
+        phase_id=phase.id, team_id=team.id, user_id=user.id, method=method, description=description,
         filename=(filename or "predictions.txt")[-255:], stored_path=stored.path,
         sha256=stored.sha256, size=stored.size, status="queued", created_at=now,
     )
     try:
-        quota.allocate_and_commit(submission, now)
+        quota.allocate_and_commit(submission, phase, team, now)
     except BaseException:
         storage.remove(stored.path)
         raise
