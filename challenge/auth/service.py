@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -48,6 +48,7 @@ def register_user(email: str, password: str, name: str = "", *, organizer: bool 
         raise AccountError("names are at most 100 characters")
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"passwords need at least {MIN_PASSWORD} characters")
+    _lock_users_for_sqlite()
     if user_by_email(email) is not None:
         raise AccountError(f"an account with the email {email} already exists")
     user = User(email=email, name=name, is_organizer=organizer)
@@ -60,6 +61,20 @@ def register_user(email: str, password: str, name: str = "", *, organizer: bool 
         db.session.rollback()
         raise AccountError(f"an account with the email {email} already exists") from None
     return user
+
+
+def _lock_users_for_sqlite() -> None:
+    # SQLite fails a transaction that read and then writes after another writer
+    # committed ("database is locked") instead of waiting, so two people
+    # registering at once would get a 500: take the write lock (a write that
+    # matches no row) before the email check. PostgreSQL needs no lock: the
+    # unique index decides a race, handled in register_user.
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.commit()  # end any read-only transaction already open (nothing pending)
+        db.session.execute(
+            update(User).where(User.id == -1).values(name=User.name),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def authenticate(email: str, password: str) -> User | None:

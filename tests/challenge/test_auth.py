@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 
 import pytest
 from sqlalchemy import select
 
+from challenge.auth.service import AccountError, register_user
 from challenge.auth.views import safe_next
+from challenge.extensions import db as database
 from challenge.models import ApiToken, User
 from challenge.tokens import create_token, user_for_token
 
@@ -251,3 +254,32 @@ def _home_page_stub(request):  # TEMPORARY until challenges.index lands
     app = request.getfixturevalue("app")
     if "challenges.index" not in app.view_functions:
         app.add_url_rule("/", "challenges.index", lambda: "home")
+
+
+def test_simultaneous_registrations_all_succeed_or_get_the_duplicate_message(app, db):
+    """Real threads registering at once (two with the same email in another case):
+    every request ends in a user or the duplicate message, never a database error."""
+    emails = ["a@example.org", "b@example.org", "c@example.org", "A@example.org"]
+    barrier = threading.Barrier(len(emails))
+    outcomes: dict[str, str] = {}
+
+    def run(email: str) -> None:
+        with app.app_context():
+            database.session.scalar(select(User.id))  # a read first, as a real request does
+            barrier.wait()
+            try:
+                register_user(email, "password123")
+                outcomes[email] = "created"
+            except AccountError as exc:
+                outcomes[email] = exc.message
+
+    threads = [threading.Thread(target=run, args=(email,)) for email in emails]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes["b@example.org"] == outcomes["c@example.org"] == "created"
+    same = sorted([outcomes["a@example.org"], outcomes["A@example.org"]])
+    assert same == ["an account with the email a@example.org already exists", "created"]
+    db.expire_all()
+    assert sorted(db.scalars(select(User.email))) == ["a@example.org", "b@example.org", "c@example.org"]
