@@ -10,9 +10,11 @@ that does not exist (a lost enqueue is repaired by the sweeper).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+import redis
 from flask import current_app
 from sqlalchemy import select
 
@@ -22,6 +24,7 @@ from challenge.models import Challenge, Membership, Phase, Submission, Team, Tra
 from challenge.queue import get_queue
 from challenge.teams.service import team_for
 
+log = logging.getLogger(__name__)
 MAX_METHOD = 200
 MAX_DESCRIPTION = 2000
 QuotaExceeded = quota.QuotaExceeded
@@ -121,7 +124,12 @@ def submit(user: User, phase: Phase, filename: str, data: bytes,
     except BaseException:
         storage.remove(stored.path)
         raise
-    enqueue(submission)
+    try:
+        enqueue(submission)
+    except redis.RedisError:
+        # The row is committed, so the upload is safe: the sweeper enqueues it
+        # once Redis answers again.
+        log.exception("could not enqueue submission %s; the sweeper will", submission.id)
     return submission
 
 
