@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from challenge import api, auth, challenges, leaderboards, migrate, queue, submissions, teams
+from challenge import api, auth, challenges, leaderboards, migrate, queue, run, submissions, teams
 from challenge.config import load_config
 from challenge.extensions import csrf, db, login_manager
 
@@ -30,4 +30,5 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     submissions.init_app(app)
     leaderboards.init_app(app)
     api.init_app(app)
+    run.init_app(app)
     return app
