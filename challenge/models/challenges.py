@@ -92,11 +92,14 @@ class Phase(Base):
     labels_blob_id: Mapped[int] = mapped_column(ForeignKey("blob.id"))
     boxes_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
     blacklist_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
+    # A public example prediction file (never ground truth), offered for download.
+    sample_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
 
     track: Mapped[Track] = relationship(back_populates="phases")
     labels_blob: Mapped[Blob] = relationship(foreign_keys=[labels_blob_id])
     boxes_blob: Mapped[Blob | None] = relationship(foreign_keys=[boxes_blob_id])
     blacklist_blob: Mapped[Blob | None] = relationship(foreign_keys=[blacklist_blob_id])
+    sample_blob: Mapped[Blob | None] = relationship(foreign_keys=[sample_blob_id])
     submissions: Mapped[list[Submission]] = relationship(back_populates="phase")
 
     def is_open(self, now: datetime) -> bool:

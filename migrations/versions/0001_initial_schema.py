@@ -120,9 +120,11 @@ def upgrade() -> None:
     sa.Column('labels_blob_id', sa.Integer(), nullable=False),
     sa.Column('boxes_blob_id', sa.Integer(), nullable=True),
     sa.Column('blacklist_blob_id', sa.Integer(), nullable=True),
+    sa.Column('sample_blob_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['blacklist_blob_id'], ['blob.id'], name=op.f('fk_phase_blacklist_blob_id_blob')),
     sa.ForeignKeyConstraint(['boxes_blob_id'], ['blob.id'], name=op.f('fk_phase_boxes_blob_id_blob')),
     sa.ForeignKeyConstraint(['labels_blob_id'], ['blob.id'], name=op.f('fk_phase_labels_blob_id_blob')),
+    sa.ForeignKeyConstraint(['sample_blob_id'], ['blob.id'], name=op.f('fk_phase_sample_blob_id_blob')),
     sa.ForeignKeyConstraint(['track_id'], ['track.id'], name=op.f('fk_phase_track_id_track'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_phase')),
     sa.UniqueConstraint('track_id', 'slug', name=op.f('uq_phase_track_id_slug'))
