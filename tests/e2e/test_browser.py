@@ -1,0 +1,176 @@
+"""A newcomer's first visit, in a real browser against the real platform.
+
+``challenge run`` starts in a subprocess with its own instance folder (migrate,
+embedded Redis unless REDIS_URL is set, the demo, gunicorn, a scoring worker);
+Debian's chromium, driven by Playwright, registers, logs out and in, creates a
+team, downloads the demo's sample predictions from the track page, uploads them
+there, reloads until the submission is scored and finds the team on the
+leaderboard. Screenshots go to /tmp/e2e-browser-*.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path("/tmp")
+START_TIMEOUT = 90.0
+SCORE_TIMEOUT = 90.0
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} not found (apt-get install chromium); the browser test needs it",
+                allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def platform_url(tmp_path: Path) -> Iterator[str]:
+    """The URL of a freshly started `challenge run`, stopped (SIGINT) afterwards."""
+    port = _free_port()
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)  # its own SQLite file, not the suite's shared database
+    env["CHALLENGE_INSTANCE"] = str(tmp_path / "instance")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "challenge", "run", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while "Press Ctrl-C to stop" not in "".join(lines):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("challenge run did not come up:\n" + "".join(lines))
+            time.sleep(0.2)
+        try:
+            urllib.request.urlopen(url, timeout=10).close()
+        except urllib.error.URLError as exc:
+            pytest.fail(f"{url} does not answer: {exc}\n" + "".join(lines))
+        yield url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        reader.join(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
+        print("".join(lines[-60:]))
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(accept_downloads=True)
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            yield page
+            context.close()
+        finally:
+            browser.close()
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"e2e-browser-{name}.png"), full_page=True)
+
+
+def test_register_team_upload_and_leaderboard(platform_url: str, page: Page, tmp_path: Path) -> None:
+    email, password, team = "newcomer@example.org", "a-long-password-1", "Newcomers"
+
+    # Register (which logs in), log out, and log in again.
+    page.goto(platform_url + "register")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Name").fill("New Comer")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Repeat password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    page.get_by_role("link", name="Log in").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+    # A team for the demo challenge, from "My teams".
+    page.get_by_role("link", name="My teams").click()
+    page.locator("form[action$='/teams/create'] input[name='name']").first.fill(team)
+    page.get_by_role("button", name="Create team").first.click()
+    expect(page.locator("main")).to_contain_text(team)
+    shot(page, "1-team")
+
+    # From the front page to the demo year, then to its first track.
+    page.goto(platform_url)
+    page.locator("main a[href^='/c/']").first.click()
+    year = re.match(r".*/c/([^/?#]+)$", page.url)
+    assert year, page.url
+    page.locator(f"main a[href^='/c/{year.group(1)}/']").first.click()
+    track_url = page.url
+
+    # The sample predictions offered on the track page, uploaded through its form.
+    with page.expect_download() as download:
+        page.locator("main a[href*='sample']").first.click()
+    sample = tmp_path / (download.value.suggested_filename or "sample.txt")
+    download.value.save_as(sample)
+    assert sample.stat().st_size > 0
+    page.set_input_files("#file", str(sample))
+    page.get_by_label("Method name").fill("Sample baseline")
+    page.get_by_label("Short description").fill("the demo's sample predictions")
+    page.get_by_role("button", name="Upload").click()
+    shot(page, "2-uploaded")
+
+    # The submission page shows the status; reload until the worker scored it.
+    deadline = time.monotonic() + SCORE_TIMEOUT
+    status = page.locator(".status").first
+    while "scored" not in (status.text_content() or ""):
+        assert "failed" not in (status.text_content() or ""), page.locator("main").inner_text()
+        assert time.monotonic() < deadline, "not scored in time:\n" + page.locator("main").inner_text()
+        time.sleep(1)
+        page.reload()
+        status = page.locator(".status").first
+    shot(page, "3-scored")
+
+    # The team is on the track's public leaderboard.
+    page.goto(track_url)
+    board = page.locator("table.leaderboard")
+    expect(board).to_contain_text(team)
+    expect(board).to_contain_text("Sample baseline")
+    shot(page, "4-leaderboard")
