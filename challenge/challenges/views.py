@@ -1,3 +1,60 @@
-from flask import Blueprint
+"""Public pages: the years, a year's tracks, a track with its phases and leaderboard."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from challenge.challenges import service
+from challenge.leaderboards.service import leaderboard
+from challenge.leaderboards.visibility import explain
+from challenge.models import Challenge, Track, User
 
 bp = Blueprint("challenges", __name__)
+
+
+def _viewer() -> User | None:
+    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]
+
+
+def _challenge_and_track(slug: str, track_slug: str) -> tuple[Challenge, Track]:
+    challenge = service.get_challenge(slug) or abort(404)
+    track = service.get_track(challenge, track_slug) or abort(404)
+    return challenge, track
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    return render_template("challenges/index.html", challenges=service.all_challenges())
+
+
+@bp.get("/c/<slug>")
+def year(slug: str) -> ResponseReturnValue:
+    challenge = service.get_challenge(slug) or abort(404)
+    return render_template("challenges/year.html", challenge=challenge,
+                           status=service.phase_status)
+
+
+@bp.get("/c/<slug>/<track_slug>")
+def track(slug: str, track_slug: str) -> ResponseReturnValue:
+    challenge, track = _challenge_and_track(slug, track_slug)
+    phase = service.select_phase(track, request.args.get("phase"))
+    if phase is None and request.args.get("phase"):
+        abort(404)
+    viewer = _viewer()
+    return render_template(
+        "challenges/track.html", challenge=challenge, track=track, phase=phase,
+        status=service.phase_status, quota_text=service.quota_text,
+        entries=leaderboard(phase, viewer) if phase else [],
+        hidden_reason=explain(phase, viewer) if phase else "",
+    )
+
+
+@bp.get("/c/<slug>/<track_slug>/sample")
+def sample(slug: str, track_slug: str) -> ResponseReturnValue:
+    challenge, track = _challenge_and_track(slug, track_slug)
+    phase = service.select_phase(track, request.args.get("phase")) or abort(404)
+    filename = f"{challenge.slug}-{track.slug}-{phase.slug}.sample.txt"
+    return Response(service.sample_predictions(phase), mimetype="text/plain",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,346 @@
+"""Challenge bundles: a folder with ``challenge.toml`` and the files it names.
+
+``load_bundle`` reads and checks the whole bundle first (keys, values, files,
+and the class list, ground truth and samples parsed by ``scorer/``), and only
+then writes, in one transaction. A bad bundle raises ``BundleError`` naming the
+key or file and leaves the database as it was. Loading a bundle again updates
+the challenge, tracks and phases with the same slugs instead of adding copies.
+The format is documented in docs/bundles.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+import scorer
+from challenge.extensions import db
+from challenge.models import QUOTA_PERIODS, TASKS, VISIBILITIES, Blob, Challenge, Phase, Track
+
+MANIFEST = "challenge.toml"
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+QUOTA = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")
+MAX_GUESSES = 5  # the ILSVRC protocol: up to five guesses per image
+
+CHALLENGE_KEYS = {"slug", "year", "title", "description", "classes", "tracks"}
+TRACK_KEYS = {"slug", "title", "task", "guesses", "phases"}
+PHASE_KEYS = {"slug", "title", "labels", "boxes", "blacklist", "sample", "opens", "closes",
+              "quota", "leaderboard"}
+
+
+class BundleError(Exception):
+    """A bundle that cannot be loaded; the message names the key or file."""
+
+
+@dataclass(frozen=True)
+class BundleFile:
+    name: str  # as written in the manifest, relative to the bundle folder
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    slug: str
+    title: str
+    opens: datetime
+    closes: datetime
+    quota_count: int
+    quota_period: str
+    leaderboard: str
+    images: int
+    labels: BundleFile
+    boxes: BundleFile | None
+    blacklist: BundleFile | None
+    sample: BundleFile | None
+
+
+@dataclass(frozen=True)
+class TrackSpec:
+    slug: str
+    title: str
+    task: str
+    guesses: int
+    phases: list[PhaseSpec]
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    slug: str
+    year: int
+    title: str
+    description: str
+    classes: BundleFile
+    tracks: list[TrackSpec]
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BundleError(f"{where}: expected a table")
+    return value
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], required: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise BundleError(
+            f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+        )
+    missing = sorted(required - set(table))
+    if missing:
+        raise BundleError(f"{where}: missing key {missing[0]!r}")
+
+
+def _string(table: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or (default is None and not value.strip()):
+        raise BundleError(f"{where}.{key}: expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _slug(table: dict[str, Any], where: str) -> str:
+    value = _string(table, "slug", where)
+    if not SLUG.match(value):
+        raise BundleError(
+            f"{where}.slug: {value!r} is not a slug (lower-case letters, digits, '-' or '_', "
+            "at most 64 characters)"
+        )
+    return value
+
+
+def _int(table: dict[str, Any], key: str, where: str, low: int, high: int) -> int:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BundleError(f"{where}.{key}: expected a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _choice(table: dict[str, Any], key: str, where: str, choices: tuple[str, ...],
+            default: str | None = None) -> str:
+    value = table.get(key, default)
+    if value not in choices:
+        raise BundleError(f"{where}.{key}: {value!r} is not one of {' | '.join(choices)}")
+    return str(value)
+
+
+def _datetime(table: dict[str, Any], key: str, where: str) -> datetime:
+    value = table[key]
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise BundleError(
+                f"{where}.{key}: {value!r} is not a date-time like 2012-05-01T00:00:00Z"
+            ) from None
+    if not isinstance(value, datetime):
+        kind = "a date without a time" if isinstance(value, date) else repr(value)
+        raise BundleError(f"{where}.{key}: expected a date-time like 2012-05-01T00:00:00Z, got {kind}")
+    if value.tzinfo is None:
+        # A local time is ambiguous on a server: demand the zone (Z for UTC).
+        raise BundleError(f"{where}.{key}: {value.isoformat()} has no time zone; write it with Z")
+    return value.astimezone(UTC)
+
+
+def _quota(table: dict[str, Any], where: str) -> tuple[int, str]:
+    value = table["quota"]
+    match = QUOTA.match(value) if isinstance(value, str) else None
+    if match is None or match.group(2) not in QUOTA_PERIODS or int(match.group(1)) < 1:
+        raise BundleError(
+            f"{where}.quota: {value!r} is not a quota like \"5/day\", \"2/week\" or \"10/total\""
+        )
+    return int(match.group(1)), match.group(2)
+
+
+def _file(folder: Path, table: dict[str, Any], key: str, where: str) -> BundleFile:
+    name = _string(table, key, where)
+    path = (folder / name).resolve()
+    if folder not in path.parents:
+        raise BundleError(f"{where}.{key}: {name!r} is outside the bundle folder")
+    if not path.is_file():
+        raise BundleError(f"{where}.{key}: file {name!r} not found in {folder}")
+    return BundleFile(name=name, data=path.read_bytes())
+
+
+def _classes(file: BundleFile) -> scorer.ClassList:
+    try:
+        return scorer.load_classes(file.data)
+    except scorer.FormatError as exc:
+        raise BundleError(f"classes: file {file.name!r}: {exc}") from None
+
+
+def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
+           classes: scorer.ClassList) -> PhaseSpec:
+    table = _table(raw, where)
+    _check_keys(table, PHASE_KEYS, {"slug", "labels", "opens", "closes", "quota"}, where)
+    slug = _slug(table, where)
+    opens, closes = _datetime(table, "opens", where), _datetime(table, "closes", where)
+    if closes <= opens:
+        raise BundleError(f"{where}.closes: {closes.isoformat()} is not after opens {opens.isoformat()}")
+    quota_count, quota_period = _quota(table, where)
+    leaderboard = _choice(table, "leaderboard", where, VISIBILITIES, default="public")
+    labels = _file(folder, table, "labels", where)
+    boxes = _file(folder, table, "boxes", where) if "boxes" in table else None
+    if task == "localization" and boxes is None:
+        raise BundleError(f"{where}: missing key 'boxes' (a localization track needs the boxes file)")
+    if task != "localization" and boxes is not None:
+        raise BundleError(f"{where}.boxes: only localization tracks have boxes (this track is {task})")
+    blacklist = _file(folder, table, "blacklist", where) if "blacklist" in table else None
+    sample = _file(folder, table, "sample", where) if "sample" in table else None
+    try:
+        # The scorer checks every label against the class list and the boxes
+        # against the labels; its messages name the line and token.
+        truth = scorer.load_ground_truth(
+            classes, labels=labels.data,
+            boxes=boxes.data if boxes else None, blacklist=blacklist.data if blacklist else None,
+        )
+    except scorer.FormatError as exc:
+        raise BundleError(f"{where}: ground truth ({labels.name!r}"
+                          f"{', ' + repr(boxes.name) if boxes else ''}"
+                          f"{', ' + repr(blacklist.name) if blacklist else ''}): {exc}") from None
+    images = truth.images
+    if sample is not None:
+        hidden = {labels.sha256} | {f.sha256 for f in (boxes, blacklist) if f is not None}
+        if sample.sha256 in hidden:
+            raise BundleError(f"{where}.sample: {sample.name!r} is a ground-truth file; "
+                              "the sample is public and must be a prediction file")
+        try:
+            scorer.parse_predictions(sample.data, task=task, guesses=guesses, classes=classes,
+                                     images=images)
+        except scorer.FormatError as exc:
+            raise BundleError(f"{where}.sample: file {sample.name!r}: {exc}") from None
+    return PhaseSpec(
+        slug=slug, title=_string(table, "title", where, default=slug) or slug,
+        opens=opens, closes=closes, quota_count=quota_count, quota_period=quota_period,
+        leaderboard=leaderboard, images=images, labels=labels, boxes=boxes,
+        blacklist=blacklist, sample=sample,
+    )
+
+
+def _track(folder: Path, raw: Any, where: str, classes: scorer.ClassList) -> TrackSpec:
+    table = _table(raw, where)
+    _check_keys(table, TRACK_KEYS, {"slug", "task", "phases"}, where)
+    slug = _slug(table, where)
+    task = _choice(table, "task", where, TASKS)
+    if task == "hierarchical" and classes.cost_matrix is None:
+        raise BundleError(f"{where}.task: a hierarchical track needs a class list with a cost "
+                          "matrix (the 2010 devkit's meta.mat)")
+    guesses = _int(table, "guesses", where, 1, MAX_GUESSES) if "guesses" in table else MAX_GUESSES
+    phases_raw = table["phases"]
+    if not isinstance(phases_raw, list) or not phases_raw:
+        raise BundleError(f"{where}.phases: expected at least one [[tracks.phases]] table")
+    phases = [_phase(folder, p, f"{where}.phases[{i}]", task, guesses, classes)
+              for i, p in enumerate(phases_raw)]
+    _unique([p.slug for p in phases], f"{where}.phases")
+    return TrackSpec(slug=slug, title=_string(table, "title", where, default=slug) or slug,
+                     task=task, guesses=guesses, phases=phases)
+
+
+def _unique(slugs: list[str], where: str) -> None:
+    seen: set[str] = set()
+    for i, slug in enumerate(slugs):
+        if slug in seen:
+            raise BundleError(f"{where}[{i}].slug: {slug!r} is used twice")
+        seen.add(slug)
+
+
+def read_bundle(path: str | Path) -> BundleSpec:
+    """Read and check a bundle folder without touching the database."""
+    folder = Path(path).resolve()
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        raise BundleError(f"{MANIFEST} not found in {folder}")
+    try:
+        table = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{MANIFEST}: {exc}") from None
+    _check_keys(table, CHALLENGE_KEYS, {"slug", "year", "title", "classes", "tracks"}, "challenge")
+    slug = _slug(table, "challenge")
+    year = _int(table, "year", "challenge", 1900, 2999)
+    classes_file = _file(folder, table, "classes", "challenge")
+    classes = _classes(classes_file)
+    tracks_raw = table["tracks"]
+    if not isinstance(tracks_raw, list) or not tracks_raw:
+        raise BundleError("challenge.tracks: expected at least one [[tracks]] table")
+    tracks = [_track(folder, t, f"tracks[{i}]", classes) for i, t in enumerate(tracks_raw)]
+    _unique([t.slug for t in tracks], "tracks")
+    return BundleSpec(
+        slug=slug, year=year, title=_string(table, "title", "challenge"),
+        description=_string(table, "description", "challenge", default=""),
+        classes=classes_file, tracks=tracks,
+    )
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _blob(file: BundleFile | None) -> Blob | None:
+    """The stored copy of a file, shared by content: one row per distinct file."""
+    if file is None:
+        return None
+    blob = db.session.scalar(select(Blob).where(Blob.sha256 == file.sha256))
+    if blob is None:
+        blob = Blob(sha256=file.sha256, filename=Path(file.name).name, size=len(file.data),
+                    data=file.data)
+        db.session.add(blob)
+        db.session.flush()
+    return blob
+
+
+def _write_phase(track: Track, spec: PhaseSpec) -> None:
+    phase = next((p for p in track.phases if p.slug == spec.slug), None)
+    if phase is None:
+        phase = Phase(slug=spec.slug)
+        track.phases.append(phase)
+    phase.title = spec.title
+    phase.opens_at, phase.closes_at = spec.opens, spec.closes
+    phase.quota_count, phase.quota_period = spec.quota_count, spec.quota_period
+    phase.leaderboard, phase.images = spec.leaderboard, spec.images
+    phase.labels_blob = _blob(spec.labels)  # type: ignore[assignment]
+    phase.boxes_blob = _blob(spec.boxes)
+    phase.blacklist_blob = _blob(spec.blacklist)
+    phase.sample_blob = _blob(spec.sample)
+
+
+def _write(spec: BundleSpec) -> Challenge:
+    challenge = db.session.scalar(select(Challenge).where(Challenge.slug == spec.slug))
+    if challenge is None:
+        challenge = Challenge(slug=spec.slug)
+        db.session.add(challenge)
+    challenge.year, challenge.title, challenge.description = spec.year, spec.title, spec.description
+    challenge.classes_blob = _blob(spec.classes)  # type: ignore[assignment]
+    # Tracks and phases absent from the bundle are kept: they may hold submissions.
+    for position, track_spec in enumerate(spec.tracks):
+        track = next((t for t in challenge.tracks if t.slug == track_spec.slug), None)
+        if track is None:
+            track = Track(slug=track_spec.slug)
+            challenge.tracks.append(track)
+        track.title, track.task = track_spec.title, track_spec.task
+        track.guesses, track.position = track_spec.guesses, position
+        for phase_spec in track_spec.phases:
+            _write_phase(track, phase_spec)
+    return challenge
+
+
+def load_bundle(path: str | Path) -> Challenge:
+    """Check the bundle at ``path``, then create or update its challenge in one transaction."""
+    spec = read_bundle(path)
+    try:
+        challenge = _write(spec)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return challenge

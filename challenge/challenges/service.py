@@ -1,0 +1,73 @@
+"""Reading challenges for pages and the API: years, tracks, phases, samples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+
+from challenge.extensions import db
+from challenge.models import Challenge, Phase, Track, utcnow
+
+
+def all_challenges() -> Sequence[Challenge]:
+    """Every year, newest first."""
+    return db.session.scalars(select(Challenge).order_by(Challenge.year.desc(), Challenge.slug)).all()
+
+
+def get_challenge(slug: str) -> Challenge | None:
+    return db.session.scalar(select(Challenge).where(Challenge.slug == slug))
+
+
+def get_track(challenge: Challenge, track_slug: str) -> Track | None:
+    return next((t for t in challenge.tracks if t.slug == track_slug), None)
+
+
+def phase_status(phase: Phase, now: datetime | None = None) -> str:
+    """'upcoming', 'open' or 'closed'."""
+    now = now or utcnow()
+    if now < phase.opens_at:
+        return "upcoming"
+    return "open" if phase.is_open(now) else "closed"
+
+
+def select_phase(track: Track, phase_slug: str | None, now: datetime | None = None) -> Phase | None:
+    """The named phase (None if the track has no such phase); without a name,
+    the phase open now, else the one that closed last, else the first."""
+    if phase_slug:
+        return next((p for p in track.phases if p.slug == phase_slug), None)
+    if not track.phases:
+        return None
+    now = now or utcnow()
+    open_now = [p for p in track.phases if p.is_open(now)]
+    if open_now:
+        return open_now[0]
+    closed = [p for p in track.phases if p.closes_at <= now]
+    if closed:
+        return max(closed, key=lambda p: p.closes_at)
+    return track.phases[0]
+
+
+def quota_text(phase: Phase) -> str:
+    if phase.quota_period == "total":
+        return f"{phase.quota_count} in total"
+    return f"{phase.quota_count} per {phase.quota_period} (UTC)"
+
+
+def sample_predictions(phase: Phase) -> bytes:
+    """A public example prediction file for the phase.
+
+    The organizers' sample when the bundle has one; otherwise a file in the
+    right format that guesses the first classes for every image (it scores
+    like chance). Never derived from the ground truth.
+    """
+    if phase.sample_blob is not None:
+        return phase.sample_blob.data
+    track = phase.track
+    labels = range(1, track.guesses + 1)
+    if track.task == "localization":
+        line = " ".join(f"{label} 0 0 99 99" for label in labels)
+    else:
+        line = " ".join(str(label) for label in labels)
+    return (line + "\n").encode() * phase.images
