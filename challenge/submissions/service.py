@@ -80,8 +80,8 @@ def open_phase(track: Track, now: datetime) -> Phase | None:
 
 
 def format_error(exc: scoring.FormatError) -> BadFile:
-    line = getattr(exc, "line", None)
-    return BadFile(str(exc), line if isinstance(line, int) else None)
+    # str(exc) reads "line 12: <what was expected> (found 'tok')".
+    return BadFile(str(exc), exc.line)
 
 
 def submit(user: User, phase: Phase, filename: str, data: bytes,
