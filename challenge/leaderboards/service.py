@@ -39,10 +39,10 @@ def _best_per_team(phase: Phase) -> list[tuple[Submission, Score, Team]]:
         .join(Team, Team.id == Submission.team_id)
         .where(Submission.phase_id == phase.id, Submission.status == "scored")
         .order_by(Score.error, Submission.created_at, Submission.id)
-    ).tuples().all()
+    )
     best: dict[int, tuple[Submission, Score, Team]] = {}
-    for row in rows:
-        best.setdefault(row[2].id, row)  # rows come best first
+    for submission, score, team in rows:
+        best.setdefault(team.id, (submission, score, team))  # rows come best first
     return list(best.values())
 
 
