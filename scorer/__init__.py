@@ -1,0 +1,18 @@
+"""scorer: the official ILSVRC metrics, exact to the development kits, at memory speed.
+
+Pure numpy (scipy only to read ``meta.mat``); never imports the web platform.
+"""
+
+from scorer.classes import ClassList, load_classes
+from scorer.errors import FormatError
+from scorer.metrics import EXCLUDED, Result, evaluate
+from scorer.predictions import TASKS, Predictions, parse_predictions
+from scorer.sources import Source
+from scorer.stats import bootstrap_ci, pack_array, pack_outcomes, unpack_array, unpack_outcomes
+from scorer.truth import GroundTruth, load_ground_truth
+
+__all__ = [
+    "EXCLUDED", "TASKS", "ClassList", "FormatError", "GroundTruth", "Predictions", "Result", "Source",
+    "bootstrap_ci", "evaluate", "load_classes", "load_ground_truth", "pack_array", "pack_outcomes",
+    "parse_predictions", "unpack_array", "unpack_outcomes",
+]

@@ -1,0 +1,152 @@
+"""Submissions: devkit text files and Kaggle CSVs, validated without any ground truth."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scorer.classes import ClassList
+from scorer.errors import FormatError
+from scorer.fastparse import Parsed, parse_integers
+from scorer.kaggle import read_rows
+from scorer.sources import Source, decode_text, read_bytes, sniff, split_lines
+
+TASKS = ("classification", "localization", "hierarchical")
+GROUP = "'label xmin ymin xmax ymax'"
+
+
+@dataclass(eq=False)
+class Predictions:
+    """Up to K guesses per image, most confident first; label -1 = no guess."""
+
+    labels: np.ndarray  # (N, K) int32
+    boxes: np.ndarray | None  # (N, K, 4) float64, localization only
+    ignored_guesses: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def images(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def check_task(task: str, guesses: int) -> None:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
+    if not 1 <= guesses <= 254:
+        raise ValueError(f"guesses must be 1..254, not {guesses}")
+
+
+def parse_predictions(
+    data: Source, *, task: str, guesses: int, classes: ClassList, images: int | None
+) -> Predictions:
+    """Validate and parse a submission; raises ``FormatError`` with the first problem.
+
+    ``images=None`` accepts any number of lines (or CSV rows 1..max).
+    """
+    check_task(task, guesses)
+    raw = read_bytes(data)
+    if not raw or raw.isspace():
+        raise FormatError("the file is empty")
+    kind = sniff(raw)
+    if kind in ("mat", "tar"):
+        raise FormatError("this is a binary file (MATLAB or tar), expected a text submission", line=1)
+    group = 5 if task == "localization" else 1
+    parsed: Parsed | None = None
+    if kind == "text":
+        parsed = parse_integers(raw, group=group, guesses=guesses, n_classes=len(classes), images=images)
+    if parsed is None:
+        text = decode_text(raw)
+        if kind == "csv":
+            parsed = _parse_csv(text, group, guesses, classes, images)
+        else:
+            parsed = _parse_lines(text, group, guesses, classes, images)
+    warnings = []
+    if parsed.ignored:
+        warnings.append(
+            f"{parsed.ignored} guesses beyond the first {guesses} per image were ignored"
+        )
+    return Predictions(parsed.labels, parsed.boxes, parsed.ignored, warnings)
+
+
+def _parse_lines(text: str, group: int, guesses: int, classes: ClassList,
+                 images: int | None) -> Parsed:
+    lines = split_lines(text)
+    if images is not None and len(lines) > images and not "".join(lines[images:]).strip():
+        del lines[images:]
+    if images is not None and len(lines) != images:
+        raise FormatError(
+            f"expected {images} lines (one per image), found {len(lines)}",
+            line=images + 1 if len(lines) > images else None,
+        )
+    filler = _Filler(len(lines), group, guesses, classes)
+    for row, line in enumerate(lines):
+        filler.fill(row, line.split(), row + 1)
+    return filler.result()
+
+
+def _parse_csv(text: str, group: int, guesses: int, classes: ClassList,
+               images: int | None) -> Parsed:
+    rows = read_rows(text, images)
+    filler = _Filler(len(rows), group, guesses, classes)
+    for row in rows:
+        filler.fill(row.image, row.tokens, row.line)
+    return filler.result()
+
+
+class _Filler:
+    """Per-line precise parsing into preallocated arrays."""
+
+    def __init__(self, n: int, group: int, guesses: int, classes: ClassList) -> None:
+        self.group, self.guesses, self.classes = group, guesses, classes
+        self.labels = np.full((n, guesses), -1, dtype=np.int32)
+        self.boxes = np.zeros((n, guesses, 4), dtype=np.float64) if group > 1 else None
+        self.ignored = 0
+        lookup = {str(i + 1): i for i in range(len(classes))}
+        lookup.update(classes.lookup())
+        self.lookup = lookup
+
+    def label(self, token: str, line: int) -> int:
+        index = self.lookup.get(token)
+        if index is None:
+            try:
+                index = self.classes.index(token)  # "007" and other spellings of an ID
+            except KeyError:
+                raise self.classes.label_error(token, line) from None
+        return index
+
+    def fill(self, row: int, tokens: list[str], line: int) -> None:
+        group, guesses = self.group, self.guesses
+        if len(tokens) % group:
+            tail = tokens[len(tokens) - len(tokens) % group :]
+            raise FormatError(
+                f"a localization guess is 5 tokens {GROUP}; this line has {len(tokens)} tokens, "
+                f"so its last guess is incomplete",
+                line=line, token=" ".join(tail),
+            )
+        count = len(tokens) // group
+        if count > guesses:
+            self.ignored += count - guesses
+        for g in range(count):
+            label = self.label(tokens[g * group], line)
+            coords = [_coord(t, line) for t in tokens[g * group + 1 : g * group + group]]
+            if g < guesses:
+                self.labels[row, g] = label
+                if self.boxes is not None:
+                    self.boxes[row, g] = coords
+
+    def result(self) -> Parsed:
+        return Parsed(self.labels, self.boxes, self.ignored)
+
+
+def _coord(token: str, line: int) -> float:
+    try:
+        # float() also takes "1_000"; a coordinate is plain digits, a sign, a point, an exponent.
+        value = float(token) if "_" not in token else float("x")
+    except ValueError:
+        raise FormatError(f"a box coordinate must be a number (guesses are {GROUP})", line=line,
+                          token=token) from None
+    if not math.isfinite(value):
+        raise FormatError("a box coordinate must be finite, not NaN or infinity", line=line, token=token)
+    return value
