@@ -286,20 +286,33 @@ def read_bundle(path: str | Path) -> BundleSpec:
 # ---------------------------------------------------------------- writing
 
 
-def _blob(file: BundleFile | None) -> Blob | None:
-    """The stored copy of a file, shared by content: one row per distinct file."""
-    if file is None:
-        return None
-    blob = db.session.scalar(select(Blob).where(Blob.sha256 == file.sha256))
-    if blob is None:
-        blob = Blob(sha256=file.sha256, filename=Path(file.name).name, size=len(file.data),
-                    data=file.data)
-        db.session.add(blob)
-        db.session.flush()
-    return blob
+def _files(spec: BundleSpec) -> list[BundleFile]:
+    files = [spec.classes]
+    for track in spec.tracks:
+        for phase in track.phases:
+            files += [f for f in (phase.labels, phase.boxes, phase.blacklist, phase.sample) if f]
+    return files
 
 
-def _write_phase(track: Track, spec: PhaseSpec) -> None:
+def _blobs(spec: BundleSpec) -> dict[str, Blob]:
+    """The stored copy of every file, by checksum: one row per distinct content.
+
+    Done before any challenge row is touched, so no half-built row is flushed."""
+    blobs: dict[str, Blob] = {}
+    for file in _files(spec):
+        if file.sha256 in blobs:
+            continue
+        blob = db.session.scalar(select(Blob).where(Blob.sha256 == file.sha256))
+        if blob is None:
+            blob = Blob(sha256=file.sha256, filename=Path(file.name).name, size=len(file.data),
+                        data=file.data)
+            db.session.add(blob)
+        blobs[file.sha256] = blob
+    db.session.flush()
+    return blobs
+
+
+def _write_phase(track: Track, spec: PhaseSpec, blobs: dict[str, Blob]) -> None:
     phase = next((p for p in track.phases if p.slug == spec.slug), None)
     if phase is None:
         phase = Phase(slug=spec.slug)
@@ -308,29 +321,32 @@ def _write_phase(track: Track, spec: PhaseSpec) -> None:
     phase.opens_at, phase.closes_at = spec.opens, spec.closes
     phase.quota_count, phase.quota_period = spec.quota_count, spec.quota_period
     phase.leaderboard, phase.images = spec.leaderboard, spec.images
-    phase.labels_blob = _blob(spec.labels)  # type: ignore[assignment]
-    phase.boxes_blob = _blob(spec.boxes)
-    phase.blacklist_blob = _blob(spec.blacklist)
-    phase.sample_blob = _blob(spec.sample)
+    phase.labels_blob = blobs[spec.labels.sha256]
+    phase.boxes_blob = blobs[spec.boxes.sha256] if spec.boxes else None
+    phase.blacklist_blob = blobs[spec.blacklist.sha256] if spec.blacklist else None
+    phase.sample_blob = blobs[spec.sample.sha256] if spec.sample else None
 
 
 def _write(spec: BundleSpec) -> Challenge:
-    challenge = db.session.scalar(select(Challenge).where(Challenge.slug == spec.slug))
-    if challenge is None:
-        challenge = Challenge(slug=spec.slug)
-        db.session.add(challenge)
-    challenge.year, challenge.title, challenge.description = spec.year, spec.title, spec.description
-    challenge.classes_blob = _blob(spec.classes)  # type: ignore[assignment]
-    # Tracks and phases absent from the bundle are kept: they may hold submissions.
-    for position, track_spec in enumerate(spec.tracks):
-        track = next((t for t in challenge.tracks if t.slug == track_spec.slug), None)
-        if track is None:
-            track = Track(slug=track_spec.slug)
-            challenge.tracks.append(track)
-        track.title, track.task = track_spec.title, track_spec.task
-        track.guesses, track.position = track_spec.guesses, position
-        for phase_spec in track_spec.phases:
-            _write_phase(track, phase_spec)
+    blobs = _blobs(spec)
+    with db.session.no_autoflush:
+        challenge = db.session.scalar(select(Challenge).where(Challenge.slug == spec.slug))
+        if challenge is None:
+            challenge = Challenge(slug=spec.slug)
+            db.session.add(challenge)
+        challenge.year, challenge.title = spec.year, spec.title
+        challenge.description = spec.description
+        challenge.classes_blob = blobs[spec.classes.sha256]
+        # Tracks and phases absent from the bundle are kept: they may hold submissions.
+        for position, track_spec in enumerate(spec.tracks):
+            track = next((t for t in challenge.tracks if t.slug == track_spec.slug), None)
+            if track is None:
+                track = Track(slug=track_spec.slug)
+                challenge.tracks.append(track)
+            track.title, track.task = track_spec.title, track_spec.task
+            track.guesses, track.position = track_spec.guesses, position
+            for phase_spec in track_spec.phases:
+                _write_phase(track, phase_spec, blobs)
     return challenge
 
 

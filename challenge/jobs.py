@@ -13,8 +13,9 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 
+import challenge
 import scorer
-from challenge import create_app, scoring, storage
+from challenge import scoring, storage
 from challenge.extensions import db
 from challenge.models import Score, Submission, utcnow
 
@@ -33,7 +34,9 @@ def _app() -> Flask:
     if has_app_context():
         return current_app._get_current_object()  # type: ignore[attr-defined]
     if _worker_app is None:
-        _worker_app = create_app()
+        # Looked up at call time: the app factory imports modules (the demo)
+        # that import this one, so ``create_app`` is not defined yet at import.
+        _worker_app = challenge.create_app()
     return _worker_app
 
 

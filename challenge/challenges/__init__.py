@@ -2,8 +2,11 @@
 
 from flask import Flask
 
+from challenge.challenges.commands import demo_command, load_command
 from challenge.challenges.views import bp
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.cli.add_command(load_command)
+    app.cli.add_command(demo_command)
