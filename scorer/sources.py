@@ -54,7 +54,9 @@ def sniff(data: bytes) -> Kind:
     head = data[:256].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return "xml"
-    if head[:8].lower() == b"imageid,":
+    # Devkit text never holds a comma, so any comma on the first line means CSV
+    # (and a CSV with the wrong header is then reported as exactly that).
+    if b"," in head.split(b"\n", 1)[0]:
         return "csv"
     return "text"
 
