@@ -11,6 +11,7 @@ The format is documented in docs/bundles.md.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -166,7 +167,9 @@ def _quota(table: dict[str, Any], where: str) -> tuple[int, str]:
 
 def _file(folder: Path, table: dict[str, Any], key: str, where: str) -> BundleFile:
     name = _string(table, key, where)
-    path = (folder / name).resolve()
+    # Checked on the written path, not the resolved one: a bundle may hold
+    # symlinks to large files kept elsewhere (the organizer's own choice).
+    path = Path(os.path.normpath(folder / name))
     if folder not in path.parents:
         raise BundleError(f"{where}.{key}: {name!r} is outside the bundle folder")
     if not path.is_file():

@@ -1,0 +1,270 @@
+"""Bundles: load, reload (update, never duplicate), and every kind of bad bundle
+named precisely and changing nothing. Plus the real 2012 devkit files."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from challenge import scoring
+from challenge.bundles import BundleError, load_bundle, read_bundle
+from challenge.models import Blob, Challenge, Phase, Track
+from tests.conftest import TINY_LABELS, perfect_predictions, tiny_files
+
+SAMPLE = b"1 2 3 4 5\n" * len(TINY_LABELS)
+
+TOML = """\
+slug = "tiny2012"
+year = 2012
+title = "Tiny 2012"
+description = "A tiny test challenge."
+classes = "classes.txt"
+
+[[tracks]]
+slug = "cls"
+title = "Task 1: Classification"
+task = "classification"
+guesses = 5
+
+[[tracks.phases]]
+slug = "val"
+title = "Validation"
+labels = "labels.txt"
+sample = "sample_cls.txt"
+opens = 2012-05-01T00:00:00Z
+closes = 2030-01-01T00:00:00Z
+quota = "5/day"
+leaderboard = "public"
+
+[[tracks.phases]]
+slug = "test"
+labels = "labels.txt"
+opens = 2012-06-01T00:00:00Z
+closes = 2030-01-01T00:00:00Z
+quota = "2/week"
+leaderboard = "after-close"
+
+[[tracks]]
+slug = "loc"
+title = "Task 2: Classification + localization"
+task = "localization"
+guesses = 5
+
+[[tracks.phases]]
+slug = "test"
+labels = "labels.txt"
+boxes = "boxes.csv"
+blacklist = "blacklist.txt"
+opens = 2012-05-01T00:00:00Z
+closes = 2030-01-01T00:00:00Z
+quota = "10/total"
+leaderboard = "hidden"
+"""
+
+
+def write_bundle(folder: Path, toml: str = TOML, **files: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    contents = {**tiny_files(), "blacklist.txt": b"3\n7\n",
+                "sample_cls.txt": SAMPLE, **files}
+    for name, data in contents.items():
+        (folder / name).write_bytes(data)
+    (folder / "challenge.toml").write_text(toml)
+    return folder
+
+
+def counts(db) -> dict[str, int]:
+    return {m.__name__: db.scalar(select(func.count()).select_from(m))
+            for m in (Challenge, Track, Phase, Blob)}
+
+
+def test_load_good_bundle(db, tmp_path):
+    challenge = load_bundle(write_bundle(tmp_path / "b"))
+    db.expire_all()
+    challenge = db.scalar(select(Challenge))
+    assert (challenge.slug, challenge.year, challenge.title) == ("tiny2012", 2012, "Tiny 2012")
+    assert challenge.description == "A tiny test challenge."
+    assert challenge.classes_blob.data == tiny_files()["classes.txt"]
+    cls, loc = challenge.tracks
+    assert (cls.slug, cls.task, cls.guesses, cls.title) == ("cls", "classification", 5,
+                                                            "Task 1: Classification")
+    val, test = cls.phases
+    assert (val.slug, val.title, val.images) == ("val", "Validation", len(TINY_LABELS))
+    assert (val.quota_count, val.quota_period, val.leaderboard) == (5, "day", "public")
+    assert val.opens_at == datetime(2012, 5, 1, tzinfo=UTC)
+    assert val.closes_at == datetime(2030, 1, 1, tzinfo=UTC)
+    assert test.title == "test" and (test.quota_count, test.quota_period) == (2, "week")
+    assert val.sample_blob.data == SAMPLE
+    assert val.labels_blob_id == test.labels_blob_id  # content-addressed: one row per file
+    loc_phase = loc.phases[0]
+    assert loc_phase.boxes_blob.data == tiny_files()["boxes.csv"]
+    assert loc_phase.blacklist_blob.data == b"3\n7\n"
+    assert (loc_phase.quota_period, loc_phase.leaderboard) == ("total", "hidden")
+    assert counts(db) == {"Challenge": 1, "Track": 2, "Phase": 3, "Blob": 5}
+
+
+def test_loading_twice_updates_by_slug(db, tmp_path):
+    folder = write_bundle(tmp_path / "b")
+    first = load_bundle(folder)
+    ids = (first.id, [t.id for t in first.tracks], [p.id for t in first.tracks for p in t.phases])
+    before = counts(db)
+    write_bundle(folder, TOML.replace('title = "Tiny 2012"', 'title = "Tiny 2012 (v2)"')
+                 .replace('quota = "5/day"', 'quota = "7/day"'),
+                 **{"labels.txt": tiny_files()["labels.txt"].replace(b"1\n", b"2\n", 1)})
+    second = load_bundle(folder)
+    db.expire_all()
+    assert counts(db) == {**before, "Blob": before["Blob"] + 1}  # the new labels file
+    second = db.scalar(select(Challenge))
+    assert (second.id, [t.id for t in second.tracks],
+            [p.id for t in second.tracks for p in t.phases]) == ids
+    assert second.title == "Tiny 2012 (v2)"
+    assert second.tracks[0].phases[0].quota_count == 7
+    # Same bytes again: nothing changes at all.
+    load_bundle(folder)
+    assert counts(db)["Blob"] == before["Blob"] + 1
+
+
+def _mutate(toml: str, old: str, new: str) -> str:
+    assert old in toml, old
+    return toml.replace(old, new, 1)
+
+
+BAD = [
+    # (what to change, expected words in the error)
+    ({"toml": ("year = 2012", "year = 2012\ncolour = 'red'")}, "challenge: unknown key 'colour'"),
+    ({"toml": ('slug = "cls"', 'slug = "cls"\nmetric = "top5"')}, "tracks[0]: unknown key 'metric'"),
+    ({"toml": ('quota = "5/day"', 'quota = "5/day"\nprize = 1')},
+     "tracks[0].phases[0]: unknown key 'prize'"),
+    ({"toml": ('classes = "classes.txt"\n', "")}, "challenge: missing key 'classes'"),
+    ({"toml": ('labels = "labels.txt"\nsample', "sample")},
+     "tracks[0].phases[0]: missing key 'labels'"),
+    ({"toml": ('task = "classification"', 'task = "segmentation"')},
+     "tracks[0].task: 'segmentation' is not one of classification | localization | hierarchical"),
+    ({"toml": ("guesses = 5", "guesses = 0")}, "tracks[0].guesses: expected a whole number from 1 to 5"),
+    ({"toml": ('quota = "5/day"', 'quota = "5/month"')}, "tracks[0].phases[0].quota: '5/month'"),
+    ({"toml": ('quota = "5/day"', 'quota = "0/day"')}, "tracks[0].phases[0].quota: '0/day'"),
+    ({"toml": ('leaderboard = "public"', 'leaderboard = "secret"')},
+     "tracks[0].phases[0].leaderboard: 'secret' is not one of public | after-close | hidden"),
+    ({"toml": ("opens = 2012-05-01T00:00:00Z", "opens = 2012-05-01")},
+     "tracks[0].phases[0].opens: expected a date-time"),
+    ({"toml": ("opens = 2012-05-01T00:00:00Z", "opens = 2012-05-01T00:00:00")},
+     "tracks[0].phases[0].opens: 2012-05-01T00:00:00 has no time zone"),
+    ({"toml": ("closes = 2030-01-01T00:00:00Z", "closes = 2011-01-01T00:00:00Z")},
+     "tracks[0].phases[0].closes: 2011-01-01T00:00:00+00:00 is not after opens"),
+    ({"toml": ('slug = "tiny2012"', 'slug = "Tiny 2012!"')}, "challenge.slug: 'Tiny 2012!' is not a slug"),
+    ({"toml": ('slug = "loc"', 'slug = "cls"')}, "tracks[1].slug: 'cls' is used twice"),
+    ({"toml": ('classes = "classes.txt"', 'classes = "nope.txt"')},
+     "challenge.classes: file 'nope.txt' not found"),
+    ({"toml": ('classes = "classes.txt"', 'classes = "../outside.txt"')},
+     "challenge.classes: '../outside.txt' is outside the bundle folder"),
+    ({"toml": ('boxes = "boxes.csv"\n', "")},
+     "tracks[1].phases[0]: missing key 'boxes' (a localization track needs the boxes file)"),
+    ({"toml": ('sample = "sample_cls.txt"', 'boxes = "boxes.csv"')},
+     "tracks[0].phases[0].boxes: only localization tracks have boxes"),
+    ({"toml": ('task = "classification"', 'task = "hierarchical"')},
+     "tracks[0].task: a hierarchical track needs a class list with a cost matrix"),
+    ({"toml": ("year = 2012", "year = 2012\nyear = 2013")}, "challenge.toml: "),
+    ({"files": {"labels.txt": b"1\n2\n11\n"}}, "ground truth ('labels.txt'"),
+    ({"files": {"labels.txt": b"1\n2\n11\n"}}, "11"),
+    ({"files": {"classes.txt": b""}}, "classes: file 'classes.txt': "),
+    ({"files": {"blacklist.txt": b"3\nseven\n"}}, "'blacklist.txt'"),
+    ({"files": {"sample_cls.txt": b"1 2 3\n"}}, "tracks[0].phases[0].sample: file 'sample_cls.txt'"),
+    ({"files": {"sample_cls.txt": perfect_predictions("classification")}},
+     "tracks[0].phases[0].sample: 'sample_cls.txt' is a ground-truth file"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD, ids=[m for _c, m in BAD])
+def test_bad_bundle_names_the_problem_and_changes_nothing(db, tmp_path, change, message):
+    # A loaded version first, so "changes nothing" also covers a failed update.
+    folder = write_bundle(tmp_path / "b")
+    load_bundle(folder)
+    before = counts(db)
+    (tmp_path / "outside.txt").write_bytes(tiny_files()["classes.txt"])
+    toml = TOML
+    if "toml" in change:
+        toml = _mutate(toml, *change["toml"])
+        toml = toml.replace('title = "Tiny 2012"', 'title = "Changed"')
+    else:
+        toml = toml.replace('title = "Tiny 2012"', 'title = "Changed"')
+    write_bundle(folder, toml, **change.get("files", {}))
+    with pytest.raises(BundleError) as caught:
+        load_bundle(folder)
+    assert message in str(caught.value)
+    db.expire_all()
+    assert counts(db) == before
+    assert db.scalar(select(Challenge.title)) == "Tiny 2012"
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(BundleError, match="challenge.toml not found"):
+        read_bundle(tmp_path)
+
+
+def test_cli_load(runner, db, tmp_path):
+    folder = write_bundle(tmp_path / "b")
+    result = runner.invoke(args=["load", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "loaded tiny2012 (Tiny 2012): 2 tracks, 3 phases" in result.output
+    (folder / "labels.txt").unlink()
+    bad = runner.invoke(args=["load", str(folder)])
+    assert bad.exit_code == 1
+    assert "bundle not loaded, nothing changed" in bad.output
+    assert "file 'labels.txt' not found" in bad.output
+
+
+def _link_2012(shared: Path, folder: Path) -> Path:
+    folder.mkdir()
+    for name in ("meta.mat", "ILSVRC2012_validation_ground_truth.txt", "LOC_val_solution.csv"):
+        os.symlink(shared / "2012" / name, folder / name)
+    (folder / "challenge.toml").write_text("""\
+slug = "ilsvrc2012"
+year = 2012
+title = "ILSVRC 2012"
+classes = "meta.mat"
+
+[[tracks]]
+slug = "cls"
+title = "Task 1: Classification"
+task = "classification"
+guesses = 5
+
+[[tracks.phases]]
+slug = "test"
+labels = "ILSVRC2012_validation_ground_truth.txt"
+opens = 2012-05-01T00:00:00Z
+closes = 2030-01-01T00:00:00Z
+quota = "2/week"
+leaderboard = "public"
+
+[[tracks]]
+slug = "loc"
+title = "Task 2: Classification + localization"
+task = "localization"
+guesses = 5
+
+[[tracks.phases]]
+slug = "test"
+labels = "ILSVRC2012_validation_ground_truth.txt"
+boxes = "LOC_val_solution.csv"
+opens = 2012-05-01T00:00:00Z
+closes = 2030-01-01T00:00:00Z
+quota = "2/week"
+leaderboard = "public"
+""")
+    return folder
+
+
+def test_real_2012_bundle(db, shared, tmp_path):
+    """The issue's own example, pointing at the real devkit files (symlinks: the
+    bundle folder resolves files through them)."""
+    challenge = load_bundle(_link_2012(shared, tmp_path / "ilsvrc2012"))
+    cls, loc = challenge.tracks
+    assert cls.phases[0].images == loc.phases[0].images == 50_000
+    assert loc.phases[0].boxes_blob.size == (shared / "2012" / "LOC_val_solution.csv").stat().st_size
+    assert len(scoring.class_list(cls)) == 1000
+    demo = (shared / "2012" / "demo.val.pred.txt").read_bytes()
+    assert scoring.score(demo, cls.phases[0]).error_at_k[0] == pytest.approx(0.99898)
