@@ -247,14 +247,6 @@ def test_token_names_are_limited(client, make_user):
     assert "new-token" not in response.text
 
 
-@pytest.fixture(autouse=True)
-def _home_page_stub(request):  # TEMPORARY until challenges.index lands
-    if "csrf_on" in request.fixturenames:
-        request.getfixturevalue("csrf_on")
-    app = request.getfixturevalue("app")
-    if "challenges.index" not in app.view_functions:
-        app.add_url_rule("/", "challenges.index", lambda: "home")
-
 
 def test_simultaneous_registrations_all_succeed_or_get_the_duplicate_message(app, db):
     """Real threads registering at once (two with the same email in another case):

@@ -275,14 +275,6 @@ def test_team_creation_needs_a_csrf_token(csrf_on, client, db, make_user, make_c
     assert len(team.memberships) == 1
 
 
-@pytest.fixture(autouse=True)
-def _home_page_stub(request):  # TEMPORARY until challenges.index lands
-    if "csrf_on" in request.fixturenames:
-        request.getfixturevalue("csrf_on")
-    app = request.getfixturevalue("app")
-    if "challenges.index" not in app.view_functions:
-        app.add_url_rule("/", "challenges.index", lambda: "home")
-
 
 def test_racing_joins_leave_one_team_and_a_message(app, db, make_user, make_challenge, make_team):
     """Two requests for the same user join two teams at once: the database lets one in and
