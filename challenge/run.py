@@ -27,19 +27,11 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
+from challenge import demo
 from challenge.extensions import db
 from challenge.migrate import upgrade
-from challenge.models import Challenge
+from challenge.models import Challenge, User
 from challenge.queue import embedded, ensure_embedded_redis, stop_embedded_redis
-
-# The demo is written by another part of the platform; until it exists, `run`
-# still works and says why the database stays empty.
-try:
-    import challenge.demo as demo
-except ModuleNotFoundError as exc:  # pragma: no cover - transitional
-    if exc.name not in ("challenge.demo", "scorer"):
-        raise
-    demo = None  # type: ignore[assignment]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Children get this long to exit after SIGTERM before they are killed. A scoring
@@ -103,18 +95,14 @@ def _has_challenge() -> bool:
     return bool(db.session.scalar(select(func.count()).select_from(Challenge)))
 
 
-def _load_demo(app: Flask) -> str | None:
-    """Load the demo into an empty database; returns the demo login to print."""
-    if demo is None:
-        click.echo("challenge run: no demo module (challenge/demo) yet; starting with an empty "
-                   "database. Load a challenge with `challenge load PATH`.", err=True)
-        return None
+def _has_demo_user() -> bool:
+    return db.session.scalar(select(User.id).where(User.email == demo.DEMO_EMAIL)) is not None
+
+
+def _load_demo(app: Flask) -> None:
     if not _has_challenge():
         click.echo("challenge run: empty database, loading the demo challenge ...", err=True)
         demo.load_demo(app)
-    email = getattr(demo, "DEMO_EMAIL", None)
-    password = getattr(demo, "DEMO_PASSWORD", None)
-    return f"{email} / {password}" if email and password else None
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -181,7 +169,8 @@ def run(app: Flask, host: str, port: int, workers: int) -> int:
         upgrade(app)
         if embedded(app):
             started_redis = ensure_embedded_redis(instance)
-        login = _load_demo(app)
+        _load_demo(app)
+        show_login = _has_demo_user()
         db.session.remove()
         db.engine.dispose()  # the children open their own connections
 
@@ -200,7 +189,7 @@ def run(app: Flask, host: str, port: int, workers: int) -> int:
                 return 1
             time.sleep(0.1)
         else:
-            _announce(app, host, port, login, supervisor, started_redis)
+            _announce(app, host, port, supervisor, started_redis, show_login)
 
         while supervisor.stop_requested is None:
             dead = supervisor.dead_child()
@@ -222,15 +211,16 @@ def run(app: Flask, host: str, port: int, workers: int) -> int:
         click.echo("challenge run: stopped", err=True)
 
 
-def _announce(app: Flask, host: str, port: int, login: str | None, supervisor: Supervisor,
-              started_redis: bool) -> None:
+def _announce(app: Flask, host: str, port: int, supervisor: Supervisor, started_redis: bool,
+              show_login: bool) -> None:
     shown = f"[{host}]" if ":" in host else host
     redis = ("embedded, " + str(Path(app.config["CHALLENGE_INSTANCE"]) / "redis.sock")
              if embedded(app) else "REDIS_URL")
     lines = [
         "",
         f"  Challenge platform running at http://{shown}:{port}/",
-        f"  Demo login: {login}" if login else "  Demo login: none (no demo loaded)",
+        f"  Demo login: {demo.DEMO_EMAIL} / {demo.DEMO_PASSWORD}" if show_login
+        else "  Demo login: none (this database has no demo user)",
         "  Processes: " + ", ".join(f"{c.name} pid {c.process.pid}" for c in supervisor.children),
         f"  Redis: {redis}" + (" (started here, stopped on exit)" if started_redis else ""),
         f"  Instance folder: {app.config['CHALLENGE_INSTANCE']}",
