@@ -53,13 +53,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _classes_from_labels(labels: Source | None) -> ClassList:
-    """Without --classes: IDs 1..max(ID) of the label file; wnids then cannot be resolved."""
+    """Without --classes: IDs 1..1000 (more if the labels use more); wnids cannot be resolved.
+
+    The range must not depend on the labels when they fit ILSVRC's 1000, or an
+    out-of-range message would hint at which classes the ground truth holds.
+    """
     if labels is None:
         raise FormatError("--classes is needed when the labels come from a CSV of wnids")
     data = read_bytes(labels)
     if sniff(data) == "csv":
         raise FormatError("--classes is needed when the labels are a Kaggle CSV (wnids)")
-    top = 0
+    top = 1000
     for number, line in enumerate(split_lines(decode_text(data)), 1):
         token = line.strip()
         if not (token.isascii() and token.isdigit()):

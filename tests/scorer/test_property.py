@@ -1,0 +1,121 @@
+"""Property: the vectorized metrics equal a plain per-image reference, written straight
+from the protocol text, on random submissions (through the real text parsers)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from scorer_helpers import WNIDS, make_classes
+
+import scorer
+
+CLASSES = make_classes()
+coord = st.integers(min_value=-2, max_value=14)
+box = st.tuples(coord, coord, coord, coord)
+label = st.integers(min_value=0, max_value=3)  # few labels: many label matches
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> dict:
+    n = draw(st.integers(min_value=1, max_value=12))
+    guesses = draw(st.integers(min_value=1, max_value=5))
+    labels = draw(st.lists(label, min_size=n, max_size=n))
+    gt_boxes = [draw(st.lists(st.tuples(box, st.one_of(st.just(labels[i]), label)), min_size=1, max_size=3))
+                for i in range(n)]
+    preds = []
+    for i in range(n):
+        row = []
+        for _ in range(draw(st.integers(min_value=0, max_value=7))):
+            if draw(st.booleans()):
+                row.append((draw(label), draw(box)))
+                continue
+            # Near a ground-truth box: doubled height or width lands exactly on IoU 0.5.
+            (x0, y0, x1, y1), lab = draw(st.sampled_from(gt_boxes[i]))
+            dx = draw(st.sampled_from([0, x1 - x0 + 1, x1 - x0 + 2, x1 - x0, -1, 1]))
+            dy = draw(st.sampled_from([0, y1 - y0 + 1, y1 - y0 + 2, y1 - y0, -1, 1]))
+            row.append((draw(st.one_of(st.just(lab), label)), (x0, y0, x1 + dx, y1 + dy)))
+        preds.append(row)
+    blacklist = draw(st.lists(st.integers(min_value=1, max_value=n), unique=True, max_size=n - 1))
+    as_wnids = draw(st.booleans())  # wnids force the precise parser, IDs the fast path
+    return {"n": n, "guesses": guesses, "labels": labels, "gt_boxes": gt_boxes, "preds": preds,
+            "blacklist": blacklist, "as_wnids": as_wnids}
+
+
+def reference_iou(b: tuple, g: tuple) -> float | None:
+    iw = min(b[2], g[2]) - max(b[0], g[0]) + 1
+    ih = min(b[3], g[3]) - max(b[1], g[1]) + 1
+    if iw <= 0 or ih <= 0:
+        return None
+    inter = iw * ih
+    return inter / ((b[2] - b[0] + 1) * (b[3] - b[1] + 1) + (g[2] - g[0] + 1) * (g[3] - g[1] + 1) - inter)
+
+
+def reference(case: dict) -> tuple[list[float], list[float]]:
+    n, k_max = case["n"], case["guesses"]
+    loc, cls = [], []
+    for k in range(1, k_max + 1):
+        loc_wrong = cls_wrong = 0
+        for i in range(n):
+            guesses = case["preds"][i][:k]
+            if not any(lab == case["labels"][i] for lab, _ in guesses):
+                cls_wrong += 1
+            if i + 1 in case["blacklist"]:
+                continue
+            ok = any(lab == glab and (iou := reference_iou(b, g)) is not None and iou >= 0.5
+                     for lab, b in guesses for g, glab in case["gt_boxes"][i])
+            loc_wrong += not ok
+        loc.append(loc_wrong / (n - len(case["blacklist"])))
+        cls.append(cls_wrong / n)
+    return loc, cls
+
+
+def submission(case: dict) -> bytes:
+    def name(lab: int) -> str:
+        return WNIDS[lab] if case["as_wnids"] else str(lab + 1)
+    return "".join(" ".join(f"{name(lab)} {' '.join(map(str, b))}" for lab, b in row) + "\n"
+                   for row in case["preds"]).encode()
+
+
+def ground_truth(case: dict) -> scorer.GroundTruth:
+    rows = ["ImageId,PredictionString"]
+    for i, boxes in enumerate(case["gt_boxes"]):
+        rows.append(f"img_{i + 1:08d}," + " ".join(f"{WNIDS[lab]} {' '.join(map(str, b))}" for b, lab in boxes))
+    labels = "".join(f"{lab + 1}\n" for lab in case["labels"])
+    blacklist = "".join(f"{b}\n" for b in case["blacklist"])
+    return scorer.load_ground_truth(CLASSES, labels=labels.encode(), boxes=("\n".join(rows) + "\n").encode(),
+                                    blacklist=blacklist.encode())
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases())
+def test_localization_equals_reference(case: dict) -> None:
+    assume(any(case["preds"]))  # a file without a single guess is rejected as empty
+    predictions = scorer.parse_predictions(submission(case), task="localization", guesses=case["guesses"],
+                                           classes=CLASSES, images=case["n"])
+    result = scorer.evaluate(predictions, ground_truth(case), task="localization",
+                             guesses=case["guesses"], classes=CLASSES, bootstrap=50)
+    loc, cls = reference(case)
+    assert result.error_at_k == loc
+    assert result.cls_error_at_k == cls
+    assert predictions.ignored_guesses == sum(max(0, len(p) - case["guesses"]) for p in case["preds"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.lists(st.integers(0, 9), max_size=6)), min_size=1,
+                max_size=15), st.integers(1, 5))
+def test_hierarchical_equals_reference(rows: list, guesses: int) -> None:
+    assume(any(gs for _, gs in rows))  # a file without a single guess is rejected as empty
+    rng = np.random.default_rng(len(rows))
+    costs = rng.integers(1, 19, (10, 10)).astype(np.uint8)
+    costs = np.minimum(costs, costs.T)
+    np.fill_diagonal(costs, 0)
+    classes = scorer.ClassList(CLASSES.wnids, CLASSES.names, costs)
+    truth = scorer.load_ground_truth(classes, labels="".join(f"{t + 1}\n" for t, _ in rows).encode())
+    data = "".join(" ".join(str(g + 1) for g in gs) + "\n" for _, gs in rows).encode()
+    p = scorer.parse_predictions(data, task="hierarchical", guesses=guesses, classes=classes, images=len(rows))
+    result = scorer.evaluate(p, truth, task="hierarchical", guesses=guesses, classes=classes, bootstrap=50)
+    worst = int(costs.max())
+    for k in range(1, guesses + 1):
+        per_image = [min([int(costs[g, t]) for g in gs[:k]] + ([worst] if len(gs) < k else [])) for t, gs in rows]
+        assert result.error_at_k[k - 1] == sum(per_image) / len(rows)
