@@ -92,3 +92,23 @@ def test_cli_demo(runner, db):
     assert f"log in as {DEMO_EMAIL} / {DEMO_PASSWORD}" in result.output
     again = runner.invoke(args=["demo"])
     assert "already has a challenge" in again.output
+
+
+def test_demo_ground_truth_never_served(app, db, client, tmp_path):
+    """Every page and API response of the demo, searched for the hidden files' content."""
+    load_demo(app)
+    write_demo_bundle(tmp_path / "bundle")
+    labels = (tmp_path / "bundle" / "val_labels.txt").read_bytes()
+    box_rows = (tmp_path / "bundle" / "val_boxes.csv").read_bytes().splitlines()[1:]
+    label_runs = [b"\n".join(labels.splitlines()[i:i + 8]) for i in range(0, 2000, 250)]
+    urls = ["/", f"/c/{DEMO_SLUG}", "/api/v1/challenges", f"/api/v1/challenges/{DEMO_SLUG}"]
+    for track in ("cls", "loc"):
+        urls += [f"/c/{DEMO_SLUG}/{track}", f"/c/{DEMO_SLUG}/{track}/sample",
+                 f"/api/v1/challenges/{DEMO_SLUG}/tracks/{track}/leaderboard"]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        body = response.data
+        assert labels not in body, url
+        assert not any(run in body for run in label_runs), url
+        assert not any(row in body or row.split(b",", 1)[1] in body for row in box_rows), url
