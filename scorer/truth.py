@@ -68,7 +68,11 @@ def load_ground_truth(
     if label_array is None:
         if found is None:
             raise FormatError("ground truth needs labels, or boxes from which to take them")
-        images = len(found.first_label)
+        images = 1 + max(found.image, default=-1)
+        unlabeled = next((i for i in range(images) if i not in found.first_label), None)
+        if unlabeled is not None or images == 0:
+            raise FormatError(f"image {(unlabeled or 0) + 1} has no box to take its label from; "
+                              "give the labels file too")
         label_array = np.array([found.first_label[i] for i in range(images)], dtype=np.int64)
     assert images is not None
     if found is None:
