@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from challenge import quota, scoring, storage
 from challenge.extensions import db
+from challenge.leaderboards.visibility import may_see_scores_of
 from challenge.models import Challenge, Membership, Phase, Submission, Team, Track, User, utcnow
 from challenge.queue import get_queue
 from challenge.teams.service import team_for
@@ -188,9 +189,8 @@ def scores_visible(user: User, submission: Submission, now: datetime | None = No
     team's scores, even before the close); on hidden phases members see the
     status only.
     """
-    if user.is_organizer:
-        return True
-    return submission.phase.leaderboard != "hidden"
+    # The phase's visibility rules live in one place (challenge/leaderboards/visibility.py).
+    return may_see_scores_of(submission.phase, user, submission.team_id, now)
 
 
 def pick_phase(track: Track, phase_slug: str | None, now: datetime) -> Phase | None:
