@@ -41,7 +41,7 @@ def test_track_page_shows_phases_leaderboard_and_upload(db, client, make_user, m
     page = response.get_data(as_text=True)
     assert "Task: <strong>localization</strong>" in page and "up to 5 guesses" in page
     assert "2 per week (UTC)" in page and ">open<" in page and ">public<" in page
-    assert "Loc. error" in page and "Cls. error" in page
+    assert "Loc. error (top-5)" in page and "Cls. error (top-5)" in page
     assert "Owls" in page and "Boxy net" in page and "0.37500" in page and "0.25000" in page
     assert 'href="/c/tiny2012/loc/sample?phase=test"' in page
     # The submissions area's upload partial is included (anonymous: a login link).
