@@ -1,3 +1,111 @@
-"""API routes: submissions."""
+"""API routes: submitting a file and reading one's own submissions."""
 
-from challenge.api.views import bp  # noqa: F401
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, jsonify, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from challenge.api.auth import api_error, token_required
+from challenge.api.views import bp
+from challenge.extensions import db
+from challenge.models import Submission, utcnow
+from challenge.submissions import service
+
+
+def submission_json(submission: Submission, with_scores: bool) -> dict[str, Any]:
+    phase = submission.phase
+    data: dict[str, Any] = {
+        "id": submission.id,
+        "status": submission.status,
+        "error": submission.error,
+        "challenge": phase.track.challenge.slug,
+        "track": phase.track.slug,
+        "phase": phase.slug,
+        "team": submission.team.name,
+        "method": submission.method,
+        "description": submission.description,
+        "filename": submission.filename,
+        "size": submission.size,
+        "sha256": submission.sha256,
+        "attempts": submission.attempts,
+        "created_at": submission.created_at.isoformat(),
+        "started_at": submission.started_at.isoformat() if submission.started_at else None,
+        "finished_at": submission.finished_at.isoformat() if submission.finished_at else None,
+    }
+    score = submission.score if submission.status == "scored" else None
+    if with_scores and score is not None:
+        scores: dict[str, Any] = {
+            "error": score.error, "error_at_k": score.error_at_k,
+            "ci95": [score.ci_low, score.ci_high], "images": score.images,
+        }
+        if score.cls_error is not None:
+            scores["cls_error"] = score.cls_error
+            scores["cls_error_at_k"] = score.cls_error_at_k
+        data["scores"] = scores
+    return data
+
+
+@bp.post("/challenges/<slug>/tracks/<track_slug>/submissions")
+@token_required
+def create_submission(slug: str, track_slug: str) -> ResponseReturnValue:
+    track = service.get_track(slug, track_slug)
+    if track is None:
+        return api_error(404, f"no track '{track_slug}' in challenge '{slug}'")
+    limit = request.max_content_length
+    too_large = api_error(413, f"the upload is larger than the limit of {limit} bytes")
+    # Refuse on the declared length before parsing anything; the parser's own
+    # limit still catches uploads that do not declare one.
+    if limit is not None and (request.content_length or 0) > limit:
+        return too_large
+    try:
+        upload = request.files.get("file")
+        form = request.form
+    except RequestEntityTooLarge:
+        return too_large
+    now = utcnow()
+    phase = service.pick_phase(track, form.get("phase") or None, now)
+    if phase is None:
+        if form.get("phase"):
+            return api_error(404, f"no phase '{form['phase']}' in track '{track_slug}'")
+        return api_error(409, "no phase of this track is open for uploads now")
+    if upload is None:
+        return api_error(400, "send the prediction file as the multipart field 'file'")
+    try:
+        submission = service.submit(
+            g.api_user, phase, upload.filename or "", upload.read(),
+            form.get("method", ""), form.get("description", ""), now=now,
+        )
+    except service.BadFile as exc:
+        return api_error(400, exc.message, line=exc.line)
+    except service.PhaseClosed as exc:
+        key = "opens_at" if now < exc.when else "closed_at"
+        return api_error(exc.status, exc.message, **{key: exc.when.isoformat()})
+    except service.SubmitError as exc:
+        return api_error(exc.status, exc.message)
+    except service.QuotaExceeded as exc:
+        response = api_error(429, exc.message, retry_after=exc.retry_after)
+        body, status = response  # type: ignore[misc]
+        if exc.retry_after is not None:
+            body.headers["Retry-After"] = str(exc.retry_after)
+        return body, status
+    return jsonify({"id": submission.id, "status": submission.status}), 202
+
+
+@bp.get("/submissions/<int:submission_id>")
+@token_required
+def get_submission(submission_id: int) -> ResponseReturnValue:
+    submission = db.session.get(Submission, submission_id)
+    if submission is None or not service.can_view(g.api_user, submission):
+        return api_error(404, f"no submission {submission_id} of yours")
+    return jsonify(submission_json(submission, service.scores_visible(g.api_user, submission)))
+
+
+@bp.get("/submissions")
+@token_required
+def list_submissions() -> ResponseReturnValue:
+    user = g.api_user
+    found = service.user_submissions(user, request.args.get("challenge"), request.args.get("track"))
+    return jsonify({"submissions": [submission_json(s, service.scores_visible(user, s)) for s in found]})

@@ -1,9 +1,15 @@
-"""The submissions area: blueprint, views and commands."""
+"""The submissions area: blueprint, views, and the worker/requeue commands."""
 
 from flask import Flask
 
-from challenge.submissions.views import bp
+from challenge import sweeper, worker
+from challenge.submissions.views import bp, my_submissions
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    # The track page (challenges area) includes submissions/_upload_form.html,
+    # which lists the team's submissions through this.
+    app.jinja_env.globals["my_submissions"] = my_submissions
+    sweeper.init_app(app)
+    worker.init_app(app)

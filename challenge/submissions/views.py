@@ -1,3 +1,103 @@
-from flask import Blueprint
+"""Submission pages: upload (POST), a submission's page, its file, a team's list."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+
+from challenge import storage
+from challenge.auth.current import me
+from challenge.extensions import db
+from challenge.models import Phase, Submission, Team, Track, utcnow
+from challenge.submissions import service
+from challenge.submissions.forms import UploadForm
 
 bp = Blueprint("submissions", __name__)
+
+
+def track_url(track: Track, phase: Phase | None = None) -> str:
+    # The track page belongs to the challenges area; its URL scheme is fixed
+    # (/c/<slug>/<track>), so it is built here rather than tied to its endpoint name.
+    url = f"/c/{track.challenge.slug}/{track.slug}"
+    return f"{url}?phase={phase.slug}" if phase is not None else url
+
+
+@bp.post("/c/<slug>/<track_slug>/submissions")
+@login_required
+def upload(slug: str, track_slug: str) -> ResponseReturnValue:
+    track = service.get_track(slug, track_slug) or abort(404)
+    form = UploadForm()
+    now = utcnow()
+    phase = service.pick_phase(track, form.phase.data or None, now)
+    if phase is None:
+        flash("no phase of this track is open for uploads now", "error")
+        return redirect(track_url(track))
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(track_url(track, phase))
+    upload = form.file.data
+    try:
+        submission = service.submit(me(), phase, upload.filename or "", upload.read(),
+                                    form.method.data or "", form.description.data or "", now=now)
+    except service.SubmitError as exc:
+        flash(f"Upload refused: {exc.message}", "error")
+        return redirect(track_url(track, phase))
+    except service.QuotaExceeded as exc:
+        flash(f"Upload refused: {exc.message}", "error")
+        return redirect(track_url(track, phase))
+    flash(f"Submission {submission.id} uploaded and queued for scoring.", "success")
+    return redirect(url_for("submissions.show", submission_id=submission.id))
+
+
+def _visible(submission_id: int) -> Submission:
+    submission = db.session.get(Submission, submission_id)
+    # 404 rather than 403: other teams need not learn which ids exist.
+    if submission is None or not service.can_view(me(), submission):
+        abort(404)
+    return submission
+
+
+@bp.get("/submissions/<int:submission_id>")
+@login_required
+def show(submission_id: int) -> ResponseReturnValue:
+    submission = _visible(submission_id)
+    return render_template(
+        "submissions/show.html", submission=submission,
+        show_scores=service.scores_visible(me(), submission), track_url=track_url,
+    )
+
+
+@bp.get("/submissions/<int:submission_id>/file")
+@login_required
+def download(submission_id: int) -> ResponseReturnValue:
+    submission = _visible(submission_id)
+    try:
+        data = storage.read(submission.stored_path)
+    except FileNotFoundError:
+        abort(404)
+    return send_file(BytesIO(data), mimetype="text/plain", as_attachment=True,
+                     download_name=submission.filename)
+
+
+@bp.get("/teams/<int:team_id>/submissions")
+@login_required
+def team_list(team_id: int) -> ResponseReturnValue:
+    team = db.session.get(Team, team_id)
+    user = me()
+    if team is None or not (user.is_organizer or any(m.user_id == user.id for m in team.memberships)):
+        abort(404)
+    return render_template("submissions/team.html", team=team,
+                           submissions=service.team_submissions(team), track_url=track_url)
+
+
+def my_submissions(phase: Phase) -> list[Submission]:
+    """For the upload partial: the logged-in user's team's submissions in ``phase``."""
+    if not current_user.is_authenticated:
+        return []
+    team = service.team_for(me().id, phase.track.challenge_id)
+    return list(service.team_submissions(team, phase)) if team is not None else []
