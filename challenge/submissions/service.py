@@ -184,12 +184,7 @@ def user_submissions(user: User, challenge_slug: str | None = None,
 
 def scores_visible(user: User, submission: Submission, now: datetime | None = None) -> bool:
     """May ``user`` (already allowed to see the submission) see its scores?
-
-    Organizers always; team members on public and after-close phases (their own
-    team's scores, even before the close); on hidden phases members see the
-    status only.
-    """
-    # The phase's visibility rules live in one place (challenge/leaderboards/visibility.py).
+    The phase's visibility rule decides, in its one place."""
     return may_see_scores_of(submission.phase, user, submission.team_id, now)
 
 
