@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from challenge.api import challenges, leaderboards, submissions  # noqa: F401  (register routes)
+from challenge.api import challenges, leaderboards, openapi, submissions  # noqa: F401  (register routes)
 from challenge.api.views import bp
 from challenge.extensions import csrf
 

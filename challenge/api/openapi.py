@@ -1,0 +1,236 @@
+"""The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json.
+
+Written by hand next to the routes it describes and kept true by
+tests/challenge/test_openapi.py, which calls every documented operation for
+real, validates each response body against the schema here, and fails when a
+route exists that this document lacks. Response objects are closed
+(``additionalProperties: false``) so a new field must be documented too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+
+from challenge.api.views import bp
+from challenge.models.challenges import QUOTA_PERIODS, TASKS, VISIBILITIES
+from challenge.models.submissions import STATUSES
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _closed(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "properties": properties,
+            "required": [name for name in properties if name not in optional]}
+
+
+STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
+RATE = {"type": "number", "minimum": 0, "maximum": 1}
+TIME = {"type": "string", "format": "date-time"}
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {**STRING, "description": "What was wrong, for a person to read."},
+            "line": {"type": ["integer", "null"], "minimum": 1,
+                     "description": "Bad files: the 1-based line of the first problem (null if the "
+                                    "file as a whole is wrong, e.g. empty or too short)."},
+            "retry_after": {"type": ["integer", "null"], "minimum": 0,
+                            "description": "429: seconds until the next quota period starts "
+                                           "(null for a total quota)."},
+            "opens_at": TIME,
+            "closed_at": TIME,
+        },
+        "additionalProperties": False,
+    },
+    "Quota": _closed({"count": {**INTEGER, "minimum": 0}, "period": {"enum": list(QUOTA_PERIODS)}}),
+    "Phase": _closed({
+        "slug": STRING, "title": STRING, "opens_at": TIME, "closes_at": TIME,
+        "status": {"enum": ["upcoming", "open", "closed"]},
+        "images": {**INTEGER, "minimum": 0, "description": "Number of images in the phase's test set."},
+        "quota": _ref("Quota"),
+        "leaderboard": {"enum": list(VISIBILITIES),
+                        "description": "public; after-close (scores public once the phase closes); "
+                                       "hidden (organizers only)."},
+    }),
+    "Track": _closed({
+        "slug": STRING, "title": STRING, "task": {"enum": list(TASKS)},
+        "guesses": {**INTEGER, "minimum": 1, "description": "Labels per image that count (top-k)."},
+        "phases": {"type": "array", "items": _ref("Phase")},
+    }),
+    "ChallengeSummary": _closed({
+        "slug": STRING, "year": INTEGER, "title": STRING,
+        "tracks": {"type": "array", "items": STRING, "description": "Track slugs."},
+    }),
+    "Challenge": _closed({
+        "slug": STRING, "year": INTEGER, "title": STRING, "description": STRING,
+        "tracks": {"type": "array", "items": _ref("Track")},
+    }),
+    "ChallengeList": _closed({"challenges": {"type": "array", "items": _ref("ChallengeSummary")}}),
+    "LeaderboardEntry": _closed({
+        "rank": {**INTEGER, "minimum": 1, "description": "Ties share a rank (1, 2, 2, 4)."},
+        "team": STRING,
+        "submission": {**INTEGER, "description": "The team's best scored submission."},
+        "method": STRING,
+        "submitted_at": TIME,
+        "error": {**RATE, "description": "Headline error at the track's number of guesses."},
+        "error_at_k": {"type": "array", "items": RATE,
+                       "description": "Error with 1..k guesses."},
+        "ci95": {"type": "array", "items": RATE, "minItems": 2, "maxItems": 2,
+                 "description": "Bootstrap 95% confidence interval of the error."},
+        "cls_error": {**RATE, "description": "Localization tracks only: the classification error."},
+    }, optional=("cls_error",)),
+    "Leaderboard": _closed({
+        "phase": _ref("Phase"),
+        "visible": {"type": "boolean",
+                    "description": "False when the phase's rules hide the scores from this caller "
+                                   "(entries is then empty)."},
+        "entries": {"type": "array", "items": _ref("LeaderboardEntry")},
+    }),
+    "Scores": _closed({
+        "error": RATE,
+        "error_at_k": {"type": "array", "items": RATE},
+        "ci95": {"type": "array", "items": RATE, "minItems": 2, "maxItems": 2},
+        "images": {**INTEGER, "minimum": 0},
+        "cls_error": RATE,
+        "cls_error_at_k": {"type": "array", "items": RATE},
+    }, optional=("cls_error", "cls_error_at_k")),
+    "Submission": _closed({
+        "id": INTEGER,
+        "status": {"enum": list(STATUSES)},
+        "error": {"type": ["string", "null"], "description": "Why scoring failed (failed only)."},
+        "challenge": STRING, "track": STRING, "phase": STRING, "team": STRING,
+        "method": STRING, "description": STRING, "filename": STRING,
+        "size": {**INTEGER, "minimum": 0}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "attempts": {**INTEGER, "minimum": 0},
+        "created_at": TIME, "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
+        "scores": {**_ref("Scores"),
+                   "description": "Present once scored, when the phase lets this caller see scores "
+                                  "(never for team members on hidden phases)."},
+    }, optional=("scores",)),
+    "SubmissionList": _closed({"submissions": {"type": "array", "items": _ref("Submission")}}),
+    "SubmissionCreated": _closed({"id": INTEGER, "status": {"enum": ["queued"]}}),
+    "SubmissionUpload": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "contentMediaType": "application/octet-stream",
+                     "description": "The prediction file (one line per image, as the track's "
+                                    "devkit describes)."},
+            "phase": {**STRING, "description": "Phase slug; default: the phase open now."},
+            "method": {**STRING, "maxLength": 200},
+            "description": {**STRING, "maxLength": 2000},
+        },
+    },
+}
+
+
+def _response(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref(schema)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    meanings = {
+        400: "Bad request; for a malformed file, `line` says where.",
+        401: "Missing or invalid API token.",
+        403: "Not on a team for this challenge.",
+        404: "No such challenge, track, phase or submission (of yours).",
+        409: "No phase open for uploads now, or the named phase is not open.",
+        413: "The upload is larger than the server's limit.",
+        429: "Quota reached; `retry_after` seconds until the next period (also the Retry-After header).",
+    }
+    return {str(code): _response(meanings[code], "Error") for code in codes}
+
+
+def _path_param(name: str, description: str, schema: dict[str, Any] = STRING) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+SLUG = _path_param("slug", "Challenge slug, e.g. ilsvrc2012.")
+TRACK = _path_param("track_slug", "Track slug, e.g. cls or loc.")
+BEARER = [{"bearer": []}]
+OPTIONAL_BEARER = [{}, {"bearer": []}]
+
+PATHS: dict[str, Any] = {
+    "/openapi.json": {"get": {
+        "operationId": "getOpenapi", "summary": "This document.", "security": [{}],
+        "responses": {"200": {"description": "The OpenAPI document.",
+                              "content": {JSON: {"schema": {"type": "object"}}}}},
+    }},
+    "/challenges": {"get": {
+        "operationId": "listChallenges", "summary": "All challenges (years), newest first.",
+        "security": OPTIONAL_BEARER,
+        "responses": {"200": _response("The challenges.", "ChallengeList"), **_errors(401)},
+    }},
+    "/challenges/{slug}": {"get": {
+        "operationId": "getChallenge", "summary": "A challenge with its tracks and phases.",
+        "security": OPTIONAL_BEARER, "parameters": [SLUG],
+        "responses": {"200": _response("The challenge.", "Challenge"), **_errors(401, 404)},
+    }},
+    "/challenges/{slug}/tracks/{track_slug}/leaderboard": {"get": {
+        "operationId": "getLeaderboard",
+        "summary": "A track's leaderboard: the best scored submission per team, as the phase's "
+                   "visibility allows this caller.",
+        "security": OPTIONAL_BEARER,
+        "parameters": [SLUG, TRACK, {"name": "phase", "in": "query", "required": False, "schema": STRING,
+                                     "description": "Phase slug; default: the phase open now, else "
+                                                    "the one that closed last."}],
+        "responses": {"200": _response("The leaderboard.", "Leaderboard"), **_errors(401, 404)},
+    }},
+    "/challenges/{slug}/tracks/{track_slug}/submissions": {"post": {
+        "operationId": "createSubmission",
+        "summary": "Upload a prediction file. It is checked at once (bad files are refused with "
+                   "the line, using no quota), stored, and queued for scoring.",
+        "security": BEARER, "parameters": [SLUG, TRACK],
+        "requestBody": {"required": True, "content": {"multipart/form-data": {
+            "schema": _ref("SubmissionUpload")}}},
+        "responses": {"202": _response("Accepted and queued.", "SubmissionCreated"),
+                      **_errors(400, 401, 403, 404, 409, 413, 429)},
+    }},
+    "/submissions": {"get": {
+        "operationId": "listSubmissions", "summary": "The caller's teams' submissions, newest first.",
+        "security": BEARER,
+        "parameters": [{"name": "challenge", "in": "query", "required": False, "schema": STRING},
+                       {"name": "track", "in": "query", "required": False, "schema": STRING}],
+        "responses": {"200": _response("The submissions.", "SubmissionList"), **_errors(401)},
+    }},
+    "/submissions/{submission_id}": {"get": {
+        "operationId": "getSubmission", "summary": "One submission of the caller's team (organizers: any).",
+        "security": BEARER,
+        "parameters": [_path_param("submission_id", "Submission id.", INTEGER)],
+        "responses": {"200": _response("The submission.", "Submission"), **_errors(401, 404)},
+    }},
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "ILSVRC-style challenge platform API",
+        "version": "1",
+        "description": "List challenges, tracks and phases; upload predictions; follow your "
+                       "submissions; read leaderboards. Authenticate with `Authorization: Bearer "
+                       "<token>` (create tokens on your account page). Errors are JSON `{\"error\": ...}`.",
+    },
+    "servers": [{"url": "/api/v1"}],
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "description": "An API token from the account page."}},
+    },
+}
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> ResponseReturnValue:
+    return jsonify(DOCUMENT)

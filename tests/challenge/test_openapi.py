@@ -1,0 +1,198 @@
+"""The OpenAPI document is true: every documented operation and response is called for
+real and its body validated against the documented schema, and every /api/v1 route
+the app has is documented."""
+
+from __future__ import annotations
+
+import re
+from io import BytesIO
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+from submit_helpers import api_upload, drain, team_with_token
+
+from challenge.api.openapi import DOCUMENT
+from challenge.tokens import create_token
+from tests.conftest import perfect_predictions
+
+PREFIX = "/api/v1"
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+formats = FormatChecker()
+
+
+@formats.checks("date-time", raises=ValueError)
+def _aware_iso_time(value: object) -> bool:
+    # jsonschema checks date-time only with an optional extra installed; the API
+    # promises ISO 8601 UTC-aware stamps, so check exactly that.
+    return not isinstance(value, str) or datetime.fromisoformat(value).tzinfo is not None
+
+
+def validator(schema: dict[str, Any]) -> Draft202012Validator:
+    # The document is the root resource, so '#/components/schemas/...' refs resolve.
+    return Draft202012Validator({**schema, "components": DOCUMENT["components"]}, format_checker=formats)
+
+
+def documented_operations() -> set[tuple[str, str]]:
+    return {(path, method) for path, item in DOCUMENT["paths"].items() for method in item
+            if method in METHODS}
+
+
+def documented_responses() -> set[tuple[str, str, int]]:
+    return {(path, method, int(code)) for path, item in DOCUMENT["paths"].items()
+            for method, op in item.items() if method in METHODS for code in op["responses"]}
+
+
+def test_the_document_is_served_and_well_formed(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    doc = response.get_json()
+    assert doc == DOCUMENT
+    assert doc["openapi"].startswith("3.1.")
+    for name, schema in doc["components"]["schemas"].items():
+        Draft202012Validator.check_schema(schema)  # raises SchemaError naming the problem
+    text = str(doc)
+    for ref in re.findall(r"#/components/schemas/(\w+)", text):
+        assert ref in doc["components"]["schemas"], f"dangling $ref to {ref}"
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            assert op["operationId"] and op["responses"], (path, method)
+            names = set(re.findall(r"{(\w+)}", path))
+            assert names == {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}, path
+
+
+def _template(rule: str) -> str:
+    return re.sub(r"<(?:[a-z]+:)?(\w+)>", r"{\1}", rule)[len(PREFIX):]
+
+
+def test_every_api_route_is_documented(app):
+    routes = {(_template(rule.rule), method.lower()) for rule in app.url_map.iter_rules()
+              if rule.rule.startswith(PREFIX + "/")
+              for method in rule.methods or () if method.lower() in METHODS}
+    assert routes, "no /api/v1 routes found"
+    assert routes - documented_operations() == set(), "routes missing from the OpenAPI document"
+    assert documented_operations() - routes == set(), "documented operations the app does not have"
+
+
+class Recorder:
+    """Calls the API, validates every body against the documented response, and
+    remembers which (path, method, status) combinations were exercised."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.seen: set[tuple[str, str, int]] = set()
+
+    def __call__(self, method: str, template: str, status: int, *, token: str | None = None,
+                 path_params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        url = PREFIX + template.format(**(path_params or {}))
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = self.client.open(url, method=method.upper(), headers=headers, **kwargs)
+        body = response.get_json(silent=True)
+        assert response.status_code == status, (url, response.status_code, body)
+        operation = DOCUMENT["paths"][template][method]
+        documented = operation["responses"].get(str(status))
+        assert documented is not None, f"{method.upper()} {template} answered {status}, undocumented"
+        assert response.mimetype == "application/json"
+        schema = documented["content"]["application/json"]["schema"]
+        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                  for e in validator(schema).iter_errors(body)]
+        assert errors == [], (method, template, status, errors)
+        self.seen.add((template, method, status))
+        return body
+
+
+def upload(call: Recorder, token: str | None, data: bytes, status: int, slug: str = "tiny2012",
+           track: str = "loc", **fields: str) -> Any:
+    return call("post", "/challenges/{slug}/tracks/{track_slug}/submissions", status, token=token,
+                path_params={"slug": slug, "track_slug": track},
+                data={"file": (BytesIO(data), "predictions.txt"), **fields},
+                content_type="multipart/form-data")
+
+
+def test_every_documented_response_matches_its_schema(app, client, db, redis, make_user,
+                                                      make_challenge, make_team):
+    t = team_with_token(make_user, make_challenge, make_team, task="localization", track_slug="loc",
+                        quota=(2, "day"))
+    token, organizer = t["token"], create_token(make_user(organizer=True))
+    loose = create_token(make_user())
+    now = datetime.now(UTC)
+    closed = make_challenge("old2011", year=2011, opens=now - timedelta(days=60),
+                            closes=now - timedelta(days=30))
+    make_team(closed, t["user"])
+    hidden = make_challenge("hid2013", year=2013, leaderboard="hidden")
+    make_team(hidden, t["user"])
+    call = Recorder(client)
+    perfect = perfect_predictions("localization")
+
+    call("get", "/openapi.json", 200)
+
+    listing = call("get", "/challenges", 200)
+    assert [c["slug"] for c in listing["challenges"]] == ["hid2013", "tiny2012", "old2011"]
+    call("get", "/challenges", 401, token="not-a-token")
+    detail = call("get", "/challenges/{slug}", 200, path_params={"slug": "tiny2012"})
+    assert detail["tracks"][0]["task"] == "localization"
+    call("get", "/challenges/{slug}", 404, path_params={"slug": "nope"})
+    call("get", "/challenges/{slug}", 401, token="bad", path_params={"slug": "tiny2012"})
+
+    # Uploads: accepted, and every refusal the document lists.
+    created = upload(call, token, perfect, 202, method="Perfect", description="all right")
+    bad = upload(call, token, b"1 10 10 50 50\n" * 2 + b"x 1 1 2 2\n" + b"1 10 10 50 50\n" * 17, 400)
+    assert bad["line"] == 3 and "line 3" in bad["error"]
+    assert upload(call, token, b"", 400)["line"] is None
+    upload(call, None, perfect, 401)
+    upload(call, loose, perfect, 403)
+    upload(call, token, perfect, 404, track="nope")
+    closed_refusal = upload(call, token, perfect_predictions("classification"), 409, slug="old2011",
+                            track="cls", phase="test")
+    assert "closed_at" in closed_refusal
+    app.config["MAX_CONTENT_LENGTH"] = 100
+    upload(call, token, perfect, 413)
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    upload(call, token, perfect, 202)
+    quota = upload(call, token, perfect, 429)
+    assert isinstance(quota["retry_after"], int) and quota["retry_after"] > 0
+    hidden_id = upload(call, token, perfect_predictions("classification"), 202, slug="hid2013",
+                       track="cls")["id"]
+
+    queued = call("get", "/submissions/{submission_id}", 200, token=token,
+                  path_params={"submission_id": created["id"]})
+    assert queued["status"] == "queued" and "scores" not in queued
+    assert drain(app)
+
+    sid = {"submission_id": created["id"]}
+    scored = call("get", "/submissions/{submission_id}", 200, token=token, path_params=sid)
+    assert scored["status"] == "scored" and scored["scores"]["cls_error"] == 0.0
+    status_only = call("get", "/submissions/{submission_id}", 200, token=token,
+                       path_params={"submission_id": hidden_id})
+    assert status_only["status"] == "scored" and "scores" not in status_only
+    call("get", "/submissions/{submission_id}", 200, token=organizer,
+         path_params={"submission_id": hidden_id})
+    call("get", "/submissions/{submission_id}", 404, token=loose, path_params=sid)
+    call("get", "/submissions/{submission_id}", 401, path_params=sid)
+    mine = call("get", "/submissions", 200, token=token, query_string={"challenge": "tiny2012"})
+    assert len(mine["submissions"]) == 2
+    call("get", "/submissions", 401)
+
+    board = "/challenges/{slug}/tracks/{track_slug}/leaderboard"
+    loc = {"slug": "tiny2012", "track_slug": "loc"}
+    public = call("get", board, 200, path_params=loc, query_string={"phase": "test"})
+    assert public["visible"] and public["entries"][0]["team"] == t["team"].name
+    assert "cls_error" in public["entries"][0]
+    invisible = call("get", board, 200, path_params={"slug": "hid2013", "track_slug": "cls"})
+    assert invisible["visible"] is False and invisible["entries"] == []
+    call("get", board, 200, token=organizer, path_params={"slug": "hid2013", "track_slug": "cls"})
+    call("get", board, 404, path_params={"slug": "tiny2012", "track_slug": "nope"})
+    call("get", board, 401, token="bad", path_params=loc)
+
+    missing = documented_responses() - call.seen
+    assert missing == set(), f"documented responses never exercised: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENT["components"]["schemas"]))
+def test_response_schemas_are_closed(name):
+    # A field added to a response must be added here too, or the validation above fails.
+    schema = DOCUMENT["components"]["schemas"][name]
+    if name != "SubmissionUpload":
+        assert schema.get("additionalProperties") is False
