@@ -264,8 +264,8 @@ def submit_command(file: Path, track_ref: str, phase: str | None, method: str, d
                                 ("description", description)) if v}
     size = file.stat().st_size
     try:
-        with click.progressbar(length=size, label=f"Uploading {file.name}", file=click.get_text_stream("stderr"),
-                               show_pos=True) as bar:
+        with click.progressbar(length=size, label=f"Uploading {file.name}", show_pos=True,
+                               file=click.get_text_stream("stderr")) as bar:
             created = client.upload(slug, track, file, fields, progress=bar.update)
     except ApiError as exc:
         message = exc.message
