@@ -6,6 +6,7 @@ Pure numpy (scipy only to read ``meta.mat``); never imports the web platform.
 from scorer.classes import ClassList, load_classes
 from scorer.errors import FormatError
 from scorer.metrics import EXCLUDED, Result, evaluate
+from scorer.paired import PairedDifference, image_errors, paired_bootstrap, tie_groups
 from scorer.predictions import TASKS, Predictions, parse_predictions
 from scorer.sources import Source
 from scorer.stats import bootstrap_ci, pack_array, pack_outcomes, unpack_array, unpack_outcomes
@@ -15,4 +16,5 @@ __all__ = [
     "EXCLUDED", "TASKS", "ClassList", "FormatError", "GroundTruth", "Predictions", "Result", "Source",
     "bootstrap_ci", "evaluate", "load_classes", "load_ground_truth", "pack_array", "pack_outcomes",
     "parse_predictions", "unpack_array", "unpack_outcomes",
+    "PairedDifference", "image_errors", "paired_bootstrap", "tie_groups",
 ]
