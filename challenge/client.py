@@ -135,7 +135,7 @@ class Client:
         return self._send(urllib.request.Request(url, headers=self._headers(token_needed)))
 
     def upload(self, slug: str, track: str, file: Path, fields: dict[str, str],
-               progress: Callable[[int], None] | None = None) -> Any:
+               progress: Callable[[int], None] | None = None, chunk_size: int = CHUNK) -> Any:
         """POST the file as multipart/form-data, streamed in chunks so big files
         never sit in memory twice; ``progress`` gets the bytes of each chunk sent."""
         headers = self._headers(token_needed=True)
@@ -151,7 +151,7 @@ class Client:
         def body() -> Iterator[bytes]:
             yield head
             with file.open("rb") as handle:
-                while chunk := handle.read(CHUNK):
+                while chunk := handle.read(chunk_size):
                     if progress:
                         progress(len(chunk))
                     yield chunk

@@ -1,0 +1,176 @@
+"""The command-line client against a real server on a local port: the real console
+script as a subprocess, a real HTTP server thread, and a real RQ worker (this test's
+main thread drains the queue while the client waits)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from submit_helpers import drain, team_with_token
+from werkzeug.serving import make_server
+
+from challenge.client import Client, Settings
+from challenge.models import Submission
+from tests.conftest import TINY_LABELS, perfect_predictions
+
+CHALLENGE = Path(sys.executable).with_name("challenge")
+
+pytestmark = pytest.mark.slow  # real processes: each client run starts Python
+
+
+@pytest.fixture
+def server(app: Any, db: Any) -> Iterator[str]:
+    db.remove()  # the server's threads use their own sessions
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def team(make_user: Any, make_challenge: Any, make_team: Any) -> dict[str, Any]:
+    return team_with_token(make_user, make_challenge, make_team, task="localization",
+                           track_slug="loc", quota=(2, "day"))
+
+
+def run(app: Any, tmp_path: Path, *args: str, url: str | None = None, token: str | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``challenge ARGS`` and work the scoring queue until it exits."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHALLENGE_")}
+    env["CHALLENGE_CONFIG"] = str(tmp_path / "config.toml")
+    if url:
+        env["CHALLENGE_URL"] = url
+    if token:
+        env["CHALLENGE_TOKEN"] = token
+    proc = subprocess.Popen([str(CHALLENGE), *args], env=env, cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        drain(app)
+        time.sleep(0.1)
+    if proc.poll() is None:
+        proc.kill()
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode is not None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_submit_wait_status_submissions_and_leaderboard(app, db, redis, tmp_path, server, team):
+    predictions = tmp_path / "loc.txt"
+    predictions.write_bytes(perfect_predictions("localization"))
+    token = team["token"]
+
+    done = run(app, tmp_path, "submit", str(predictions), "--track", "tiny2012/loc", "--method",
+               "ResNet-0", "--description", "a perfect file", "--wait", "--poll", "0.2",
+               url=server, token=token)
+    assert done.returncode == 0, done.stderr
+    assert "Uploading loc.txt" in done.stderr
+    assert "status: scored" in done.stderr
+    sid = db.scalar(select(Submission.id))
+    assert f"Submission {sid} accepted: queued" in done.stdout
+    assert f"Submission {sid} (tiny2012/loc/test): scored" in done.stdout
+    assert "error        0.00000" in done.stdout and "cls error    0.00000" in done.stdout
+    assert f"images       {len(TINY_LABELS)}" in done.stdout
+    row = db.get(Submission, sid)
+    assert (row.method, row.description, row.status) == ("ResNet-0", "a perfect file", "scored")
+    assert (Path(app.config["UPLOAD_FOLDER"]) / row.stored_path).read_bytes() == predictions.read_bytes()
+
+    status = run(app, tmp_path, "status", str(sid), url=server, token=token)
+    assert status.returncode == 0 and "scored" in status.stdout and "method       ResNet-0" in status.stdout
+
+    listing = run(app, tmp_path, "submissions", "--track", "tiny2012/loc", url=server, token=token)
+    assert listing.returncode == 0
+    lines = listing.stdout.splitlines()
+    assert lines[0].split() == ["ID", "TRACK", "STATUS", "ERROR", "METHOD", "UPLOADED", "(UTC)"]
+    assert lines[2].split()[:5] == [str(sid), "tiny2012/loc/test", "scored", "0.00000", "ResNet-0"]
+    other = run(app, tmp_path, "submissions", "--track", "other2012", url=server, token=token)
+    assert other.stdout.strip() == "No submissions."
+
+    # The leaderboard is public: no token needed.
+    board = run(app, tmp_path, "leaderboard", "tiny2012/loc", "--phase", "test", url=server)
+    assert board.returncode == 0, board.stderr
+    lines = board.stdout.splitlines()
+    assert lines[0] == "tiny2012/loc - Test (test)"
+    assert lines[1].split() == ["RANK", "TEAM", "METHOD", "ERROR", "CLS", "ERROR", "95%", "CI"]
+    row_cells = lines[3].split()
+    assert row_cells[0] == "1" and team["team"].name in lines[3] and "ResNet-0" in lines[3]
+
+
+def test_a_bad_file_prints_the_line_and_exits_2(app, db, redis, tmp_path, server, team):
+    bad = tmp_path / "bad.txt"
+    rows = perfect_predictions("localization").decode().splitlines(keepends=True)
+    rows[2] = "dog 10 10 50 50\n"
+    bad.write_text("".join(rows))
+    result = run(app, tmp_path, "submit", str(bad), "--track", "tiny2012/loc", "--wait",
+                 url=server, token=team["token"])
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("Error: line 3: ")
+    assert "dog" in result.stderr
+    assert db.scalar(select(func.count()).select_from(Submission)) == 0
+
+
+def test_refusals_print_the_servers_message_and_exit_1(app, db, redis, tmp_path, server, team):
+    good = tmp_path / "good.txt"
+    good.write_bytes(perfect_predictions("localization"))
+    no_token = run(app, tmp_path, "submit", str(good), "--track", "tiny2012/loc", url=server)
+    assert no_token.returncode == 1 and "no API token" in no_token.stderr
+    wrong_token = run(app, tmp_path, "status", "1", url=server, token="not-a-token")
+    assert wrong_token.returncode == 1
+    assert "Error: missing or invalid API token" in wrong_token.stderr
+    unknown = run(app, tmp_path, "submit", str(good), "--track", "tiny2012/nope", url=server,
+                  token=team["token"])
+    assert unknown.returncode == 1 and "Error: no track 'nope' in challenge 'tiny2012'" in unknown.stderr
+    for _ in range(2):
+        assert run(app, tmp_path, "submit", str(good), "--track", "tiny2012/loc", url=server,
+                   token=team["token"]).returncode == 0
+    over = run(app, tmp_path, "submit", str(good), "--track", "tiny2012/loc", url=server,
+               token=team["token"])
+    assert over.returncode == 1
+    assert "Error: quota reached: 2 submissions per day (UTC)" in over.stderr and "retry after" in over.stderr
+    missing = run(app, tmp_path, "status", "999999", url=server, token=team["token"])
+    assert missing.returncode == 1 and "no submission 999999 of yours" in missing.stderr
+    board = run(app, tmp_path, "leaderboard", "tiny2012", url=server)
+    assert board.returncode == 2 and "expected CHALLENGE/TRACK" in board.stderr
+    down = run(app, tmp_path, "leaderboard", "tiny2012/loc", url="http://127.0.0.1:9")
+    assert down.returncode == 1 and "cannot reach http://127.0.0.1:9" in down.stderr
+
+
+def test_login_writes_a_private_config_that_env_overrides(app, db, tmp_path, server, team):
+    saved = run(app, tmp_path, "login", "--url", server + "/", "--token", team["token"])
+    assert saved.returncode == 0, saved.stderr
+    config = tmp_path / "config.toml"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert config.read_text() == f'token = "{team["token"]}"\nurl = "{server}"\n'
+    # From the file alone:
+    board = run(app, tmp_path, "submissions")
+    assert board.returncode == 0 and board.stdout.strip() == "No submissions.", board.stderr
+    # The environment wins over the file:
+    overridden = run(app, tmp_path, "submissions", token="not-a-token")
+    assert overridden.returncode == 1 and "invalid API token" in overridden.stderr
+    elsewhere = run(app, tmp_path, "submissions", url="http://127.0.0.1:9")
+    assert elsewhere.returncode == 1 and "cannot reach http://127.0.0.1:9" in elsewhere.stderr
+
+
+def test_the_upload_streams_in_chunks_and_reports_progress(app, db, redis, tmp_path, server, team):
+    predictions = tmp_path / "p.txt"
+    predictions.write_bytes(perfect_predictions("localization"))
+    sent: list[int] = []
+    created = Client(Settings(url=server, token=team["token"])).upload(
+        "tiny2012", "loc", predictions, {"method": "chunked"}, progress=sent.append, chunk_size=16)
+    assert created["status"] == "queued"
+    assert sum(sent) == predictions.stat().st_size and len(sent) > 10
+    row = db.get(Submission, created["id"])
+    assert row.method == "chunked"
+    assert (Path(app.config["UPLOAD_FOLDER"]) / row.stored_path).read_bytes() == predictions.read_bytes()
