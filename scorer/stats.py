@@ -23,25 +23,35 @@ def bootstrap_ci(
     how many images of each distinct (value, included) kind the resample holds:
     one multinomial draw of size N. Same distribution, B x (distinct kinds) work.
     """
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    values = np.asarray(values).reshape(-1)
     keep = np.ones(values.size, dtype=bool) if included is None else np.asarray(included, dtype=bool)
     if values.size == 0:
         return (float("nan"), float("nan"))
-    pairs = np.stack([values, keep.astype(np.float64)], axis=1)
-    kinds, counts = np.unique(pairs, axis=0, return_counts=True)
     if bootstrap <= 0 or not keep.any():
         point = float(values[keep].mean()) if keep.any() else float("nan")
         return (point, point)
+    kind_value, kind_kept, counts = _kinds(values, keep)
     rng = np.random.default_rng(seed)
     drawn = rng.multinomial(values.size, counts / counts.sum(), size=bootstrap).astype(np.float64)
-    weight = drawn @ kinds[:, 1]
-    total = drawn @ (kinds[:, 0] * kinds[:, 1])
+    weight = drawn @ kind_kept
+    total = drawn @ (kind_value * kind_kept)
     with np.errstate(invalid="ignore", divide="ignore"):
         stats = total / weight
     stats = stats[np.isfinite(stats)]
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(stats, [tail, 100.0 - tail])
     return (float(low), float(high))
+
+
+def _kinds(values: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (value, kept) pairs and how many images have each."""
+    if values.dtype.kind in "bu" and values.dtype.itemsize <= 2:
+        # Outcomes and 0/1 errors: one bincount instead of a sort of N pairs.
+        counts = np.bincount(values.astype(np.int64) * 2 + keep, minlength=2)
+        codes = np.flatnonzero(counts)
+        return (codes // 2).astype(np.float64), (codes % 2).astype(np.float64), counts[codes]
+    codes, counts = np.unique(np.stack([values.astype(np.float64), keep]), axis=1, return_counts=True)
+    return codes[0], codes[1], counts
 
 
 def pack_outcomes(outcomes: np.ndarray) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 import scorer
 
 WNIDS = [f"n{10000000 + i:08d}" for i in range(10)]

@@ -7,11 +7,10 @@ import gzip
 
 import numpy as np
 import pytest
+from scorer_helpers import WNIDS
 
 import scorer
 from scorer.predictions import _parse_lines
-
-from scorer_helpers import WNIDS
 
 
 def parse(data: bytes, task: str = "classification", images: int | None = 3, guesses: int = 5,

@@ -4,11 +4,13 @@ from the protocol text, on random submissions (through the real text parsers).""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from scorer_helpers import WNIDS, make_classes
 
 import scorer
+from scorer.fastparse import parse_integers
+from scorer.predictions import _parse_lines
 
 CLASSES = make_classes()
 coord = st.integers(min_value=-2, max_value=14)
@@ -119,3 +121,33 @@ def test_hierarchical_equals_reference(rows: list, guesses: int) -> None:
     for k in range(1, guesses + 1):
         per_image = [min([int(costs[g, t]) for g in gs[:k]] + ([worst] if len(gs) < k else [])) for t, gs in rows]
         assert result.error_at_k[k - 1] == sum(per_image) / len(rows)
+
+
+VALID = ["1", "1", "1", "2", "10", "7", "007", "-3", "-0", "4"]  # weighted so whole lines often parse
+TOKENS = [*VALID, *VALID, "0", "11", "-", "+4", "5.5", "1e2", "x", "9" * 20, "--1", "3-"]
+junk_line = st.lists(st.sampled_from(TOKENS), max_size=11).flatmap(
+    lambda tokens: st.lists(st.sampled_from([" ", "  ", "\t", " \r", "\v"]), min_size=len(tokens) + 1,
+                            max_size=len(tokens) + 1).map(
+        lambda gaps: "".join(g + t for g, t in zip(gaps, [*tokens, ""], strict=True))))
+junk = st.lists(junk_line, min_size=1, max_size=6).map(lambda lines: "\n".join(lines) + "\n")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(junk, st.text(alphabet="0123456789 -+\n\r\t\v.e_x", min_size=1, max_size=60)),
+       st.sampled_from([1, 5]), st.one_of(st.none(), st.integers(1, 6)))
+@example("1 2 3 4 -\n", 5, None)  # numpy alone reads a lone '-' as 0
+@example("1 2 3 4 - 5\n", 5, None)
+def test_fast_path_never_disagrees_with_the_precise_parser(text: str, group: int, images: int | None) -> None:
+    """On integer-ish junk the fast path either declines or returns exactly what the
+    per-line parser returns; it never accepts what the precise parser rejects."""
+    fast = parse_integers(text.encode(), group=group, guesses=3, n_classes=10, images=images)
+    try:
+        precise = _parse_lines(text, group, 3, CLASSES, images)
+    except scorer.FormatError:
+        assert fast is None
+        return
+    if fast is not None:
+        np.testing.assert_array_equal(fast.labels, precise.labels)
+        if group > 1:
+            np.testing.assert_array_equal(fast.boxes, precise.boxes)
+        assert fast.ignored == precise.ignored
