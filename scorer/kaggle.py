@@ -28,7 +28,8 @@ def read_rows(text: str, images: int | None) -> list[Row]:
     lines = split_lines(text)
     header = lines[0].strip().replace(" ", "") if lines else ""
     if header.lower() != HEADER.lower():
-        raise FormatError(f"wrong CSV header: expected '{HEADER}'", line=1, token=lines[0][:60] if lines else "")
+        found = lines[0][:60] if lines else ""
+        raise FormatError(f"wrong CSV header: expected '{HEADER}'", line=1, token=found)
     rows: list[Row] = []
     seen: dict[int, int] = {}
     example = ""

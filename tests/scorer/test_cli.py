@@ -53,7 +53,8 @@ def test_json_localization_with_blacklist_and_labels_from_the_csv(files: dict[st
 
 
 def test_table(files: dict[str, str]) -> None:
-    out = run("evaluate", "--task", "localization", "--predictions", files["loc"], "--labels", files["labels"],
+    out = run("evaluate", "--task", "localization", "--predictions", files["loc"],
+              "--labels", files["labels"],
               "--boxes", files["boxes"], "--classes", files["classes"], "--per-class")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -64,7 +65,8 @@ def test_table(files: dict[str, str]) -> None:
 
 
 def test_bad_file_exits_2_with_the_line(files: dict[str, str]) -> None:
-    out = run("evaluate", "--task", "localization", "--predictions", files["bad"], "--labels", files["labels"],
+    out = run("evaluate", "--task", "localization", "--predictions", files["bad"],
+              "--labels", files["labels"],
               "--boxes", files["boxes"], "--classes", files["classes"], "--json")
     assert out.returncode == 2
     assert out.stdout == ""

@@ -22,7 +22,8 @@ def parse(data: bytes, task: str = "classification", images: int | None = 3, gue
 BAD = [
     # (case, task, data, line, token, words in the message)
     ("too few lines", "classification", b"1\n2\n", None, None, "expected 3 lines (one per image), found 2"),
-    ("too many lines", "classification", b"1\n2\n3\n4\n", 4, None, "expected 3 lines (one per image), found 4"),
+    ("too many lines", "classification", b"1\n2\n3\n4\n", 4, None,
+     "expected 3 lines (one per image), found 4"),
     ("not a number", "localization", b"1 0 0 5 5\n2 0 x 5 5\n3 0 0 5 5\n", 2, "x", "must be a number"),
     ("label above range", "classification", b"1\n11\n2\n", 2, "11", "class ID out of range: IDs are 1..10"),
     ("label zero", "classification", b"1 2\n3 0\n2\n", 2, "0", "class ID out of range"),
@@ -49,7 +50,8 @@ BAD = [
      b"ImageId,PredictionString\nimg_00000001,1\nimg_00000003,1\n", None, None,
      "expected 3 rows (one per image), found 2; missing ImageId 'img_00000002' (image 2)"),
     ("csv id out of range", "classification",
-     b"ImageId,PredictionString\nimg_1,1\nimg_2,1\nimg_4,1\n", 4, "img_4", "ImageId number out of range: expected 1..3"),
+     b"ImageId,PredictionString\nimg_1,1\nimg_2,1\nimg_4,1\n", 4, "img_4",
+     "ImageId number out of range: expected 1..3"),
     ("csv id without number", "classification", b"ImageId,PredictionString\nfirst,1\n", 2, "first",
      "must end with the image's number"),
     ("csv bad label", "classification", b"ImageId,PredictionString\nimg_1,1\nimg_2,n0\nimg_3,1\n", 3, "n0",
@@ -120,7 +122,8 @@ def test_fast_path_equals_precise_path(classes: scorer.ClassList) -> None:
     lines = []
     for _ in range(200):
         groups = rng.integers(0, 8)
-        tokens = [f"{rng.integers(1, 11)} {' '.join(map(str, rng.integers(0, 500, 4)))}" for _ in range(groups)]
+        tokens = [f"{rng.integers(1, 11)} {' '.join(map(str, rng.integers(0, 500, 4)))}"
+                  for _ in range(groups)]
         lines.append("  ".join(tokens) + (" \r" if rng.random() < 0.3 else ""))
     text = "\n".join(lines) + "\n"
     fast = parse(text.encode(), "localization", images=200, classes=classes)

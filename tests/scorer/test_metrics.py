@@ -99,7 +99,8 @@ def test_short_lines_and_error_at_each_k(classes: scorer.ClassList) -> None:
     r2 = scorer.evaluate(scorer.parse_predictions(data, task="classification", guesses=2, classes=classes,
                                                   images=4), gt, task="classification", guesses=2,
                          classes=classes)
-    assert r2.error_at_k == [0.75, 0.75] and r2.warnings == ["4 guesses beyond the first 2 per image were ignored"]
+    assert r2.error_at_k == [0.75, 0.75]
+    assert r2.warnings == ["4 guesses beyond the first 2 per image were ignored"]
 
 
 def test_hierarchical_missing_guess_costs_the_maximum() -> None:

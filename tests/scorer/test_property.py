@@ -82,7 +82,8 @@ def submission(case: dict) -> bytes:
 def ground_truth(case: dict) -> scorer.GroundTruth:
     rows = ["ImageId,PredictionString"]
     for i, boxes in enumerate(case["gt_boxes"]):
-        rows.append(f"img_{i + 1:08d}," + " ".join(f"{WNIDS[lab]} {' '.join(map(str, b))}" for b, lab in boxes))
+        groups = " ".join(f"{WNIDS[lab]} {' '.join(map(str, b))}" for b, lab in boxes)
+        rows.append(f"img_{i + 1:08d},{groups}")
     labels = "".join(f"{lab + 1}\n" for lab in case["labels"])
     blacklist = "".join(f"{b}\n" for b in case["blacklist"])
     return scorer.load_ground_truth(CLASSES, labels=labels.encode(), boxes=("\n".join(rows) + "\n").encode(),
@@ -115,11 +116,13 @@ def test_hierarchical_equals_reference(rows: list, guesses: int) -> None:
     classes = scorer.ClassList(CLASSES.wnids, CLASSES.names, costs)
     truth = scorer.load_ground_truth(classes, labels="".join(f"{t + 1}\n" for t, _ in rows).encode())
     data = "".join(" ".join(str(g + 1) for g in gs) + "\n" for _, gs in rows).encode()
-    p = scorer.parse_predictions(data, task="hierarchical", guesses=guesses, classes=classes, images=len(rows))
+    p = scorer.parse_predictions(data, task="hierarchical", guesses=guesses, classes=classes,
+                                 images=len(rows))
     result = scorer.evaluate(p, truth, task="hierarchical", guesses=guesses, classes=classes, bootstrap=50)
     worst = int(costs.max())
     for k in range(1, guesses + 1):
-        per_image = [min([int(costs[g, t]) for g in gs[:k]] + ([worst] if len(gs) < k else [])) for t, gs in rows]
+        per_image = [min([int(costs[g, t]) for g in gs[:k]] + ([worst] if len(gs) < k else []))
+                     for t, gs in rows]
         assert result.error_at_k[k - 1] == sum(per_image) / len(rows)
 
 
