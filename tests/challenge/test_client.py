@@ -118,7 +118,24 @@ def test_a_bad_file_prints_the_line_and_exits_2(app, db, redis, tmp_path, server
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].startswith("Error: line 3: ")
     assert "dog" in result.stderr
+    app.config["MAX_CONTENT_LENGTH"] = 100  # the server thread serves this very app object
+    large = run(app, tmp_path, "submit", str(bad), "--track", "tiny2012/loc", url=server,
+                token=team["token"])
+    assert large.returncode == 2 and "Error: the upload is larger than the limit of 100 bytes" in large.stderr
     assert db.scalar(select(func.count()).select_from(Submission)) == 0
+
+
+def test_a_failed_scoring_shows_its_reason(app, db, redis, tmp_path, server, team):
+    predictions = tmp_path / "p.txt"
+    predictions.write_bytes(perfect_predictions("localization"))
+    created = Client(Settings(url=server, token=team["token"])).upload("tiny2012", "loc", predictions, {})
+    row = db.get(Submission, created["id"])
+    (Path(app.config["UPLOAD_FOLDER"]) / row.stored_path).unlink()
+    drain(app)
+    status = run(app, tmp_path, "status", str(created["id"]), url=server, token=team["token"])
+    assert status.returncode == 0
+    assert f"Submission {created['id']} (tiny2012/loc/test): failed" in status.stdout
+    assert "reason       the uploaded file is missing on the server" in status.stdout
 
 
 def test_refusals_print_the_servers_message_and_exit_1(app, db, redis, tmp_path, server, team):
