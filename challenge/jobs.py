@@ -17,6 +17,7 @@ import challenge
 import scorer
 from challenge import scoring, storage
 from challenge.extensions import db
+from challenge.leaderboards import cache as leaderboard_cache
 from challenge.models import Score, Submission, utcnow
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def _score(submission_id: int) -> str:
         _write_score(submission, result, {"read_s": round(read_s, 4), "score_s": round(score_s, 4)})
         submission.status, submission.finished_at = "scored", utcnow()
         db.session.commit()
+        leaderboard_cache.invalidate(submission.phase_id)
         return "scored"
     except Exception:
         db.session.rollback()

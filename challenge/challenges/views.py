@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from challenge.challenges import service
-from challenge.leaderboards.service import leaderboard
+from challenge.leaderboards.service import METHOD, leaderboard, sort_entries
 from challenge.leaderboards.visibility import explain
 from challenge.models import Challenge, Track, User
 
@@ -43,10 +43,15 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
     if phase is None and request.args.get("phase"):
         abort(404)
     viewer = _viewer()
+    sort = request.args.get("sort", "rank")
+    try:
+        entries = sort_entries(leaderboard(phase, viewer) if phase else [], sort)
+    except ValueError as exc:
+        abort(400, description=str(exc))
     return render_template(
         "challenges/track.html", challenge=challenge, track=track, phase=phase,
         status=service.phase_status, quota_text=service.quota_text,
-        entries=leaderboard(phase, viewer) if phase else [],
+        entries=entries, sort=sort, method=METHOD,
         hidden_reason=explain(phase, viewer) if phase else "",
     )
 

@@ -3,18 +3,38 @@
 Lower error is better. Equal headline errors share a rank (1, 2, 2, 4); within
 a team, the best error wins and the earlier upload breaks a tie, so resubmitting
 the same file never moves a team.
+
+Each entry is compared with the entry above it by a paired bootstrap on the two
+submissions' per-image outcomes (``scorer.paired_bootstrap``); consecutive
+entries that are not significantly different share a tie group.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
+import scorer
 from challenge.extensions import db
+from challenge.leaderboards import cache
 from challenge.leaderboards.visibility import board_visible
 from challenge.models import Phase, Score, Submission, Team, User
+
+#: How the tie groups are decided, for the page and the exports.
+METHOD = (
+    "Each entry is compared with the entry above it by a paired bootstrap over the test "
+    "images (1,000 resamples of the images, both submissions scored on the same resample; "
+    "seeded, so the board is reproducible). If the 95% interval of the difference in error "
+    "contains 0, the two are not significantly different and share a tie group."
+)
+BOOTSTRAP = 1000
+LEVEL = 0.95
+
+#: ``?sort=`` keys: the ranking, and every error column.
+SORTS = ("rank", "error", "top1", "cls_error", "team", "submitted")
 
 
 @dataclass(frozen=True)
@@ -30,6 +50,28 @@ class Entry:
     cls_error: float | None
     ci_low: float
     ci_high: float
+    # Against the entry above: error difference (this minus above) and its 95%
+    # interval; None for the first entry or when outcomes are missing.
+    diff: float | None = None
+    diff_low: float | None = None
+    diff_high: float | None = None
+    group: int = 1
+
+    @property
+    def significant(self) -> bool | None:
+        """Is this entry significantly worse than the one above? None if untested."""
+        if self.diff_low is None or self.diff_high is None:
+            return None
+        return not (self.diff_low <= 0.0 <= self.diff_high)
+
+    def to_json(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["submitted_at"] = self.submitted_at.isoformat()
+        return row
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Entry:
+        return cls(**{**row, "submitted_at": datetime.fromisoformat(row["submitted_at"])})
 
 
 def _best_per_team(phase: Phase) -> list[tuple[Submission, Score, Team]]:
@@ -46,8 +88,54 @@ def _best_per_team(phase: Phase) -> list[tuple[Submission, Score, Team]]:
     return list(best.values())
 
 
-def ranked(phase: Phase) -> list[Entry]:
-    """Every team's best entry, ranked, regardless of who is looking."""
+def _image_errors(phase: Phase, submission_ids: list[int]) -> dict[int, tuple[Any, Any]]:
+    """Per-image errors and inclusion masks of these submissions (those with outcomes)."""
+    track = phase.track
+    out: dict[int, tuple[Any, Any]] = {}
+    for start in range(0, len(submission_ids), 500):  # keep IN lists modest
+        rows = db.session.execute(
+            select(Score.submission_id, Score.outcomes)
+            .where(Score.submission_id.in_(submission_ids[start:start + 500]))
+        )
+        for submission_id, packed in rows:
+            if packed is not None:
+                outcomes = scorer.unpack_outcomes(packed)
+                out[submission_id] = scorer.image_errors(outcomes, track.task, track.guesses)
+    return out
+
+
+def _compare(entries: list[Entry], phase: Phase) -> list[Entry]:
+    """Fill each entry's paired comparison with the entry above, and the tie groups."""
+    errors = _image_errors(phase, [e.submission_id for e in entries])
+    compared: list[Entry] = []
+    significant: list[bool] = []
+    for position, entry in enumerate(entries):
+        if position == 0:
+            compared.append(entry)
+            significant.append(False)
+            continue
+        above = entries[position - 1]
+        mine, theirs = errors.get(entry.submission_id), errors.get(above.submission_id)
+        if mine is None or theirs is None or mine[0].size != theirs[0].size:
+            # Nothing to pair: only a different headline error separates them.
+            compared.append(entry)
+            significant.append(entry.error != above.error)
+            continue
+        result = scorer.paired_bootstrap(theirs[0], mine[0], mine[1] & theirs[1],
+                                         bootstrap=BOOTSTRAP, level=LEVEL)
+        compared.append(_replace(entry, diff=result.difference, diff_low=result.low,
+                                 diff_high=result.high))
+        significant.append(result.significant)
+    groups = scorer.tie_groups(significant)
+    return [_replace(e, group=g) for e, g in zip(compared, groups, strict=True)]
+
+
+def _replace(entry: Entry, **changes: Any) -> Entry:
+    return Entry(**{**asdict(entry), **changes})
+
+
+def compute(phase: Phase) -> list[Entry]:
+    """Every team's best entry, ranked and compared, straight from the database."""
     entries: list[Entry] = []
     previous: float | None = None
     rank = 0
@@ -60,7 +148,13 @@ def ranked(phase: Phase) -> list[Entry]:
             error_at_k=list(score.error_at_k), cls_error=score.cls_error,
             ci_low=score.ci_low, ci_high=score.ci_high,
         ))
-    return entries
+    return _compare(entries, phase)
+
+
+def ranked(phase: Phase) -> list[Entry]:
+    """Every team's best entry, ranked, regardless of who is looking (cached)."""
+    rows = cache.get_or_compute(phase.id, lambda: [e.to_json() for e in compute(phase)])
+    return [Entry.from_json(row) for row in rows]
 
 
 def leaderboard(phase: Phase, viewer: User | None, now: datetime | None = None) -> list[Entry]:
@@ -68,3 +162,21 @@ def leaderboard(phase: Phase, viewer: User | None, now: datetime | None = None) 
     if not board_visible(phase, viewer, now):
         return []
     return ranked(phase)
+
+
+def sort_entries(entries: list[Entry], sort: str) -> list[Entry]:
+    """The board ordered by one of ``SORTS`` (ascending; ties keep the ranking's order).
+
+    Raises ValueError naming the allowed keys for anything else.
+    """
+    keys: dict[str, Any] = {
+        "rank": lambda e: e.rank,
+        "error": lambda e: e.error,
+        "top1": lambda e: e.error_at_k[0] if e.error_at_k else float("inf"),
+        "cls_error": lambda e: e.cls_error if e.cls_error is not None else float("inf"),
+        "team": lambda e: e.team.casefold(),
+        "submitted": lambda e: e.submitted_at,
+    }
+    if sort not in keys:
+        raise ValueError(f"unknown sort {sort!r}; expected one of: {', '.join(SORTS)}")
+    return sorted(entries, key=keys[sort])

@@ -1,3 +1,84 @@
-from flask import Blueprint
+"""Leaderboard downloads, a team's history, and the history of each challenge series."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from challenge.challenges import service as challenges
+from challenge.extensions import db
+from challenge.leaderboards import export, history
+from challenge.leaderboards.chart import line_chart
+from challenge.leaderboards.service import METHOD, leaderboard
+from challenge.leaderboards.visibility import board_visible, explain
+from challenge.models import Phase, Team, Track, User
 
 bp = Blueprint("leaderboards", __name__)
+
+
+def _viewer() -> User | None:
+    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]
+
+
+def _phase(slug: str, track_slug: str) -> tuple[Track, Phase]:
+    challenge = challenges.get_challenge(slug) or abort(404)
+    track = challenges.get_track(challenge, track_slug) or abort(404)
+    phase = challenges.select_phase(track, request.args.get("phase")) or abort(404)
+    return track, phase
+
+
+def _filename(track: Track, phase: Phase, ext: str) -> str:
+    return f"{track.challenge.slug}-{track.slug}-{phase.slug}-leaderboard.{ext}"
+
+
+@bp.get("/c/<slug>/<track_slug>/leaderboard.json")
+def board_json(slug: str, track_slug: str) -> ResponseReturnValue:
+    track, phase = _phase(slug, track_slug)
+    viewer = _viewer()
+    if not board_visible(phase, viewer):
+        return jsonify({"error": explain(phase, viewer)}), 403
+    return jsonify({
+        "challenge": track.challenge.slug, "track": track.slug, "phase": phase.slug,
+        "task": track.task, "guesses": track.guesses, "method": METHOD,
+        "entries": export.rows(leaderboard(phase, viewer), track.task),
+    })
+
+
+@bp.get("/c/<slug>/<track_slug>/leaderboard.csv")
+def board_csv(slug: str, track_slug: str) -> ResponseReturnValue:
+    track, phase = _phase(slug, track_slug)
+    viewer = _viewer()
+    if not board_visible(phase, viewer):
+        return Response(explain(phase, viewer) + "\n", status=403, mimetype="text/plain")
+    return Response(export.to_csv(leaderboard(phase, viewer), track.task), mimetype="text/csv",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="{_filename(track, phase, "csv")}"'})
+
+
+@bp.get("/teams/<int:team_id>/history")
+def team_history(team_id: int) -> ResponseReturnValue:
+    team = db.session.get(Team, team_id) or abort(404)
+    return render_template("leaderboards/team_history.html", team=team,
+                           history=history.team_history(team, _viewer()))
+
+
+@bp.get("/history")
+def all_history() -> ResponseReturnValue:
+    return render_template("leaderboards/history_index.html",
+                           series=history.all_series(_viewer()))
+
+
+@bp.get("/history/<series_slug>")
+def series_history(series_slug: str) -> ResponseReturnValue:
+    series = history.get_series(series_slug, _viewer()) or abort(404)
+    lines: dict[str, list[tuple[int, float, str, str]]] = {}
+    names: dict[str, str] = {}  # a track's latest title names its line
+    for w in series.winners:
+        names[w.track_slug] = w.track_title
+        href = url_for("challenges.track", slug=w.challenge_slug, track_slug=w.track_slug,
+                       phase=w.phase_slug)
+        label = f"{w.year} {w.track_title}: {w.error:.4f} ({w.team})"
+        lines.setdefault(w.track_slug, []).append((w.year, w.error, label, href))
+    chart = line_chart({names[slug]: points for slug, points in lines.items()})
+    return render_template("leaderboards/series.html", series=series, chart=chart)
