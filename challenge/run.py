@@ -12,12 +12,14 @@ accepts uploads nobody scores is worse than none.
 from __future__ import annotations
 
 import ctypes
+import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +85,9 @@ def web_command(host: str, port: int) -> list[str]:
         # gunicorn's control socket defaults to one path in $HOME: two
         # instances on one machine would fight over it, and nothing here uses it.
         "--no-control-socket",
+        # Import the app once in the master: an import error stops gunicorn at
+        # once (and `run` reports it) instead of looping worker restarts.
+        "--preload",
         "wsgi:app",
     ]
 
@@ -105,12 +110,17 @@ def _load_demo(app: Flask) -> None:
         demo.load_demo(app)
 
 
-def _port_open(host: str, port: int) -> bool:
-    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+def _answers(host: str, port: int) -> bool:
+    """The web server answers HTTP (any status: the app loaded and serves)."""
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+    if ":" in target and not target.startswith("["):
+        target = f"[{target}]"
     try:
-        with socket.create_connection((target, port), timeout=0.5):
+        with urllib.request.urlopen(f"http://{target}:{port}/", timeout=5):
             return True
-    except OSError:
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, http.client.HTTPException):
         return False
 
 
@@ -180,7 +190,7 @@ def run(app: Flask, host: str, port: int, workers: int) -> int:
             supervisor.children.append(_spawn(f"scoring worker {n}", worker_command(), env))
 
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while not _port_open(host, port):
+        while not _answers(host, port):
             if supervisor.stop_requested or supervisor.dead_child():
                 break
             if time.monotonic() > deadline:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pytest
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
 
 pytestmark = pytest.mark.slow
 
@@ -89,14 +92,17 @@ def run_worker_burst(app: Any) -> subprocess.CompletedProcess[str]:
 
 
 def upload(client: Any, token: str, track: str, path: Path, method: str) -> Any:
-    with path.open("rb") as handle:
-        return client.post(
-            f"/api/v1/challenges/ilsvrc2012/tracks/{track}/submissions",
-            data={"file": (handle, path.name), "method": method,
-                  "description": "the devkit's demo submission"},
-            headers={"Authorization": f"Bearer {token}"},
-            content_type="multipart/form-data",
-        )
+    # The body is encoded in memory: the test client spools a large multipart
+    # body to a temporary file that nothing closes (a ResourceWarning here).
+    boundary, body = encode_multipart(MultiDict({
+        "file": FileStorage(BytesIO(path.read_bytes()), filename=path.name),
+        "method": method, "description": "the devkit's demo submission",
+    }))
+    return client.post(
+        f"/api/v1/challenges/ilsvrc2012/tracks/{track}/submissions", data=body,
+        headers={"Authorization": f"Bearer {token}"},
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
 
 
 def assert_counts(values: list[float]) -> None:
