@@ -5,7 +5,9 @@ embedded Redis unless REDIS_URL is set, the demo, gunicorn, a scoring worker);
 Debian's chromium, driven by Playwright, registers, logs out and in, creates a
 team, downloads the demo's sample predictions from the track page, uploads them
 there, reloads until the submission is scored and finds the team on the
-leaderboard. Screenshots go to /tmp/e2e-browser-*.png.
+leaderboard with the score the submission page showed. The server runs with its
+production settings, so every form here goes through CSRF protection.
+Screenshots go to /tmp/e2e-browser-*.png.
 """
 
 from __future__ import annotations
@@ -167,10 +169,12 @@ def test_register_team_upload_and_leaderboard(platform_url: str, page: Page, tmp
         page.reload()
         status = page.locator(".status").first
     shot(page, "3-scored")
+    headline = re.search(r"Error\s+([01]\.\d+)", page.locator("main").inner_text())
+    assert headline, page.locator("main").inner_text()
 
     # The team is on the track's public leaderboard.
     page.goto(track_url)
-    board = page.locator("table.leaderboard")
-    expect(board).to_contain_text(team)
-    expect(board).to_contain_text("Sample baseline")
+    row = page.locator("table.leaderboard tr", has_text=team)
+    expect(row).to_contain_text("Sample baseline")
+    expect(row).to_contain_text(headline.group(1))
     shot(page, "4-leaderboard")
