@@ -236,3 +236,21 @@ def test_run_on_sigterm_exits_zero(tmp_path: Path, launcher: list[Running]) -> N
     running.process.send_signal(signal.SIGTERM)
     assert running.process.wait(timeout=60) == 0, running.output
     assert wait_gone(children) == set(), running.output
+
+
+def test_children_stop_when_run_itself_is_killed(tmp_path: Path, launcher: list[Running]) -> None:
+    """kill -9 gives `challenge run` no chance to clean up: the kernel's
+    parent-death signal must still stop the web server and the worker, so no
+    orphan keeps the port."""
+    running = start_run(tmp_path)
+    launcher.append(running)
+    running.wait_for_http()
+    running.wait_for_line(r"Press Ctrl-C to stop")
+    pids = re.search(r"web server pid (\d+), scoring worker 1 pid (\d+)", running.output)
+    assert pids, running.output
+    everything = descendants(running.process.pid)  # gunicorn's workers too
+    assert {int(pids.group(1)), int(pids.group(2))} <= everything
+
+    running.process.kill()
+    running.process.wait(timeout=10)
+    assert wait_gone(everything, timeout=30) == set(), running.output
