@@ -8,6 +8,7 @@ and explains the first error. Nothing here loops over lines in Python.
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import NamedTuple
 
@@ -56,10 +57,32 @@ def _segment_sums(flags: np.ndarray, seg_starts: np.ndarray) -> np.ndarray:
     return out
 
 
+def _label_indices(raw: np.ndarray, n_classes: int,
+                   wnids: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
+    """Class indices of ID labels (1..n), and of wnid numbers written negative; None if any is unknown."""
+    out = raw - 1
+    if wnids is not None and raw.size and raw.min() < 0:
+        keys, index = wnids
+        negative = raw < 0
+        wanted = -raw[negative]
+        at = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+        if not np.array_equal(keys[at], wanted):
+            return None
+        out[negative] = index[at]
+    if out.size and (out.min() < 0 or out.max() >= n_classes):
+        return None
+    return out
+
+
 def parse_integers(
-    data: bytes, *, group: int, guesses: int, n_classes: int, images: int | None
+    data: bytes, *, group: int, guesses: int, n_classes: int, images: int | None,
+    wnids: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Parsed | None:
-    """Parse a devkit file whose tokens are all integers, or return None."""
+    """Parse a devkit file whose tokens are all integers, or return None.
+
+    ``wnids`` (sorted wnid numbers, their class indices) lets negative labels stand
+    for wnids (``-1440764`` for ``n01440764``), see ``parse_kaggle_csv``.
+    """
     buf = np.frombuffer(data, dtype=np.uint8)
     # A NUL ends numpy's C-string parse early (the precise path calls the file binary);
     # '+' is legal in a coordinate but not in a label, so let the precise path decide.
@@ -100,16 +123,20 @@ def parse_integers(
             return None
         table = values.reshape(-1, group)
         raw_labels = table[:, 0]
+        # In wnid mode a negative coordinate was an 'n' in the file: not a number.
+        if wnids is not None and table.size and table[:, 1:].min() < 0:
+            return None
     else:
         table = None
         raw_labels = values
-    if raw_labels.size and (raw_labels.min() < 1 or raw_labels.max() > n_classes):
+    indices = _label_indices(raw_labels, n_classes, wnids)
+    if indices is None:
         return None
 
     per_line = counts // group
     total = int(per_line.sum())
     if total == lines * guesses and (per_line == guesses).all():
-        labels = (raw_labels - 1).astype(np.int32).reshape(lines, guesses)
+        labels = indices.astype(np.int32).reshape(lines, guesses)
         boxes = None if table is None else table[:, 1:].astype(np.float64).reshape(lines, guesses, 4)
         return Parsed(labels, boxes, 0)
 
@@ -119,9 +146,46 @@ def parse_integers(
     keep = col < guesses
     row, col = row[keep], col[keep]
     labels = np.full((lines, guesses), -1, dtype=np.int32)
-    labels[row, col] = raw_labels[keep] - 1
+    labels[row, col] = indices[keep]
     boxes = None
     if table is not None:
         boxes = np.zeros((lines, guesses, 4), dtype=np.float64)
         boxes[row, col] = table[keep, 1:]
     return Parsed(labels, boxes, int((per_line - kept).sum()))
+
+
+_ROW_NUMBER = re.compile(r"^[^,\n]*?(\d+)[ \t\r]*,", re.MULTILINE)
+_ROW_PREFIX = re.compile(r"^[^,\n]*,", re.MULTILINE)
+_SOLID_LINE = re.compile(r"^[ \t\r\v\f]*[^ \t\r\v\f\n]", re.MULTILINE)
+
+
+def parse_kaggle_csv(
+    text: str, *, header: str, group: int, guesses: int, lookup: dict[str, int], images: int | None
+) -> Parsed | None:
+    """A Kaggle CSV rewritten as devkit text (ImageIds dropped, wnids as IDs) and parsed by
+    ``parse_integers``, or None for anything unusual (the precise parser then explains)."""
+    first, _, body = text.partition("\n")
+    if first.strip().replace(" ", "").lower() != header.lower():
+        return None
+    numbers = _ROW_NUMBER.findall(body)
+    if not numbers or body.count(",") != len(numbers) or len(_SOLID_LINE.findall(body)) != len(numbers):
+        return None
+    index = np.array(numbers).astype(np.int64)
+    total = images if images is not None else int(index.max())
+    if index.size != total or not np.array_equal(np.sort(index), np.arange(1, total + 1)):
+        return None
+    rest = _ROW_PREFIX.sub("", body)
+    # Wnids become negative numbers so numpy parses them with the rest ('n01440764'
+    # -> -1440764); only safe when nothing else in the file is negative.
+    if "-" in rest:
+        return None
+    keys = np.array([int(w[1:]) for w in lookup], dtype=np.int64)
+    order_keys = np.argsort(keys)
+    wnid_table = (keys[order_keys], np.array(list(lookup.values()), dtype=np.int64)[order_keys])
+    parsed = parse_integers(rest.replace("n", "-").encode(), group=group, guesses=guesses,
+                            n_classes=len(lookup), images=total, wnids=wnid_table)
+    if parsed is None:
+        return None
+    order = np.argsort(index, kind="stable")
+    return Parsed(parsed.labels[order], None if parsed.boxes is None else parsed.boxes[order],
+                  parsed.ignored)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from scorer.classes import ClassList
 from scorer.errors import FormatError
-from scorer.fastparse import Parsed, parse_integers
-from scorer.kaggle import read_rows
+from scorer.fastparse import Parsed, parse_integers, parse_kaggle_csv
+from scorer.kaggle import HEADER, read_rows
 from scorer.sources import Source, decode_text, read_bytes, sniff, split_lines
 
 TASKS = ("classification", "localization", "hierarchical")
 GROUP = "'label xmin ymin xmax ymax'"
+#: The CSV fast path rewrites wnids of this shape as IDs.
+_WNID_SHAPE = re.compile(r"n\d{8}\Z")
 
 
 @dataclass(eq=False)
@@ -58,6 +61,10 @@ def parse_predictions(
         parsed = parse_integers(raw, group=group, guesses=guesses, n_classes=len(classes), images=images)
     if parsed is None:
         text = decode_text(raw)
+        if kind == "csv" and all(_WNID_SHAPE.match(w) for w in classes.wnids):
+            parsed = parse_kaggle_csv(text, header=HEADER, group=group, guesses=guesses,
+                                      lookup=classes.lookup(), images=images)
+    if parsed is None:
         if kind == "csv":
             parsed = _parse_csv(text, group, guesses, classes, images)
         else:
@@ -96,13 +103,16 @@ def _parse_csv(text: str, group: int, guesses: int, classes: ClassList,
 
 
 class _Filler:
-    """Per-line precise parsing into preallocated arrays."""
+    """Per-line precise parsing. Lines are read with C-level list operations; only a
+    line that fails them is walked token by token, to name the bad token."""
 
     def __init__(self, n: int, group: int, guesses: int, classes: ClassList) -> None:
-        self.group, self.guesses, self.classes = group, guesses, classes
-        self.labels = np.full((n, guesses), -1, dtype=np.int32)
-        self.boxes = np.zeros((n, guesses, 4), dtype=np.float64) if group > 1 else None
+        self.n, self.group, self.guesses, self.classes = n, group, guesses, classes
         self.ignored = 0
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.labels: list[int] = []
+        self.coords: list[float] = []
         lookup = {str(i + 1): i for i in range(len(classes))}
         lookup.update(classes.lookup())
         self.lookup = lookup
@@ -126,24 +136,57 @@ class _Filler:
                 line=line, token=" ".join(tail),
             )
         count = len(tokens) // group
+        if count == 0:
+            return
         if count > guesses:
             self.ignored += count - guesses
-        for g in range(count):
-            label = self.label(tokens[g * group], line)
-            coords = [_coord(t, line) for t in tokens[g * group + 1 : g * group + group]]
-            if g < guesses:
-                self.labels[row, g] = label
-                if self.boxes is not None:
-                    self.boxes[row, g] = coords
+        if group == 1:
+            label_tokens, coord_tokens = tokens, []
+        else:
+            label_tokens = tokens[::group]
+            coord_tokens = tokens.copy()
+            del coord_tokens[::group]
+        try:
+            labels = [self.lookup[t] for t in label_tokens]
+        except KeyError:
+            labels = [self.label(t, line) for t in label_tokens]
+        coords: list[float] = []
+        if coord_tokens:
+            joined = "".join(coord_tokens)
+            try:
+                # float() also takes "1_000" and non-ASCII digits; those go token by token.
+                if "_" in joined or not joined.isascii():
+                    raise ValueError
+                coords = list(map(float, coord_tokens))
+                total = sum(coords)
+                if total - total != 0.0:  # NaN or infinity somewhere (or a huge sum)
+                    raise ValueError
+            except ValueError:
+                coords = [_coord(t, line) for t in coord_tokens]
+        kept = min(count, guesses)
+        self.rows.extend([row] * kept)
+        self.cols.extend(range(kept))
+        self.labels.extend(labels[:kept])
+        self.coords.extend(coords[: 4 * kept])
 
     def result(self) -> Parsed:
-        return Parsed(self.labels, self.boxes, self.ignored)
+        labels = np.full((self.n, self.guesses), -1, dtype=np.int32)
+        rows, cols = np.asarray(self.rows, dtype=np.int64), np.asarray(self.cols, dtype=np.int64)
+        labels[rows, cols] = self.labels
+        boxes = None
+        if self.group > 1:
+            boxes = np.zeros((self.n, self.guesses, 4), dtype=np.float64)
+            boxes[rows, cols] = np.asarray(self.coords, dtype=np.float64).reshape(-1, 4)
+        return Parsed(labels, boxes, self.ignored)
 
 
 def _coord(token: str, line: int) -> float:
     try:
-        # float() also takes "1_000"; a coordinate is plain digits, a sign, a point, an exponent.
-        value = float(token) if "_" not in token else float("x")
+        # float() also takes "1_000" and non-ASCII digits; a coordinate is ASCII
+        # digits, a sign, a point and an exponent.
+        if "_" in token or not token.isascii():
+            raise ValueError(token)
+        value = float(token)
     except ValueError:
         raise FormatError(f"a box coordinate must be a number (guesses are {GROUP})", line=line,
                           token=token) from None

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from scorer_helpers import WNIDS, make_classes
 
 import scorer
-from scorer.fastparse import parse_integers
-from scorer.predictions import _parse_lines
+from scorer.fastparse import parse_integers, parse_kaggle_csv
+from scorer.kaggle import HEADER
+from scorer.predictions import _parse_csv, _parse_lines
 
 CLASSES = make_classes()
 coord = st.integers(min_value=-2, max_value=14)
@@ -146,6 +147,33 @@ def test_fast_path_never_disagrees_with_the_precise_parser(text: str, group: int
     fast = parse_integers(text.encode(), group=group, guesses=3, n_classes=10, images=images)
     try:
         precise = _parse_lines(text, group, 3, CLASSES, images)
+    except scorer.FormatError:
+        assert fast is None
+        return
+    if fast is not None:
+        np.testing.assert_array_equal(fast.labels, precise.labels)
+        if group > 1:
+            np.testing.assert_array_equal(fast.boxes, precise.boxes)
+        assert fast.ignored == precise.ignored
+
+
+CSV_TOKENS = [*VALID, *WNIDS[:3], "n5", "n1000000", "-2", "nan", "x", "11", f"x{WNIDS[0]}"]
+csv_row = st.tuples(st.sampled_from(["img_", "ILSVRC2012_val_000", "", "a1b"]),
+                    st.lists(st.sampled_from(CSV_TOKENS), max_size=11))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(csv_row, min_size=1, max_size=5), st.sampled_from([1, 5]), st.booleans(), st.randoms())
+@example([("img_", ["1", "2", "3", "4", "n5"])], 5, True, None)  # 'n5' is no wnid, not -5
+def test_csv_fast_path_never_disagrees(rows: list, group: int, shuffle: bool, random: object) -> None:
+    lines = [f"{prefix}{i + 1}," + " ".join(tokens) for i, (prefix, tokens) in enumerate(rows)]
+    if shuffle and random is not None:
+        random.shuffle(lines)  # type: ignore[attr-defined]
+    text = "ImageId,PredictionString\n" + "\n".join(lines) + "\n"
+    fast = parse_kaggle_csv(text, header=HEADER, group=group, guesses=3, lookup=CLASSES.lookup(),
+                            images=len(rows))
+    try:
+        precise = _parse_csv(text, group, 3, CLASSES, len(rows))
     except scorer.FormatError:
         assert fast is None
         return
