@@ -184,6 +184,8 @@ def run(app: Flask, host: str, port: int, workers: int) -> int:
         db.session.remove()
         db.engine.dispose()  # the children open their own connections
 
+        if supervisor.stop_requested:  # Ctrl-C while migrating or loading the demo
+            return 0
         env = _child_env(app)
         supervisor.children.append(_spawn("web server", web_command(host, port), env))
         for n in range(1, workers + 1):
