@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from io import BytesIO
 from typing import Any
 
@@ -31,4 +32,11 @@ def api_upload(client: Any, token: str | None, data: bytes, slug: str = "tiny201
 
 def drain(app: Any) -> bool:
     """Run every queued job in this process, as a real RQ worker would."""
-    return SimpleWorker([get_queue(app)], connection=get_redis(app)).work(burst=True)
+    # RQ installs its own SIGINT/SIGTERM handlers and leaves them behind; put
+    # pytest's back so a later signal is not turned into rq's StopRequested.
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return SimpleWorker([get_queue(app)], connection=get_redis(app)).work(burst=True)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
