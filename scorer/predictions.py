@@ -16,6 +16,8 @@ from scorer.sources import Source, decode_text, read_bytes, sniff, split_lines
 
 TASKS = ("classification", "localization", "hierarchical")
 GROUP = "'label xmin ymin xmax ymax'"
+#: Lines per block when a file needs the precise parser somewhere.
+_BLOCK_LINES = 2000
 #: The CSV fast path rewrites wnids of this shape as IDs.
 _WNID_SHAPE = re.compile(r"n\d{8}\Z")
 
@@ -87,9 +89,29 @@ def _parse_lines(text: str, group: int, guesses: int, classes: ClassList,
             f"expected {images} lines (one per image), found {len(lines)}",
             line=images + 1 if len(lines) > images else None,
         )
+    return _parse_blocks(lines, group, guesses, classes)
+
+
+def _parse_blocks(lines: list[str], group: int, guesses: int, classes: ClassList) -> Parsed:
+    """Blocks of lines: the integer fast path where it vouches for a block, the precise
+    parser elsewhere. A file with one bad line costs one precise block, not N lines."""
+    parts: list[Parsed] = []
+    for lo in range(0, len(lines), _BLOCK_LINES):
+        block = lines[lo : lo + _BLOCK_LINES]
+        data = ("\n".join(block) + "\n").encode()
+        fast = parse_integers(data, group=group, guesses=guesses, n_classes=len(classes),
+                              images=len(block))
+        parts.append(fast if fast is not None else _parse_precise(block, lo, group, guesses, classes))
+    boxes = None if group == 1 else np.concatenate([p.boxes for p in parts if p.boxes is not None])
+    return Parsed(np.concatenate([p.labels for p in parts]), boxes, sum(p.ignored for p in parts))
+
+
+def _parse_precise(lines: list[str], offset: int, group: int, guesses: int,
+                   classes: ClassList) -> Parsed:
+    """Line by line; ``offset`` lines come before these in the file."""
     filler = _Filler(len(lines), group, guesses, classes)
     for row, line in enumerate(lines):
-        filler.fill(row, line.split(), row + 1)
+        filler.fill(row, line.split(), offset + row + 1)
     return filler.result()
 
 

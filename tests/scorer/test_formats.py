@@ -12,7 +12,7 @@ from scorer_helpers import WNIDS
 import scorer
 from scorer.fastparse import parse_integers, parse_kaggle_csv
 from scorer.kaggle import HEADER
-from scorer.predictions import _parse_lines
+from scorer.predictions import _parse_precise
 
 
 def parse(data: bytes, task: str = "classification", images: int | None = 3, guesses: int = 5,
@@ -129,7 +129,7 @@ def test_fast_path_equals_precise_path(classes: scorer.ClassList) -> None:
         lines.append("  ".join(tokens) + (" \r" if rng.random() < 0.3 else ""))
     text = "\n".join(lines) + "\n"
     fast = parse(text.encode(), "localization", images=200, classes=classes)
-    precise = _parse_lines(text, 5, 5, classes, 200)
+    precise = _parse_precise(text.split("\n")[:-1], 0, 5, 5, classes)
     np.testing.assert_array_equal(fast.labels, precise.labels)
     np.testing.assert_array_equal(fast.boxes, precise.boxes)
     assert fast.ignored_guesses == precise.ignored > 0
@@ -154,3 +154,16 @@ def test_well_formed_files_take_the_fast_paths(classes: scorer.ClassList) -> Non
     assert fast is not None and fast.labels[:, :2].tolist() == [[2, 0], [4, -1]]
     assert parse_integers(b"1 -1 -2 3 4\r\n2 0 0 9 9\n", group=5, guesses=5, n_classes=10,
                           images=2) is not None
+
+
+def test_errors_and_oddities_deep_in_a_long_file(classes: scorer.ClassList) -> None:
+    """Blocks of lines: fast where possible, precise where needed, line numbers exact."""
+    lines = [f"{i % 10 + 1} 0 0 9 9" for i in range(5000)]
+    lines[2500] = f"{WNIDS[3]} 0.5 0 9 9"  # needs the precise parser, and is fine
+    p = parse(("\n".join(lines) + "\n").encode(), "localization", images=5000, classes=classes)
+    assert p.labels[:, 0].tolist() == [3 if i == 2500 else i % 10 for i in range(5000)]
+    assert p.boxes is not None and p.boxes[2500, 0].tolist() == [0.5, 0, 9, 9]
+    lines[4320] = "3 0 0 9 inf"
+    with pytest.raises(scorer.FormatError) as info:
+        parse(("\n".join(lines) + "\n").encode(), "localization", images=5000, classes=classes)
+    assert (info.value.line, info.value.token) == (4321, "inf")
