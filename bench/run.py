@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import leaderboard_bench
 import scorer_bench
 
 if __name__ == "__main__":
     scorer_bench.main()
+    leaderboard_bench.main()

@@ -73,7 +73,9 @@ def paired_bootstrap(
         return PairedDifference(nan, nan, nan)
     # Excluded images never count, so only the kept ones form kinds: the number
     # of kept images is then fixed per replicate and the mean is a plain sum / n.
-    code = a[keep].astype(np.int64) * 256 + b[keep].astype(np.int64)
+    if not keep.all():
+        a, b = a[keep], b[keep]
+    code = a.astype(np.int64) * 256 + b
     counts = np.bincount(code)
     kinds = np.flatnonzero(counts)
     diff_of_kind = (kinds % 256 - kinds // 256).astype(np.float64)
@@ -84,9 +86,23 @@ def paired_bootstrap(
     rng = np.random.default_rng(seed)
     drawn = rng.multinomial(n, counts[kinds] / n, size=bootstrap).astype(np.float64)
     stats = drawn @ diff_of_kind / n
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(stats, [tail, 100.0 - tail])
-    return PairedDifference(point, float(low), float(high))
+    tail = (1.0 - level) / 2.0
+    low, high = _quantiles(stats, (tail, 1.0 - tail))
+    return PairedDifference(point, low, high)
+
+
+def _quantiles(values: np.ndarray, qs: tuple[float, float]) -> tuple[float, float]:
+    """``np.percentile``'s default (linear) quantiles, without its per-call overhead,
+    which dominates when a leaderboard compares a thousand pairs."""
+    ordered = np.sort(values)
+    out: list[float] = []
+    for q in qs:
+        position = q * (ordered.size - 1)
+        below = int(np.floor(position))
+        above = min(below + 1, ordered.size - 1)
+        fraction = position - below
+        out.append(float(ordered[below] + (ordered[above] - ordered[below]) * fraction))
+    return out[0], out[1]
 
 
 def tie_groups(significant_vs_above: list[bool]) -> list[int]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from markupsafe import Markup
 
 from challenge.challenges import service
-from challenge.leaderboards.service import METHOD, leaderboard, sort_entries
-from challenge.leaderboards.visibility import explain
+from challenge.leaderboards.service import METHOD, check_sort, table_html
+from challenge.leaderboards.visibility import board_visible, explain
 from challenge.models import Challenge, Track, User
 
 bp = Blueprint("challenges", __name__)
@@ -45,13 +46,17 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
     viewer = _viewer()
     sort = request.args.get("sort", "rank")
     try:
-        entries = sort_entries(leaderboard(phase, viewer) if phase else [], sort)
+        check_sort(sort)
     except ValueError as exc:
         abort(400, description=str(exc))
+    table = ""
+    if phase is not None and board_visible(phase, viewer):
+        table = table_html(phase, sort, lambda entries: render_template(
+            "leaderboards/_table.html", entries=entries, challenge=challenge, track=track,
+            phase=phase, sort=sort, method=METHOD))
     return render_template(
         "challenges/track.html", challenge=challenge, track=track, phase=phase,
-        status=service.phase_status, quota_text=service.quota_text,
-        entries=entries, sort=sort, method=METHOD,
+        status=service.phase_status, quota_text=service.quota_text, table=Markup(table),
         hidden_reason=explain(phase, viewer) if phase else "",
     )
 

@@ -52,26 +52,67 @@ def _board_key(phase_id: int) -> str:
     return f"leaderboard:{phase_id}:v{int(version or 0)}:{fingerprint(phase_id)}"
 
 
+def _get_or_make(phase_id: int, variant: str, make: Callable[[], str]) -> str:
+    try:
+        key = f"{_board_key(phase_id)}:{variant}"
+        cached = get_redis().get(key)
+    except redis.RedisError:
+        log.warning("leaderboard cache unavailable; computing phase %s's board", phase_id,
+                    exc_info=True)
+        return make()
+    if cached is not None:
+        return cached.decode()
+    text = make()
+    try:
+        get_redis().set(key, text, ex=TTL_SECONDS)
+    except redis.RedisError:
+        log.warning("could not cache phase %s's board", phase_id, exc_info=True)
+    return text
+
+
 def get_or_compute(phase_id: int, compute: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """The cached board rows of the phase, or ``compute()``'s (then stored).
 
     ``compute`` returns JSON-able rows; callers turn them into objects.
     """
+    return json.loads(_get_or_make(phase_id, "rows", lambda: json.dumps(compute())))
+
+
+def get_or_render(phase_id: int, variant: str, render: Callable[[], str]) -> str:
+    """A rendered view of the board (e.g. the HTML table in one sort order), cached
+    like the board itself: rendering a thousand rows costs more than reading them."""
+    return _get_or_make(phase_id, f"html:{variant}", render)
+
+
+def _pairs_key(phase_id: int) -> str:
+    return f"leaderboard:{phase_id}:pairs"
+
+
+def cached_pairs(phase_id: int, fields: list[str]) -> dict[str, list[float]]:
+    """Paired comparisons already computed, by field (see ``store_pairs``).
+
+    A comparison depends only on the two scores it compares, so after a new
+    score only the pairs next to it are computed again.
+    """
+    if not fields:
+        return {}
     try:
-        key = _board_key(phase_id)
-        cached = get_redis().get(key)
+        values = get_redis().hmget(_pairs_key(phase_id), fields)
     except redis.RedisError:
-        log.warning("leaderboard cache unavailable; computing phase %s's board", phase_id,
-                    exc_info=True)
-        return compute()
-    if cached is not None:
-        return json.loads(cached)
-    rows = compute()
+        return {}
+    return {f: json.loads(v) for f, v in zip(fields, values, strict=True) if v is not None}
+
+
+def store_pairs(phase_id: int, results: dict[str, list[float]]) -> None:
+    if not results:
+        return
     try:
-        get_redis().set(key, json.dumps(rows), ex=TTL_SECONDS)
+        pipe = get_redis().pipeline()
+        pipe.hset(_pairs_key(phase_id), mapping={f: json.dumps(v) for f, v in results.items()})
+        pipe.expire(_pairs_key(phase_id), TTL_SECONDS * 30)
+        pipe.execute()
     except redis.RedisError:
-        log.warning("could not cache phase %s's board", phase_id, exc_info=True)
-    return rows
+        log.warning("could not cache phase %s's paired comparisons", phase_id, exc_info=True)
 
 
 def invalidate(phase_id: int) -> None:

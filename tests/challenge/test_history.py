@@ -19,7 +19,7 @@ from challenge import create_app, storage
 from challenge.jobs import score_submission
 from challenge.leaderboards import cache
 from challenge.leaderboards.service import METHOD, ranked
-from challenge.models import Phase, Submission, Team
+from challenge.models import Challenge, Phase, Submission, Team
 from challenge.queue import get_redis
 from tests.conftest import TINY_LABELS
 
@@ -36,6 +36,9 @@ def predictions(wrong: int, task: str = "classification") -> bytes:
 
 
 def submit_and_score(db, phase, team, data: bytes, method: str = "m") -> Submission:
+    # Requests and jobs close the thread's session when their app context ends:
+    # work on fresh copies of what the caller holds.
+    phase, team = db.get(Phase, phase.id), db.get(Team, team.id)
     stored = storage.store(phase.id, data)
     n = db.query(Submission).filter_by(team_id=team.id).count() + 1
     submission = Submission(phase=phase, team=team, method=method, filename="p.txt",
@@ -131,6 +134,29 @@ def test_board_is_cached_until_a_new_score_lands(db, four, make_user, make_team)
     submit_and_score(db, phase, echo, predictions(5))
     assert int(get_redis().get(f"leaderboard:{phase.id}:version")) == version + 1
     assert [e.team for e in ranked(phase)] == ["Alpha renamed", "Bravo", "Echo", "Charlie", "Delta"]
+
+
+def test_only_comparisons_next_to_a_new_score_are_computed(db, client, four, make_user, make_team):
+    challenge, phase, _teams = four
+    pairs = f"leaderboard:{phase.id}:pairs"
+    assert get_redis().hlen(pairs) == 0
+    assert "Alpha" in client.get("/c/tiny2012/cls").text
+    assert get_redis().hlen(pairs) == 3  # Alpha-Bravo, Bravo-Charlie, Charlie-Delta
+    echo = make_team(db.get(Challenge, challenge.id), make_user(), name="Echo")
+    submit_and_score(db, phase, echo, predictions(5))
+    assert "Echo" in client.get("/c/tiny2012/cls").text
+    assert get_redis().hlen(pairs) == 5  # plus Bravo-Echo and Echo-Charlie; the rest reused
+
+
+def test_rendered_table_is_cached_per_sort_until_a_score_lands(db, client, four, make_user, make_team):
+    challenge, phase, teams = four
+    assert _teams_in(client.get("/c/tiny2012/cls").text)[0] == "Alpha"
+    rename(db, teams["Alpha"], "Aardvark")
+    assert _teams_in(client.get("/c/tiny2012/cls").text)[0] == "Alpha"  # cached HTML
+    assert _teams_in(client.get("/c/tiny2012/cls?sort=team").text)[0] == "Alpha"  # cached board
+    echo = make_team(db.get(Challenge, challenge.id), make_user(), name="Echo")
+    submit_and_score(db, phase, echo, predictions(5))
+    assert _teams_in(client.get("/c/tiny2012/cls").text)[0] == "Aardvark"
 
 
 def test_scores_written_without_the_job_still_change_the_board(db, four):

@@ -103,3 +103,18 @@ def test_tie_groups():
     assert tie_groups([]) == []
     assert tie_groups([True]) == [1]
     assert tie_groups([False, False, True, False, True]) == [1, 1, 2, 2, 3]
+
+
+def test_interval_is_numpys_linear_percentile():
+    """The interval's quantiles equal np.percentile on the same replicates."""
+    rng = np.random.default_rng(8)
+    a = rng.integers(0, 2, 400, dtype=np.uint8)
+    b = rng.integers(0, 2, 400, dtype=np.uint8)
+    result = paired_bootstrap(a, b, bootstrap=999, seed=11)
+    code = a.astype(np.int64) * 256 + b
+    counts = np.bincount(code)
+    kinds = np.flatnonzero(counts)
+    drawn = np.random.default_rng(11).multinomial(400, counts[kinds] / 400, size=999)
+    stats = drawn @ (kinds % 256 - kinds // 256).astype(float) / 400
+    low, high = np.percentile(stats, [2.5, 97.5])
+    assert (result.low, result.high) == (pytest.approx(low, abs=1e-12), pytest.approx(high, abs=1e-12))
