@@ -8,7 +8,6 @@ and explains the first error. Nothing here loops over lines in Python.
 
 from __future__ import annotations
 
-import re
 import warnings
 from typing import NamedTuple
 
@@ -154,9 +153,40 @@ def parse_integers(
     return Parsed(labels, boxes, int((per_line - kept).sum()))
 
 
-_ROW_NUMBER = re.compile(r"^[^,\n]*?(\d+)[ \t\r]*,", re.MULTILINE)
-_ROW_PREFIX = re.compile(r"^[^,\n]*,", re.MULTILINE)
-_SOLID_LINE = re.compile(r"^[ \t\r\v\f]*[^ \t\r\v\f\n]", re.MULTILINE)
+#: An ImageId's number has at most this many digits on the fast path (int64-safe).
+_ID_DIGITS = 18
+_COMMA, _LETTER_N = ord(","), ord("n")
+
+
+def _csv_rows(body: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each row's ImageId number, and the bytes without the ImageId column; None unless
+    every line is ``<anything without a comma><digits>,<rest>``."""
+    buf = np.frombuffer(body, dtype=np.uint8)
+    if buf.size == 0:
+        return None
+    commas = np.flatnonzero(buf == _COMMA)
+    line_ends = np.flatnonzero(buf == _NEWLINE)
+    if body[-1:] != b"\n":
+        line_ends = np.append(line_ends, buf.size)
+    line_starts = np.concatenate(([0], line_ends[:-1] + 1))
+    # Exactly one comma per line: the i-th comma lies inside the i-th line.
+    if commas.size != line_ends.size or not ((commas >= line_starts) & (commas < line_ends)).all():
+        return None
+    # The digits just before each comma, read right to left in a fixed window.
+    back = commas[:, None] - np.arange(1, _ID_DIGITS + 2)
+    window = buf[np.maximum(back, 0)] - np.uint8(48)
+    digit = (window <= 9) & (back >= line_starts[:, None])
+    run = np.argmin(digit, axis=1)  # digits before the first non-digit; 0 if none (or too many)
+    if not run.all():
+        return None
+    place = np.arange(_ID_DIGITS + 1)
+    numbers = np.where(place < run[:, None], window.astype(np.int64) * 10**place, 0).sum(axis=1)
+    # Drop every byte from a line's start through its comma.
+    delta = np.zeros(buf.size + 1, dtype=np.int8)
+    delta[line_starts] = 1
+    delta[commas + 1] = -1
+    rest = buf[np.cumsum(delta[:-1], dtype=np.int8) == 0]
+    return numbers, rest
 
 
 def parse_kaggle_csv(
@@ -165,24 +195,24 @@ def parse_kaggle_csv(
     """A Kaggle CSV rewritten as devkit text (ImageIds dropped, wnids as IDs) and parsed by
     ``parse_integers``, or None for anything unusual (the precise parser then explains)."""
     first, _, body = text.partition("\n")
-    if first.strip().replace(" ", "").lower() != header.lower():
+    if first.strip().replace(" ", "").lower() != header.lower() or not body.isascii():
         return None
-    numbers = _ROW_NUMBER.findall(body)
-    if not numbers or body.count(",") != len(numbers) or len(_SOLID_LINE.findall(body)) != len(numbers):
+    rows = _csv_rows(body.encode())
+    if rows is None:
         return None
-    index = np.array(numbers).astype(np.int64)
+    index, rest = rows
     total = images if images is not None else int(index.max())
     if index.size != total or not np.array_equal(np.sort(index), np.arange(1, total + 1)):
         return None
-    rest = _ROW_PREFIX.sub("", body)
     # Wnids become negative numbers so numpy parses them with the rest ('n01440764'
     # -> -1440764); only safe when nothing else in the file is negative.
-    if "-" in rest:
+    if (rest == _MINUS).any():
         return None
+    rest = np.where(rest == _LETTER_N, np.uint8(_MINUS), rest)
     keys = np.array([int(w[1:]) for w in lookup], dtype=np.int64)
     order_keys = np.argsort(keys)
     wnid_table = (keys[order_keys], np.array(list(lookup.values()), dtype=np.int64)[order_keys])
-    parsed = parse_integers(rest.replace("n", "-").encode(), group=group, guesses=guesses,
+    parsed = parse_integers(rest.tobytes(), group=group, guesses=guesses,
                             n_classes=len(lookup), images=total, wnids=wnid_table)
     if parsed is None:
         return None

@@ -12,6 +12,7 @@ import scorer
 from scorer.fastparse import parse_integers, parse_kaggle_csv
 from scorer.kaggle import HEADER
 from scorer.predictions import _parse_csv, _parse_precise
+from scorer.sources import split_lines
 
 CLASSES = make_classes()
 coord = st.integers(min_value=-2, max_value=14)
@@ -138,7 +139,7 @@ junk = st.lists(junk_line, min_size=1, max_size=6).map(lambda lines: "\n".join(l
 
 def _parse_lines_precise(text: str, group: int, images: int | None) -> object:
     """The per-line parser alone (parse_predictions mixes it with the fast path per block)."""
-    lines = text.split("\n")[:-1]
+    lines = split_lines(text)
     if images is not None and len(lines) > images and not "".join(lines[images:]).strip():
         del lines[images:]
     if images is not None and len(lines) != images:
