@@ -21,6 +21,11 @@ def entry_json(entry: Entry, task: str) -> dict[str, Any]:
         "method": entry.method, "submitted_at": entry.submitted_at.isoformat(),
         "error": entry.error, "error_at_k": entry.error_at_k,
         "ci95": [entry.ci_low, entry.ci_high],
+        "tie_group": entry.group,
+        "vs_above": None if entry.diff is None else {
+            "difference": entry.diff, "ci95": [entry.diff_low, entry.diff_high],
+            "significant": entry.significant,
+        },
     }
     if task == "localization":
         row["cls_error"] = entry.cls_error

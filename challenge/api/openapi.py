@@ -89,6 +89,14 @@ SCHEMAS: dict[str, Any] = {
         "ci95": {"type": "array", "items": RATE, "minItems": 2, "maxItems": 2,
                  "description": "Bootstrap 95% confidence interval of the error."},
         "cls_error": {**RATE, "description": "Localization tracks only: the classification error."},
+        "tie_group": {**INTEGER, "minimum": 1,
+                      "description": "Consecutive entries not significantly different share a group."},
+        "vs_above": {"oneOf": [{"type": "null"}, _closed({
+            "difference": {"type": "number", "description": "This entry's error minus the above's."},
+            "ci95": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
+                     "description": "Paired bootstrap 95% interval of the difference."},
+            "significant": {"type": "boolean", "description": "False if the interval contains 0."},
+        })], "description": "Paired comparison with the entry above (null for the first)."},
     }, optional=("cls_error",)),
     "Leaderboard": _closed({
         "phase": _ref("Phase"),

@@ -21,6 +21,7 @@ from challenge.leaderboards import cache
 from challenge.leaderboards.service import METHOD, ranked
 from challenge.models import Challenge, Phase, Submission, Team
 from challenge.queue import get_redis
+from tests.challenge.test_openapi import validator
 from tests.conftest import TINY_LABELS
 
 NOW = datetime.now(UTC)
@@ -332,3 +333,14 @@ def test_series_chart_leaves_out_boards_the_viewer_may_not_see(db, client, years
 
 def test_unknown_series_is_404(client, years):
     assert client.get("/history/nope").status_code == 404
+
+
+def test_api_leaderboard_carries_tie_groups_and_paired_intervals(client, four):
+    entries = client.get("/api/v1/challenges/tiny2012/tracks/cls/leaderboard").get_json()["entries"]
+    assert [e["tie_group"] for e in entries] == [1, 1, 2, 2]
+    assert entries[0]["vs_above"] is None
+    charlie = entries[2]["vs_above"]
+    assert charlie["difference"] == pytest.approx(0.55) and charlie["significant"] is True
+    assert charlie["ci95"][0] > 0
+    body = client.get("/api/v1/challenges/tiny2012/tracks/cls/leaderboard").get_json()
+    validator({"$ref": "#/components/schemas/Leaderboard"}).validate(body)  # as documented
