@@ -344,3 +344,9 @@ def test_api_leaderboard_carries_tie_groups_and_paired_intervals(client, four):
     assert charlie["ci95"][0] > 0
     body = client.get("/api/v1/challenges/tiny2012/tracks/cls/leaderboard").get_json()
     validator({"$ref": "#/components/schemas/Leaderboard"}).validate(body)  # as documented
+
+
+def test_history_and_team_history_are_linked(client, four):
+    _challenge, _phase, teams = four
+    assert 'href="/history"' in client.get("/").text
+    assert f'href="/teams/{teams["Alpha"].id}/history"' in client.get(f"/teams/{teams['Alpha'].id}").text
