@@ -12,12 +12,14 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree
 
 import pytest
 
 from challenge import create_app, storage
 from challenge.jobs import score_submission
 from challenge.leaderboards import cache
+from challenge.leaderboards.chart import line_chart
 from challenge.leaderboards.service import METHOD, ranked
 from challenge.models import Challenge, Phase, Submission, Team
 from challenge.queue import get_redis
@@ -316,6 +318,7 @@ def test_series_page_has_an_accessible_svg_chart_with_links(client, years):
     assert "2012 Tiny classification: 0.0500 (T1)" in svg
     assert 'href="/c/tiny2010/cls?phase=test"' in svg and 'href="/c/tiny2012/cls?phase=test"' in svg
     assert "<script" not in page
+    ElementTree.fromstring(svg + "</svg>")  # well-formed XML, as standalone SVG must be
     # Two points on one line, the later (lower error) further right and further down.
     circles = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)"', svg)
     (x1, y1), (x2, y2) = [(float(x), float(y)) for x, y in circles]
@@ -350,3 +353,11 @@ def test_history_and_team_history_are_linked(client, four):
     _challenge, _phase, teams = four
     assert 'href="/history"' in client.get("/").text
     assert f'href="/teams/{teams["Alpha"].id}/history"' in client.get(f"/teams/{teams['Alpha'].id}").text
+
+
+def test_chart_geometry_rounds_the_axis_and_centres_a_single_year():
+    chart = line_chart({"Cost": [(2010, 2.3, "2010: 2.3", "/c/x/cls")]})
+    assert [t.label for t in chart.y_ticks] == ["0", "0.5", "1", "1.5", "2", "2.5"]
+    (point,) = chart.lines[0].points
+    assert point.x == (chart.left + chart.right) / 2
+    assert chart.top < point.y < chart.bottom
