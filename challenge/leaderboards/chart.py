@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass
 
 WIDTH, HEIGHT = 720, 360
-LEFT, RIGHT, TOP, BOTTOM = 70, 170, 20, 56
+LEFT, RIGHT, TOP, BOTTOM = 70, 20, 20, 56
+LEGEND_ROW = 20  # the legend sits under the plot, one row per line, so long names fit
 #: Distinguishable for common colour-vision deficiencies (Okabe-Ito).
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 
@@ -49,6 +50,7 @@ class Chart:
     right: int  # x of the plot's right edge
     top: int
     bottom: int  # y of the plot's bottom edge
+    legend_top: int
     lines: list[Line]
     x_ticks: list[Tick]
     y_ticks: list[Tick]
@@ -89,4 +91,5 @@ def line_chart(series: dict[str, list[tuple[int, float, str, str]]]) -> Chart:
     ]
     y_ticks = [Tick(y_of(top_value * i / 5), f"{top_value * i / 5:g}") for i in range(6)]
     x_ticks = [Tick(x_of(year), str(year)) for year in years]
-    return Chart(WIDTH, HEIGHT, LEFT, right, TOP, bottom, lines, x_ticks, y_ticks)
+    height = HEIGHT + LEGEND_ROW * len(lines)
+    return Chart(WIDTH, height, LEFT, right, TOP, bottom, HEIGHT, lines, x_ticks, y_ticks)
