@@ -129,7 +129,8 @@ def test_hierarchical_equals_reference(rows: list, guesses: int) -> None:
 
 
 VALID = ["1", "1", "1", "2", "10", "7", "007", "-3", "-0", "4"]  # weighted so whole lines often parse
-TOKENS = [*VALID, *VALID, "0", "11", "-", "+4", "5.5", "1e2", "x", "9" * 20, "--1", "3-"]
+FLOATS = ["5.5", "1e2", "1.", ".5", "1e", "e5", "1.e5", "-.5", "0.5e-3", "1E2", "7.0", "-2.5", "1.5.5"]
+TOKENS = [*VALID, *VALID, *FLOATS, "0", "11", "-", "+4", "x", "9" * 20, "--1", "3-", "inf"]
 junk_line = st.lists(st.sampled_from(TOKENS), max_size=11).flatmap(
     lambda tokens: st.lists(st.sampled_from([" ", "  ", "\t", " \r", "\v"]), min_size=len(tokens) + 1,
                             max_size=len(tokens) + 1).map(
@@ -152,6 +153,8 @@ def _parse_lines_precise(text: str, group: int, images: int | None) -> object:
        st.sampled_from([1, 5]), st.one_of(st.none(), st.integers(1, 6)))
 @example("1 2 3 4 -\n", 5, None)  # numpy alone reads a lone '-' as 0
 @example("1 2 3 4 - 5\n", 5, None)
+@example("1e0 0.5 0 9 9\n", 5, None)  # numpy's float parser reads "1e0" as a label 1
+@example("10 0.5 0 9 9\n1e1 0.5 0 9 9\n", 5, None)
 def test_fast_path_never_disagrees_with_the_precise_parser(text: str, group: int, images: int | None) -> None:
     """On integer-ish junk the fast path either declines or returns exactly what the
     per-line parser returns; it never accepts what the precise parser rejects."""
