@@ -1,9 +1,11 @@
-"""The vectorized fast path for devkit text files made only of integers.
+"""The vectorized fast paths: devkit text made of numbers (integers, or fractional
+coordinates) and Kaggle CSVs with devkit-shaped wnids.
 
-It either returns arrays it can vouch for (every check the precise parser makes
+Each either returns arrays it can vouch for (every check the precise parser makes
 has passed) or ``None``; the caller then runs the precise, per-line parser,
-which accepts what this path cannot (wnids, '+' signs, "007"-style labels)
-and explains the first error. Nothing here loops over lines in Python.
+which accepts what these paths cannot (wnids in devkit text, '+' signs,
+"007"-style labels) and explains the first error. Nothing here loops over lines
+in Python.
 """
 
 from __future__ import annotations
@@ -102,11 +104,11 @@ def _label_indices(raw: np.ndarray, n_classes: int,
     return out
 
 
-def parse_integers(
+def parse_numbers(
     data: bytes, *, group: int, guesses: int, n_classes: int, images: int | None,
     wnids: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Parsed | None:
-    """Parse a devkit file whose tokens are all integers, or return None.
+    """Parse a devkit file whose tokens are all numbers, or return None.
 
     ``wnids`` (sorted wnid numbers, their class indices) lets negative labels stand
     for wnids (``-1440764`` for ``n01440764``), see ``parse_kaggle_csv``.
@@ -235,7 +237,7 @@ def parse_kaggle_csv(
     text: str, *, header: str, group: int, guesses: int, lookup: dict[str, int], images: int | None
 ) -> Parsed | None:
     """A Kaggle CSV rewritten as devkit text (ImageIds dropped, wnids as IDs) and parsed by
-    ``parse_integers``, or None for anything unusual (the precise parser then explains)."""
+    ``parse_numbers``, or None for anything unusual (the precise parser then explains)."""
     first, _, body = text.partition("\n")
     if first.strip().replace(" ", "").lower() != header.lower() or not body.isascii():
         return None
@@ -254,7 +256,7 @@ def parse_kaggle_csv(
     keys = np.array([int(w[1:]) for w in lookup], dtype=np.int64)
     order_keys = np.argsort(keys)
     wnid_table = (keys[order_keys], np.array(list(lookup.values()), dtype=np.int64)[order_keys])
-    parsed = parse_integers(rest.tobytes(), group=group, guesses=guesses,
+    parsed = parse_numbers(rest.tobytes(), group=group, guesses=guesses,
                             n_classes=len(lookup), images=total, wnids=wnid_table)
     if parsed is None:
         return None

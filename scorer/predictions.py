@@ -10,7 +10,7 @@ import numpy as np
 
 from scorer.classes import ClassList
 from scorer.errors import FormatError
-from scorer.fastparse import Parsed, parse_integers, parse_kaggle_csv
+from scorer.fastparse import Parsed, parse_kaggle_csv, parse_numbers
 from scorer.kaggle import HEADER, read_rows
 from scorer.sources import Source, decode_text, read_bytes, sniff, split_lines
 
@@ -60,7 +60,7 @@ def parse_predictions(
     group = 5 if task == "localization" else 1
     parsed: Parsed | None = None
     if kind == "text":
-        parsed = parse_integers(raw, group=group, guesses=guesses, n_classes=len(classes), images=images)
+        parsed = parse_numbers(raw, group=group, guesses=guesses, n_classes=len(classes), images=images)
     if parsed is None:
         text = decode_text(raw)
         if kind == "csv" and all(_WNID_SHAPE.match(w) for w in classes.wnids):
@@ -99,7 +99,7 @@ def _parse_blocks(lines: list[str], group: int, guesses: int, classes: ClassList
     for lo in range(0, len(lines), _BLOCK_LINES):
         block = lines[lo : lo + _BLOCK_LINES]
         data = ("\n".join(block) + "\n").encode()
-        fast = parse_integers(data, group=group, guesses=guesses, n_classes=len(classes),
+        fast = parse_numbers(data, group=group, guesses=guesses, n_classes=len(classes),
                               images=len(block))
         parts.append(fast if fast is not None else _parse_precise(block, lo, group, guesses, classes))
     boxes = None if group == 1 else np.concatenate([p.boxes for p in parts if p.boxes is not None])

@@ -10,7 +10,7 @@ import pytest
 from scorer_helpers import WNIDS
 
 import scorer
-from scorer.fastparse import parse_integers, parse_kaggle_csv
+from scorer.fastparse import parse_kaggle_csv, parse_numbers
 from scorer.kaggle import HEADER
 from scorer.predictions import _parse_precise
 
@@ -152,7 +152,7 @@ def test_well_formed_files_take_the_fast_paths(classes: scorer.ClassList) -> Non
     text = f"ImageId,PredictionString\r\nimg_2,{WNIDS[4]} 1 2 3 4\r\nimg_1,3 0 0 9 9 {WNIDS[0]} 1 1 5 5\r\n"
     fast = parse_kaggle_csv(text, header=HEADER, group=5, guesses=5, lookup=classes.lookup(), images=2)
     assert fast is not None and fast.labels[:, :2].tolist() == [[2, 0], [4, -1]]
-    assert parse_integers(b"1 -1 -2 3 4\r\n2 0 0 9 9\n", group=5, guesses=5, n_classes=10,
+    assert parse_numbers(b"1 -1 -2 3 4\r\n2 0 0 9 9\n", group=5, guesses=5, n_classes=10,
                           images=2) is not None
 
 

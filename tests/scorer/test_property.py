@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scorer_helpers import WNIDS, make_classes
 
 import scorer
-from scorer.fastparse import parse_integers, parse_kaggle_csv
+from scorer.fastparse import parse_kaggle_csv, parse_numbers
 from scorer.kaggle import HEADER
 from scorer.predictions import _parse_csv, _parse_precise
 from scorer.sources import split_lines
@@ -158,7 +158,7 @@ def _parse_lines_precise(text: str, group: int, images: int | None) -> object:
 def test_fast_path_never_disagrees_with_the_precise_parser(text: str, group: int, images: int | None) -> None:
     """On integer-ish junk the fast path either declines or returns exactly what the
     per-line parser returns; it never accepts what the precise parser rejects."""
-    fast = parse_integers(text.encode(), group=group, guesses=3, n_classes=10, images=images)
+    fast = parse_numbers(text.encode(), group=group, guesses=3, n_classes=10, images=images)
     try:
         precise = _parse_lines_precise(text, group, images)
     except scorer.FormatError:
