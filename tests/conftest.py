@@ -128,6 +128,55 @@ def runner(app: Any) -> Any:
     return app.test_cli_runner()
 
 
+#: The issue's own 2012 bundle, over the real devkit files in ../shared (symlinked).
+BUNDLE_2012_TOML = """\
+slug = "ilsvrc2012"
+year = 2012
+title = "ILSVRC 2012"
+classes = "meta.mat"
+
+[[tracks]]
+slug = "cls"
+title = "Task 1: Classification"
+task = "classification"
+guesses = 5
+
+[[tracks.phases]]
+slug = "test"
+labels = "ILSVRC2012_validation_ground_truth.txt"
+opens = 2012-05-01T00:00:00Z
+closes = 2030-01-01T00:00:00Z
+quota = "2/week"
+leaderboard = "public"
+
+[[tracks]]
+slug = "loc"
+title = "Task 2: Classification + localization"
+task = "localization"
+guesses = 5
+
+[[tracks.phases]]
+slug = "test"
+labels = "ILSVRC2012_validation_ground_truth.txt"
+boxes = "LOC_val_solution.csv"
+opens = 2012-05-01T00:00:00Z
+closes = 2030-01-01T00:00:00Z
+quota = "2/week"
+leaderboard = "public"
+"""
+
+
+@pytest.fixture
+def bundle_2012(shared: Path, tmp_path: Path) -> Path:
+    """A bundle folder: challenge.toml beside symlinks to the real 2012 devkit files."""
+    folder = tmp_path / "ilsvrc2012"
+    folder.mkdir()
+    for name in ("meta.mat", "ILSVRC2012_validation_ground_truth.txt", "LOC_val_solution.csv"):
+        (folder / name).symlink_to(shared / "2012" / name)
+    (folder / "challenge.toml").write_text(BUNDLE_2012_TOML)
+    return folder
+
+
 # ---------------------------------------------------------------- factories
 
 def make_blob(db: Any, filename: str, data: bytes) -> Blob:

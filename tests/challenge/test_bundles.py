@@ -3,7 +3,6 @@ named precisely and changing nothing. Plus the real 2012 devkit files."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -216,52 +215,10 @@ def test_cli_load(runner, db, tmp_path):
     assert "file 'labels.txt' not found" in bad.output
 
 
-def _link_2012(shared: Path, folder: Path) -> Path:
-    folder.mkdir()
-    for name in ("meta.mat", "ILSVRC2012_validation_ground_truth.txt", "LOC_val_solution.csv"):
-        os.symlink(shared / "2012" / name, folder / name)
-    (folder / "challenge.toml").write_text("""\
-slug = "ilsvrc2012"
-year = 2012
-title = "ILSVRC 2012"
-classes = "meta.mat"
-
-[[tracks]]
-slug = "cls"
-title = "Task 1: Classification"
-task = "classification"
-guesses = 5
-
-[[tracks.phases]]
-slug = "test"
-labels = "ILSVRC2012_validation_ground_truth.txt"
-opens = 2012-05-01T00:00:00Z
-closes = 2030-01-01T00:00:00Z
-quota = "2/week"
-leaderboard = "public"
-
-[[tracks]]
-slug = "loc"
-title = "Task 2: Classification + localization"
-task = "localization"
-guesses = 5
-
-[[tracks.phases]]
-slug = "test"
-labels = "ILSVRC2012_validation_ground_truth.txt"
-boxes = "LOC_val_solution.csv"
-opens = 2012-05-01T00:00:00Z
-closes = 2030-01-01T00:00:00Z
-quota = "2/week"
-leaderboard = "public"
-""")
-    return folder
-
-
-def test_real_2012_bundle(db, shared, tmp_path):
+def test_real_2012_bundle(db, shared, bundle_2012):
     """The issue's own example, pointing at the real devkit files (symlinks: the
     bundle folder resolves files through them)."""
-    challenge = load_bundle(_link_2012(shared, tmp_path / "ilsvrc2012"))
+    challenge = load_bundle(bundle_2012)
     cls, loc = challenge.tracks
     assert cls.phases[0].images == loc.phases[0].images == 50_000
     assert loc.phases[0].boxes_blob.size == (shared / "2012" / "LOC_val_solution.csv").stat().st_size

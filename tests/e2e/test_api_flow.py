@@ -29,51 +29,6 @@ CLS_ERROR_AT_K = [0.9990, 0.9980, 0.9972, 0.9962, 0.9950]
 LOC_ERROR_AT_K = [1.0000, 0.9999, 0.9998, 0.9997, 0.9996]
 LOC_CLS_ERROR_AT_K = [0.9992, 0.9982, 0.9971, 0.9962, 0.9955]
 
-MANIFEST = """\
-slug = "ilsvrc2012"
-year = 2012
-title = "ILSVRC 2012"
-classes = "meta.mat"
-
-[[tracks]]
-slug = "cls"
-title = "Task 1: Classification"
-task = "classification"
-guesses = 5
-[[tracks.phases]]
-slug = "test"
-labels = "ILSVRC2012_validation_ground_truth.txt"
-opens = 2012-05-01T00:00:00Z
-closes = 2030-01-01T00:00:00Z
-quota = "2/week"
-leaderboard = "public"
-
-[[tracks]]
-slug = "loc"
-title = "Task 2: Classification + localization"
-task = "localization"
-guesses = 5
-[[tracks.phases]]
-slug = "test"
-labels = "ILSVRC2012_validation_ground_truth.txt"
-boxes = "LOC_val_solution.csv"
-opens = 2012-05-01T00:00:00Z
-closes = 2030-01-01T00:00:00Z
-quota = "2/week"
-leaderboard = "public"
-"""
-
-BUNDLE_FILES = ("meta.mat", "ILSVRC2012_validation_ground_truth.txt", "LOC_val_solution.csv")
-
-
-def build_bundle(shared: Path, folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "challenge.toml").write_text(MANIFEST)
-    for name in BUNDLE_FILES:
-        (folder / name).symlink_to(shared / "2012" / name)
-    return folder
-
-
 def cli(runner: Any, *args: str) -> str:
     result = runner.invoke(args=list(args))
     assert result.exit_code == 0, f"challenge {' '.join(args)}:\n{result.output}"
@@ -112,10 +67,9 @@ def assert_counts(values: list[float]) -> None:
 
 
 def test_devkit_demo_files_through_the_api(
-    shared: Path, app: Any, client: Any, runner: Any, redis: Any, tmp_path: Path
+    shared: Path, bundle_2012: Path, app: Any, client: Any, runner: Any, redis: Any, tmp_path: Path
 ) -> None:
-    bundle = build_bundle(shared, tmp_path / "bundle")
-    cli(runner, "load", str(bundle))
+    cli(runner, "load", str(bundle_2012))
     cli(runner, "users", "create", "alex@example.org", "--password", "correct-horse-9", "--name", "Alex")
     cli(runner, "teams", "create", "SuperVision", "--challenge", "ilsvrc2012",
         "--member", "alex@example.org")
