@@ -167,7 +167,8 @@ def evaluate(
 
     if not truth.has_boxes:
         raise ValueError("localization scoring needs ground-truth boxes")
-    assert boxes is not None, "localization predictions carry boxes"
+    if boxes is None:
+        raise ValueError("localization scoring needs predictions parsed with task='localization'")
     outcomes = first_correct(localization_hits(labels, boxes, truth))
     included = ~truth.blacklist
     outcomes[truth.blacklist] = EXCLUDED
