@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 import click
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_URL = "http://127.0.0.1:5000"  # where `challenge run` serves by default
 CHUNK = 64 * 1024
 #: Exit status for a file the server refused as malformed (1 for every other error).
 EXIT_BAD_FILE = 2
