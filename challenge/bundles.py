@@ -269,6 +269,16 @@ def read_bundle(path: str | Path) -> BundleSpec:
         table = tomllib.loads(manifest.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{MANIFEST}: {exc}") from None
+    return read_manifest(table, folder)
+
+
+def read_manifest(table: dict[str, Any], folder: str | Path) -> BundleSpec:
+    """Check a manifest already parsed into a dict (what ``challenge.toml`` holds; date-times
+    may be ``datetime`` objects or ISO strings), its files named relative to ``folder``.
+
+    Other importers (``challenge import-devkit``) describe a challenge this way so that
+    every challenge goes through the same checks and the same writer."""
+    folder = Path(folder).resolve()
     _check_keys(table, CHALLENGE_KEYS, {"slug", "year", "title", "classes", "tracks"}, "challenge")
     slug = _slug(table, "challenge")
     year = _int(table, "year", "challenge", 1900, 2999)
@@ -355,7 +365,11 @@ def _write(spec: BundleSpec) -> Challenge:
 
 def load_bundle(path: str | Path) -> Challenge:
     """Check the bundle at ``path``, then create or update its challenge in one transaction."""
-    spec = read_bundle(path)
+    return save_bundle(read_bundle(path))
+
+
+def save_bundle(spec: BundleSpec) -> Challenge:
+    """Create or update the checked bundle's challenge in one transaction."""
     try:
         challenge = _write(spec)
         db.session.commit()

@@ -10,6 +10,7 @@ cannot be taken twice however many web processes run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -109,3 +110,34 @@ def allocate_and_commit(submission: Submission, phase: Phase, team: Team, now: d
             # Another upload took this slot first; count again.
             db.session.rollback()
     raise QuotaExceeded(phase, key, retry_after(phase.quota_period, now))
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    """A team's standing in a phase's quota right now (for the page and the API)."""
+
+    limit: int
+    period: str  # "day", "week" or "total"
+    period_key: str  # e.g. "2026-11-23"
+    used: int
+    remaining: int
+    resets_at: datetime | None  # end of the current period; None for "total"
+    next_slot_at: datetime | None  # now if a slot is free; None if none will open
+
+
+def status(phase: Phase, team: Team, now: datetime) -> QuotaStatus:
+    """How many uploads ``team`` has left in ``phase`` and when the next one opens.
+
+    A closed (or not yet open) phase has no next slot whatever the count says.
+    """
+    count = used(phase, team, now)
+    remaining = max(0, phase.quota_count - count)
+    reset = next_reset(phase.quota_period, now)
+    if not phase.is_open(now):
+        next_slot = phase.opens_at if now < phase.opens_at else None
+    elif remaining > 0:
+        next_slot = now
+    else:
+        next_slot = reset if reset is not None and reset < phase.closes_at else None
+    return QuotaStatus(phase.quota_count, phase.quota_period, period_key(phase.quota_period, now),
+                       count, remaining, reset, next_slot)

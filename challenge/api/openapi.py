@@ -118,7 +118,12 @@ SCHEMAS: dict[str, Any] = {
         "status": {"enum": list(STATUSES)},
         "error": {"type": ["string", "null"], "description": "Why scoring failed (failed only)."},
         "challenge": STRING, "track": STRING, "phase": STRING, "team": STRING,
-        "method": STRING, "description": STRING, "filename": STRING,
+        "method": STRING, "description": STRING,
+        "link": {**STRING, "description": "Paper or code URL (http/https), or empty."},
+        "extra_data": {"type": "boolean",
+                       "description": "The team's answer to ILSVRC's question: did you use training "
+                                      "data beyond what was provided?"},
+        "filename": STRING,
         "size": {**INTEGER, "minimum": 0}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "attempts": {**INTEGER, "minimum": 0},
         "created_at": TIME, "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
@@ -138,8 +143,33 @@ SCHEMAS: dict[str, Any] = {
             "phase": {**STRING, "description": "Phase slug; default: the phase open now."},
             "method": {**STRING, "maxLength": 200},
             "description": {**STRING, "maxLength": 2000},
+            "link": {**STRING, "maxLength": 500, "description": "Paper or code URL (http or https)."},
+            "extra_data": {"enum": ["true", "false", "yes", "no", "1", "0"], "default": "false",
+                           "description": "Did you use training data beyond what was provided? "
+                                          "Optional here (default false); the web form requires it."},
         },
     },
+    "SubmissionPatch": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "method": {**STRING, "maxLength": 200},
+            "description": {**STRING, "maxLength": 2000},
+            "link": {**STRING, "maxLength": 500, "description": "http(s) URL, or empty to clear."},
+            "extra_data": {"type": "boolean"},
+        },
+    },
+    "QuotaStatus": _closed({
+        "phase": {**STRING, "description": "Phase slug."},
+        "limit": {**INTEGER, "minimum": 0, "description": "Uploads allowed per period."},
+        "period": {"enum": list(QUOTA_PERIODS)},
+        "period_key": {**STRING, "description": "The current period: 2026-11-23, 2026-W48 or total."},
+        "used": {**INTEGER, "minimum": 0, "description": "Accepted uploads in the current period."},
+        "remaining": {**INTEGER, "minimum": 0},
+        "resets_at": {**NULLABLE_TIME, "description": "When the current period ends (null for total)."},
+        "next_slot_at": {**NULLABLE_TIME,
+                         "description": "Now if an upload is possible; else when the next slot "
+                                        "opens; null if none will before the phase closes."},
+    }),
 }
 
 
@@ -205,6 +235,14 @@ PATHS: dict[str, Any] = {
         "responses": {"202": _response("Accepted and queued.", "SubmissionCreated"),
                       **_errors(400, 401, 403, 404, 409, 413, 429)},
     }},
+    "/challenges/{slug}/tracks/{track_slug}/quota": {"get": {
+        "operationId": "getQuota",
+        "summary": "The caller's team's remaining uploads in a phase and when the next slot opens.",
+        "security": BEARER,
+        "parameters": [SLUG, TRACK, {"name": "phase", "in": "query", "required": False, "schema": STRING,
+                                     "description": "Phase slug; default: the phase open now."}],
+        "responses": {"200": _response("The quota.", "QuotaStatus"), **_errors(401, 403, 404, 409)},
+    }},
     "/submissions": {"get": {
         "operationId": "listSubmissions", "summary": "The caller's teams' submissions, newest first.",
         "security": BEARER,
@@ -217,6 +255,15 @@ PATHS: dict[str, Any] = {
         "security": BEARER,
         "parameters": [_path_param("submission_id", "Submission id.", INTEGER)],
         "responses": {"200": _response("The submission.", "Submission"), **_errors(401, 404)},
+    }, "patch": {
+        "operationId": "updateSubmission",
+        "summary": "Edit a submission's method, description, link or extra_data (the submitting "
+                   "team's members, until the phase closes). Fields left out keep their values.",
+        "security": BEARER,
+        "parameters": [_path_param("submission_id", "Submission id.", INTEGER)],
+        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("SubmissionPatch")}}},
+        "responses": {"200": _response("The updated submission.", "Submission"),
+                      **_errors(400, 401, 403, 404, 409)},
     }},
 }
 

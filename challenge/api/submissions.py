@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import g, jsonify, request
@@ -13,6 +14,18 @@ from challenge.api.views import bp
 from challenge.extensions import db
 from challenge.models import Submission, utcnow
 from challenge.submissions import service
+
+TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
+
+
+def parse_flag(value: str | None) -> bool:
+    """A multipart boolean field; absent means false (the API's documented default)."""
+    text = (value or "").strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise service.SubmitError(f"extra_data must be true or false (got {value!r})")
 
 
 def submission_json(submission: Submission, with_scores: bool) -> dict[str, Any]:
@@ -27,6 +40,8 @@ def submission_json(submission: Submission, with_scores: bool) -> dict[str, Any]
         "team": submission.team.name,
         "method": submission.method,
         "description": submission.description,
+        "link": submission.link,
+        "extra_data": submission.extra_data,
         "filename": submission.filename,
         "size": submission.size,
         "sha256": submission.sha256,
@@ -74,10 +89,10 @@ def create_submission(slug: str, track_slug: str) -> ResponseReturnValue:
     if upload is None:
         return api_error(400, "send the prediction file as the multipart field 'file'")
     try:
-        submission = service.submit(
-            g.api_user, phase, upload.filename or "", upload.read(),
-            form.get("method", ""), form.get("description", ""), now=now,
-        )
+        meta = service.Metadata(form.get("method", ""), form.get("description", ""),
+                                form.get("link", ""), parse_flag(form.get("extra_data")))
+        submission = service.submit(g.api_user, phase, upload.filename or "", upload.read(),
+                                    meta, now=now)
     except service.BadFile as exc:
         return api_error(400, exc.message, line=exc.line)
     except service.PhaseClosed as exc:
@@ -100,6 +115,62 @@ def get_submission(submission_id: int) -> ResponseReturnValue:
     submission = db.session.get(Submission, submission_id)
     if submission is None or not service.can_view(g.api_user, submission):
         return api_error(404, f"no submission {submission_id} of yours")
+    return jsonify(submission_json(submission, service.scores_visible(g.api_user, submission)))
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
+@bp.get("/challenges/<slug>/tracks/<track_slug>/quota")
+@token_required
+def get_quota(slug: str, track_slug: str) -> ResponseReturnValue:
+    track = service.get_track(slug, track_slug)
+    if track is None:
+        return api_error(404, f"no track '{track_slug}' in challenge '{slug}'")
+    named = request.args.get("phase")
+    phase = service.pick_phase(track, named or None, utcnow())
+    if phase is None:
+        if named:
+            return api_error(404, f"no phase '{named}' in track '{track_slug}'")
+        return api_error(409, "no phase of this track is open for uploads now; name one with ?phase=")
+    status = service.quota_status(g.api_user, phase)
+    if status is None:
+        return api_error(403, f"you are not on a team for {track.challenge.title}")
+    return jsonify({
+        "phase": phase.slug, "limit": status.limit, "period": status.period,
+        "period_key": status.period_key, "used": status.used, "remaining": status.remaining,
+        "resets_at": _iso(status.resets_at), "next_slot_at": _iso(status.next_slot_at),
+    })
+
+
+METADATA_FIELDS = {"method": str, "description": str, "link": str, "extra_data": bool}
+
+
+@bp.patch("/submissions/<int:submission_id>")
+@token_required
+def update_submission(submission_id: int) -> ResponseReturnValue:
+    submission = db.session.get(Submission, submission_id)
+    if submission is None or not service.can_view(g.api_user, submission):
+        return api_error(404, f"no submission {submission_id} of yours")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return api_error(400, "send a JSON object with any of: " + ", ".join(METADATA_FIELDS))
+    for name, value in body.items():
+        kind = METADATA_FIELDS.get(name)
+        if kind is None:
+            return api_error(400, f"unknown field '{name}'; editable: " + ", ".join(METADATA_FIELDS))
+        if not isinstance(value, kind):
+            return api_error(400, f"'{name}' must be a {'boolean' if kind is bool else 'string'}")
+    # Fields left out keep their values.
+    current = {"method": submission.method, "description": submission.description,
+               "link": submission.link, "extra_data": submission.extra_data}
+    try:
+        service.update_metadata(g.api_user, submission, service.Metadata(**{**current, **body}))
+    except service.PhaseClosed as exc:
+        return api_error(exc.status, exc.message, closed_at=exc.when.isoformat())
+    except service.SubmitError as exc:
+        return api_error(exc.status, exc.message)
     return jsonify(submission_json(submission, service.scores_visible(g.api_user, submission)))
 
 

@@ -31,6 +31,10 @@ class Submission(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     method: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str] = mapped_column(Text, default="")
+    # Metadata a team may edit until the phase closes.
+    link: Mapped[str] = mapped_column(String(500), default="")  # paper or code URL
+    # ILSVRC's question: trained on data beyond what the challenge provided?
+    extra_data: Mapped[bool] = mapped_column(default=False)
     filename: Mapped[str] = mapped_column(String(255))
     stored_path: Mapped[str] = mapped_column(String(500))  # relative to UPLOAD_FOLDER
     sha256: Mapped[str] = mapped_column(String(64), index=True)

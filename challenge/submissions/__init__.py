@@ -3,7 +3,7 @@
 from flask import Flask
 
 from challenge import sweeper, worker
-from challenge.submissions.views import bp, my_submissions
+from challenge.submissions.views import bp, my_quota, my_submissions
 
 
 def init_app(app: Flask) -> None:
@@ -11,5 +11,6 @@ def init_app(app: Flask) -> None:
     # The track page (challenges area) includes submissions/_upload_form.html,
     # which lists the team's submissions through this.
     app.jinja_env.globals["my_submissions"] = my_submissions
+    app.jinja_env.globals["my_quota"] = my_quota
     sweeper.init_app(app)
     worker.init_app(app)

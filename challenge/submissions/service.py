@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import redis
 from flask import current_app
@@ -28,6 +30,7 @@ from challenge.teams.service import team_for
 log = logging.getLogger(__name__)
 MAX_METHOD = 200
 MAX_DESCRIPTION = 2000
+MAX_LINK = 500
 QuotaExceeded = quota.QuotaExceeded
 
 
@@ -85,8 +88,35 @@ def format_error(exc: scoring.FormatError) -> BadFile:
     return BadFile(str(exc), exc.line)
 
 
+@dataclass(frozen=True)
+class Metadata:
+    """What a team says about a submission (editable until the phase closes)."""
+
+    method: str = ""
+    description: str = ""
+    link: str = ""
+    extra_data: bool = False
+
+
+def clean_metadata(meta: Metadata) -> Metadata:
+    """Normalised metadata, or SubmitError saying which field is wrong and why."""
+    method, description, link = " ".join(meta.method.split()), meta.description.strip(), meta.link.strip()
+    if len(method) > MAX_METHOD:
+        raise SubmitError(f"the method name is at most {MAX_METHOD} characters (got {len(method)})")
+    if len(description) > MAX_DESCRIPTION:
+        raise SubmitError(f"the description is at most {MAX_DESCRIPTION} characters (got {len(description)})")
+    if link:
+        if len(link) > MAX_LINK:
+            raise SubmitError(f"the link is at most {MAX_LINK} characters (got {len(link)})")
+        parts = urlsplit(link)
+        # Only web links: a javascript: or data: URL would run in other people's browsers.
+        if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in link):
+            raise SubmitError(f"the link must be an http:// or https:// URL (got {link[:80]!r})")
+    return Metadata(method, description, link, bool(meta.extra_data))
+
+
 def submit(user: User, phase: Phase, filename: str, data: bytes,
-           method: str = "", description: str = "", *, now: datetime | None = None) -> Submission:
+           meta: Metadata = Metadata(), *, now: datetime | None = None) -> Submission:
     """Check, store, commit and enqueue one upload; returns the queued Submission.
 
     Raises a SubmitError subclass or QuotaExceeded; then nothing is stored or committed.
@@ -102,11 +132,7 @@ def submit(user: User, phase: Phase, filename: str, data: bytes,
         raise TooLarge(f"the file is {len(data)} bytes; the limit is {limit} bytes")
     if not data.strip():
         raise BadFile("the file is empty", None)
-    method, description = " ".join(method.split()), description.strip()
-    if len(method) > MAX_METHOD:
-        raise SubmitError(f"the method name is at most {MAX_METHOD} characters")
-    if len(description) > MAX_DESCRIPTION:
-        raise SubmitError(f"the description is at most {MAX_DESCRIPTION} characters")
+    meta = clean_metadata(meta)
     try:
         scoring.check_upload(data, phase)
     except scoring.FormatError as exc:
@@ -116,7 +142,8 @@ def submit(user: User, phase: Phase, filename: str, data: bytes,
     submission = Submission(
         # Ids, not relationships: the new row must not join the session (through
         # phase.submissions) before its quota slot is allocated.
-        phase_id=phase.id, team_id=team.id, user_id=user.id, method=method, description=description,
+        phase_id=phase.id, team_id=team.id, user_id=user.id, method=meta.method,
+        description=meta.description, link=meta.link, extra_data=meta.extra_data,
         filename=(filename or "predictions.txt")[-255:], stored_path=stored.path,
         sha256=stored.sha256, size=stored.size, status="queued", created_at=now,
     )
@@ -141,6 +168,30 @@ def enqueue(submission: Submission) -> None:
         job_id=submission.job_id, job_timeout=current_app.config["SCORING_TIMEOUT"],
         description=f"score submission {submission.id}",
     )
+
+
+def update_metadata(user: User, submission: Submission, meta: Metadata,
+                    *, now: datetime | None = None) -> Submission:
+    """Change a submission's metadata: its team's members, until its phase closes.
+
+    Raises NotOnTeam, PhaseClosed or SubmitError; then nothing changes.
+    """
+    if not any(m.user_id == user.id for m in submission.team.memberships):
+        raise NotOnTeam("only the submitting team's members can edit this submission")
+    phase = submission.phase
+    if (now or utcnow()) >= phase.closes_at:
+        raise PhaseClosed(f"this phase closed at {_stamp(phase.closes_at)}; submissions can no longer "
+                          "be edited", phase.closes_at)
+    meta = clean_metadata(meta)
+    submission.method, submission.description = meta.method, meta.description
+    submission.link, submission.extra_data = meta.link, meta.extra_data
+    db.session.commit()
+    return submission
+
+
+def editable(user: User, submission: Submission, now: datetime | None = None) -> bool:
+    return (any(m.user_id == user.id for m in submission.team.memberships)
+            and (now or utcnow()) < submission.phase.closes_at)
 
 
 # ------------------------------------------------------------------ reading
@@ -186,6 +237,12 @@ def scores_visible(user: User, submission: Submission, now: datetime | None = No
     """May ``user`` (already allowed to see the submission) see its scores?
     The phase's visibility rule decides, in its one place."""
     return may_see_scores_of(submission.phase, user, submission.team_id, now)
+
+
+def quota_status(user: User, phase: Phase, now: datetime | None = None) -> quota.QuotaStatus | None:
+    """The user's team's quota in ``phase``; None when the user is on no team for it."""
+    team = team_for(user.id, phase.track.challenge_id)
+    return quota.status(phase, team, now or utcnow()) if team is not None else None
 
 
 def pick_phase(track: Track, phase_slug: str | None, now: datetime) -> Phase | None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from io import BytesIO
 
-from flask import Blueprint, abort, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
-from challenge import storage
+from challenge import quota, storage
 from challenge.auth.current import me
 from challenge.extensions import db
 from challenge.models import Phase, Submission, Team, Track, utcnow
 from challenge.submissions import service
-from challenge.submissions.forms import UploadForm
+from challenge.submissions.forms import MetadataForm, UploadForm
 
 bp = Blueprint("submissions", __name__)
 
@@ -43,7 +43,7 @@ def upload(slug: str, track_slug: str) -> ResponseReturnValue:
     upload = form.file.data
     try:
         submission = service.submit(me(), phase, upload.filename or "", upload.read(),
-                                    form.method.data or "", form.description.data or "", now=now)
+                                    form.metadata(), now=now)
     except service.SubmitError as exc:
         flash(f"Upload refused: {exc.message}", "error")
         return redirect(track_url(track, phase))
@@ -69,7 +69,30 @@ def show(submission_id: int) -> ResponseReturnValue:
     return render_template(
         "submissions/show.html", submission=submission,
         show_scores=service.scores_visible(me(), submission), track_url=track_url,
+        editable=service.editable(me(), submission),
     )
+
+
+@bp.route("/submissions/<int:submission_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(submission_id: int) -> ResponseReturnValue:
+    submission = _visible(submission_id)
+    if not service.editable(me(), submission):
+        flash("This submission can no longer be edited: its phase has closed.", "error")
+        return redirect(url_for("submissions.show", submission_id=submission.id))
+    form = MetadataForm(data={
+        "method": submission.method, "description": submission.description, "link": submission.link,
+        "extra_data": "yes" if submission.extra_data else "no",
+    } if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            service.update_metadata(me(), submission, form.metadata())
+        except service.SubmitError as exc:
+            flash(f"Not saved: {exc.message}", "error")
+        else:
+            flash("Saved.", "success")
+            return redirect(url_for("submissions.show", submission_id=submission.id))
+    return render_template("submissions/edit.html", submission=submission, form=form)
 
 
 @bp.get("/submissions/<int:submission_id>/file")
@@ -93,6 +116,13 @@ def team_list(team_id: int) -> ResponseReturnValue:
         abort(404)
     return render_template("submissions/team.html", team=team,
                            submissions=service.team_submissions(team), track_url=track_url)
+
+
+def my_quota(phase: Phase) -> quota.QuotaStatus | None:
+    """For the upload partial: the logged-in user's team's quota in ``phase``."""
+    if not current_user.is_authenticated:
+        return None
+    return service.quota_status(me(), phase)
 
 
 def my_submissions(phase: Phase) -> list[Submission]:

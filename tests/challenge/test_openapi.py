@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
+from sqlalchemy import select
 from submit_helpers import drain, team_with_token
 
 from challenge.api.openapi import DOCUMENT
+from challenge.models import Challenge, Phase, Track, User
+from challenge.submissions import service
 from challenge.tokens import create_token
 from tests.conftest import perfect_predictions
 
@@ -174,6 +177,42 @@ def test_every_documented_response_matches_its_schema(app, client, db, redis, ma
     mine = call("get", "/submissions", 200, token=token, query_string={"challenge": "tiny2012"})
     assert len(mine["submissions"]) == 2
     call("get", "/submissions", 401)
+
+    # Quota: both uploads of the day used; closed phases have no next slot.
+    quota_path = "/challenges/{slug}/tracks/{track_slug}/quota"
+    used = call("get", quota_path, 200, token=token, path_params={"slug": "tiny2012", "track_slug": "loc"})
+    assert (used["limit"], used["used"], used["remaining"], used["period"]) == (2, 2, 0, "day")
+    assert used["next_slot_at"] == used["resets_at"]
+    old = call("get", quota_path, 200, token=token, path_params={"slug": "old2011", "track_slug": "cls"},
+               query_string={"phase": "test"})
+    assert old["remaining"] == old["limit"] and old["next_slot_at"] is None
+    call("get", quota_path, 409, token=token, path_params={"slug": "old2011", "track_slug": "cls"})
+    call("get", quota_path, 404, token=token, path_params={"slug": "tiny2012", "track_slug": "nope"})
+    call("get", quota_path, 403, token=loose, path_params={"slug": "tiny2012", "track_slug": "loc"})
+    call("get", quota_path, 401, path_params={"slug": "tiny2012", "track_slug": "loc"})
+
+    # Editing metadata: fields left out keep their values; bad values and strangers are refused.
+    edited = call("patch", "/submissions/{submission_id}", 200, token=token, path_params=sid,
+                  json={"link": "https://example.org/paper", "extra_data": True})
+    assert (edited["method"], edited["link"], edited["extra_data"]) == (
+        "Perfect", "https://example.org/paper", True)
+    bad_link = call("patch", "/submissions/{submission_id}", 400, token=token, path_params=sid,
+                    json={"link": "javascript:alert(1)"})
+    assert "http" in bad_link["error"]
+    call("patch", "/submissions/{submission_id}", 400, token=token, path_params=sid, json={"sha256": "x"})
+    call("patch", "/submissions/{submission_id}", 401, path_params=sid, json={"method": "x"})
+    call("patch", "/submissions/{submission_id}", 404, token=loose, path_params=sid, json={"method": "x"})
+    call("patch", "/submissions/{submission_id}", 403, token=organizer, path_params=sid,
+         json={"method": "x"})
+    # An upload made while the old phase was open can no longer be edited.
+    old_phase = db.scalars(select(Phase).join(Track).join(Challenge)
+                           .where(Challenge.slug == "old2011")).one()
+    user = db.scalars(select(User).where(User.email == t["user"].email)).one()
+    late = service.submit(user, old_phase, "p.txt", perfect_predictions("classification"),
+                          now=old_phase.opens_at + timedelta(days=1))
+    refused = call("patch", "/submissions/{submission_id}", 409, token=token,
+                   path_params={"submission_id": late.id}, json={"method": "late"})
+    assert "closed" in refused["error"]
 
     board = "/challenges/{slug}/tracks/{track_slug}/leaderboard"
     loc = {"slug": "tiny2012", "track_slug": "loc"}

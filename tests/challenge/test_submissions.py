@@ -23,7 +23,8 @@ def login(client, user, password="password123"):
 
 
 def form(data: bytes, **fields):
-    return {"file": (BytesIO(data), "preds.txt"), "method": "Net", "description": "d", **fields}
+    return {"file": (BytesIO(data), "preds.txt"), "method": "Net", "description": "d", "extra_data": "no",
+            **fields}
 
 
 def _count(db) -> int:
@@ -130,3 +131,64 @@ def test_upload_partial_renders_the_form_and_the_teams_submissions(app, client, 
                                       phase=t["phase"], track=t["track"], challenge=t["challenge"])
     assert f'action="{UPLOAD}"' in html and 'name="csrf_token"' in html
     assert "Your team's submissions" in html and "queued" in html
+
+
+def test_metadata_is_recorded_and_editable_until_the_phase_closes(app, client, db, redis, make_user,
+                                                                  make_challenge, make_team):
+    t = team_with_token(make_user, make_challenge, make_team)
+    login(client, t["user"])
+    response = client.post(UPLOAD, data=form(perfect_predictions("classification"), extra_data="yes",
+                                             link="https://example.org/net"),
+                           content_type="multipart/form-data")
+    sid = int(re.search(r"/submissions/(\d+)$", response.headers["Location"]).group(1))
+    submission = db.get(Submission, sid)
+    assert (submission.link, submission.extra_data) == ("https://example.org/net", True)
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    assert 'href="https://example.org/net"' in page and f"/submissions/{sid}/edit" in page
+
+    # The edit page is prefilled; saving changes the fields, never the file.
+    edit = client.get(f"/submissions/{sid}/edit").get_data(as_text=True)
+    assert 'value="https://example.org/net"' in edit and 'value="yes" checked' in edit
+    saved = client.post(f"/submissions/{sid}/edit", data={"method": "  Net   v2 ", "description": "new",
+                                                         "link": "", "extra_data": "no"})
+    assert saved.status_code == 302
+    db.expire_all()
+    submission = db.get(Submission, sid)
+    assert (submission.method, submission.description, submission.link, submission.extra_data) == (
+        "Net v2", "new", "", False)
+
+    # A script URL is refused with the reason, and nothing changes.
+    refused = client.post(f"/submissions/{sid}/edit", data={"method": "x", "link": "javascript:alert(1)",
+                                                            "extra_data": "no"})
+    assert "must be an http:// or https:// URL" in refused.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(Submission, sid).method == "Net v2"
+
+    # The outside-data question must be answered on the web form.
+    unanswered = form(perfect_predictions("classification"))
+    del unanswered["extra_data"]
+    before = _count(db)
+    client.post(UPLOAD, data=unanswered, content_type="multipart/form-data")
+    assert _count(db) == before
+
+    # After the phase closes the page offers no edit and a post is refused.
+    phase = db.get(type(t["phase"]), t["phase"].id)
+    phase.closes_at = phase.opens_at + (phase.closes_at - phase.opens_at) / 1000000
+    db.commit()
+    assert f"/submissions/{sid}/edit" not in client.get(f"/submissions/{sid}").get_data(as_text=True)
+    late = client.post(f"/submissions/{sid}/edit", data={"method": "late", "extra_data": "no"},
+                       follow_redirects=True)
+    assert "can no longer be edited" in late.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(Submission, sid).method == "Net v2"
+
+
+def test_track_page_shows_the_remaining_quota(app, client, db, redis, make_user, make_challenge,
+                                              make_team):
+    t = team_with_token(make_user, make_challenge, make_team, quota=(1, "day"))
+    login(client, t["user"])
+    page = client.get("/c/tiny2012/cls").get_data(as_text=True)
+    assert re.search(r"<strong>1</strong> of 1 uploads left\s+this day", page), page
+    client.post(UPLOAD, data=form(perfect_predictions("classification")), content_type="multipart/form-data")
+    page = client.get("/c/tiny2012/cls").get_data(as_text=True)
+    assert "<strong>0</strong> of 1 uploads left" in page and "The next slot opens" in page

@@ -156,6 +156,7 @@ def test_register_team_upload_and_leaderboard(platform_url: str, page: Page, tmp
     page.set_input_files("#file", str(sample))
     page.get_by_label("Method name").fill("Sample baseline")
     page.get_by_label("Short description").fill("the demo's sample predictions")
+    page.get_by_label("No, provided data only").check()
     page.get_by_role("button", name="Upload").click()
     shot(page, "2-uploaded")
 
