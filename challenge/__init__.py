@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from challenge import api, auth, challenges, leaderboards, migrate, queue, run, submissions, teams
+from challenge import admin, api, auth, challenges, leaderboards, migrate, queue, run, submissions, teams
 from challenge.config import load_config
 from challenge.extensions import csrf, db, login_manager
 
@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     challenges.init_app(app)
     submissions.init_app(app)
     leaderboards.init_app(app)
+    admin.init_app(app)
     api.init_app(app)
     run.init_app(app)
     return app

@@ -1,5 +1,6 @@
 """Typed SQLAlchemy 2 models, split by aggregate."""
 
+from challenge.models.audit import AuditEntry
 from challenge.models.base import Base, UTCDateTime, utcnow
 from challenge.models.challenges import (
     QUOTA_PERIODS,
@@ -15,6 +16,6 @@ from challenge.models.submissions import STATUSES, Score, Submission
 
 __all__ = [
     "QUOTA_PERIODS", "STATUSES", "TASKS", "VISIBILITIES",
-    "ApiToken", "Base", "Blob", "Challenge", "Membership", "Phase", "Score",
+    "ApiToken", "AuditEntry", "Base", "Blob", "Challenge", "Membership", "Phase", "Score",
     "Submission", "Team", "Track", "UTCDateTime", "User", "hash_token", "utcnow",
 ]

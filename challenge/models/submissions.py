@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, LargeBinary, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from challenge.models.base import Base, UTCDateTime, utcnow
@@ -32,9 +32,9 @@ class Submission(Base):
     method: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     # Metadata a team may edit until the phase closes.
-    link: Mapped[str] = mapped_column(String(500), default="")  # paper or code URL
+    link: Mapped[str] = mapped_column(String(500), default="", server_default=text("''"))  # paper or code URL
     # ILSVRC's question: trained on data beyond what the challenge provided?
-    extra_data: Mapped[bool] = mapped_column(default=False)
+    extra_data: Mapped[bool] = mapped_column(default=False, server_default=false())
     filename: Mapped[str] = mapped_column(String(255))
     stored_path: Mapped[str] = mapped_column(String(500))  # relative to UPLOAD_FOLDER
     sha256: Mapped[str] = mapped_column(String(64), index=True)

@@ -16,7 +16,8 @@ depends_on = None
 def upgrade() -> None:
     # Server defaults fill the rows that exist already; the models set the same values.
     with op.batch_alter_table('submission') as batch:
-        batch.add_column(sa.Column('link', sa.String(length=500), nullable=False, server_default=''))
+        batch.add_column(sa.Column('link', sa.String(length=500), nullable=False,
+                                   server_default=sa.text("''")))
         batch.add_column(sa.Column('extra_data', sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
 

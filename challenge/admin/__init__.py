@@ -1,0 +1,9 @@
+"""The organizers' console (``/admin``): organizer role only."""
+
+from flask import Flask
+
+from challenge.admin.views import bp
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,20 @@
+"""Who may use the console: logged-in organizers; everyone else gets 404, not a hint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort
+from flask_login import current_user
+
+
+def organizer_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        # 404 rather than 403: the console's existence is no business of competitors.
+        if not current_user.is_authenticated or not current_user.is_organizer:
+            abort(404)
+        return view(*args, **kwargs)
+    return wrapped
