@@ -1,35 +1,23 @@
-"""The web platform: app factory."""
+"""The web platform.
+
+``create_app`` lives in ``challenge.app`` and is imported on first use: the
+competitors' client commands (``challenge submit`` ...) import this package too,
+and should not pay for loading the whole web stack (about a second).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from challenge.app import create_app
 
-from challenge import admin, api, auth, challenges, leaderboards, migrate, queue, run, submissions, teams
-from challenge.config import load_config
-from challenge.extensions import csrf, db, login_manager
+__all__ = ["create_app"]
 
 
-def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, then environment, then ``overrides``.
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from challenge.app import create_app
 
-    Side-effect free: no migrations, no database writes, no network calls.
-    """
-    app = Flask(__name__, template_folder="../templates", static_folder="../static")
-    app.config.from_mapping(load_config(overrides))
-
-    db.init_app(app)
-    login_manager.init_app(app)
-    csrf.init_app(app)
-    queue.init_app(app)
-    migrate.init_app(app)
-    auth.init_app(app)
-    teams.init_app(app)
-    challenges.init_app(app)
-    submissions.init_app(app)
-    leaderboards.init_app(app)
-    admin.init_app(app)
-    api.init_app(app)
-    run.init_app(app)
-    return app
+        return create_app
+    raise AttributeError(f"module 'challenge' has no attribute {name!r}")

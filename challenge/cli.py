@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask.cli import FlaskGroup
 
-from challenge import create_app
+import challenge
 from challenge.client import COMMANDS as CLIENT_COMMANDS
 
 
 def main() -> None:
     cli = FlaskGroup(
         name="challenge",
-        create_app=lambda: create_app(),
+        create_app=lambda: challenge.create_app(),  # imported only when a command needs the app
         add_default_commands=False,
         set_debug_flag=False,
         load_dotenv=False,

@@ -13,14 +13,15 @@ from submit_helpers import drain, team_with_token
 from challenge import jobs
 from challenge.models import Blob, Score, Submission
 from challenge.queue import get_redis
-from challenge.submissions.service import submit
+from challenge.submissions.service import Metadata, submit
 from tests.conftest import perfect_predictions
 
 
 @pytest.fixture
 def queued(app, db, redis, make_user, make_challenge, make_team):
     t = team_with_token(make_user, make_challenge, make_team, task="localization")
-    submission = submit(t["user"], t["phase"], "p.txt", perfect_predictions("localization"), "M", "")
+    submission = submit(t["user"], t["phase"], "p.txt", perfect_predictions("localization"),
+                        Metadata(method="M"))
     return submission.id
 
 
