@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import select
 
 import scorer
+from challenge import audit
 from challenge.extensions import db
-from challenge.models import QUOTA_PERIODS, TASKS, VISIBILITIES, Blob, Challenge, Phase, Track
+from challenge.models import QUOTA_PERIODS, TASKS, VISIBILITIES, Blob, Challenge, Phase, Track, User
 
 MANIFEST = "challenge.toml"
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -363,15 +364,43 @@ def _write(spec: BundleSpec) -> Challenge:
     return challenge
 
 
-def load_bundle(path: str | Path) -> Challenge:
+def describe(challenge: Challenge) -> dict[str, Any]:
+    """What a bundle sets on a challenge, for the audit log's before and after: settings,
+    and each file by the first 12 hex digits of its checksum (never its content)."""
+    def sha(blob: Blob | None) -> str | None:
+        return blob.sha256[:12] if blob is not None else None
+
+    return {
+        "slug": challenge.slug, "year": challenge.year, "title": challenge.title,
+        "classes": sha(challenge.classes_blob),
+        "tracks": [{
+            "slug": t.slug, "task": t.task, "guesses": t.guesses,
+            "phases": [{
+                "slug": p.slug, "opens": p.opens_at.isoformat(), "closes": p.closes_at.isoformat(),
+                "quota": f"{p.quota_count}/{p.quota_period}", "leaderboard": p.leaderboard,
+                "images": p.images, "labels": sha(p.labels_blob), "boxes": sha(p.boxes_blob),
+                "blacklist": sha(p.blacklist_blob), "sample": sha(p.sample_blob),
+            } for p in t.phases],
+        } for t in challenge.tracks],
+    }
+
+
+def load_bundle(path: str | Path, *, actor: User | None = None) -> Challenge:
     """Check the bundle at ``path``, then create or update its challenge in one transaction."""
-    return save_bundle(read_bundle(path))
+    return save_bundle(read_bundle(path), actor=actor, note=f"bundle {Path(path).resolve()}")
 
 
-def save_bundle(spec: BundleSpec) -> Challenge:
-    """Create or update the checked bundle's challenge in one transaction."""
+def save_bundle(spec: BundleSpec, *, actor: User | None = None, action: str = "challenge.load",
+                note: str = "") -> Challenge:
+    """Create or update the checked bundle's challenge in one transaction, with its audit entry
+    (``actor`` None: the command line)."""
     try:
+        existing = db.session.scalar(select(Challenge).where(Challenge.slug == spec.slug))
+        before = describe(existing) if existing is not None else None
         challenge = _write(spec)
+        db.session.flush()
+        audit.record(actor, action, f"challenge:{challenge.id}", challenge_id=challenge.id,
+                     before=before, after=describe(challenge), note=note)
         db.session.commit()
     except BaseException:
         db.session.rollback()

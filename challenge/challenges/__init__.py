@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from challenge.challenges.commands import demo_command, load_command
+from challenge.challenges.commands import demo_command, import_devkit_command, load_command
 from challenge.challenges.views import bp
 
 
@@ -10,3 +10,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(load_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(import_devkit_command)

@@ -1,12 +1,16 @@
-"""Organizer commands: ``challenge load PATH`` and ``challenge demo``."""
+"""Organizer commands: ``challenge load PATH``, ``challenge import-devkit PATH``, ``challenge demo``."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
 
 import click
 from flask import current_app
 
 from challenge import demo
 from challenge.bundles import BundleError, load_bundle
+from challenge.devkit import DevkitError, ImportOptions, import_devkit
 
 
 @click.command("load")
@@ -20,6 +24,53 @@ def load_command(path: str) -> None:
     phases = sum(len(t.phases) for t in challenge.tracks)
     click.echo(f"loaded {challenge.slug} ({challenge.title}): {len(challenge.tracks)} tracks, "
                f"{phases} phases")
+
+
+def _datetime(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date-time like 2012-05-01T00:00:00Z") from None
+
+
+@click.command("import-devkit")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--year", type=int, required=True, help="The challenge year (names the devkit's files).")
+@click.option("--slug", help="Challenge slug (default ilsvrcYEAR).")
+@click.option("--title", help="Challenge title (default 'ILSVRC YEAR').")
+@click.option("--boxes", type=click.Path(exists=True, path_type=Path),
+              help="Validation boxes: XML folder or tarball, or Kaggle's LOC_val_solution.csv; "
+                   "adds the localization track.")
+@click.option("--blacklist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Localization blacklist (default: the devkit's own, if any).")
+@click.option("--opens", callback=_datetime, help="Phase opens (ISO date-time with zone; default now).")
+@click.option("--closes", callback=_datetime, help="Phase closes (default a year after it opens).")
+@click.option("--quota", default="5/day", show_default=True, help="Uploads per team: N/day, N/week, N/total.")
+@click.option("--leaderboard", default="public", show_default=True,
+              type=click.Choice(["public", "after-close", "hidden"]))
+@click.option("--hierarchical/--no-hierarchical", default=None,
+              help="Add the hierarchical-cost track (default: when meta.mat has a cost_matrix, as in 2010).")
+def import_devkit_command(path: Path, year: int, slug: str | None, title: str | None,
+                          boxes: Path | None, blacklist: Path | None, opens: datetime | None,
+                          closes: datetime | None, quota: str, leaderboard: str,
+                          hierarchical: bool | None) -> None:
+    """Create a year's challenge from an ILSVRC development kit PATH (.tar.gz or folder)."""
+    options = ImportOptions(year=year, slug=slug, title=title, boxes=boxes, blacklist=blacklist,
+                            opens=opens, closes=closes, quota=quota, leaderboard=leaderboard,
+                            hierarchical=hierarchical)
+    try:
+        result = import_devkit(path, options)
+    except DevkitError as exc:
+        raise click.ClickException(f"devkit not imported, nothing changed: {exc}") from None
+    challenge = result.challenge
+    for line in result.used:
+        click.echo(f"  used {line}")
+    for line in result.skipped:
+        click.echo(f"  skipped {line}")
+    tracks = ", ".join(f"{t.slug} ({t.task}, {t.phases[0].images} images)" for t in challenge.tracks)
+    click.echo(f"imported {challenge.slug} ({challenge.title}): {tracks}")
 
 
 @click.command("demo")
