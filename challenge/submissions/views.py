@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from io import BytesIO
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
@@ -12,7 +12,7 @@ from challenge import quota, storage
 from challenge.auth.current import me
 from challenge.extensions import db
 from challenge.models import Phase, Submission, Team, Track, utcnow
-from challenge.submissions import service
+from challenge.submissions import live, service
 from challenge.submissions.forms import MetadataForm, UploadForm
 
 bp = Blueprint("submissions", __name__)
@@ -25,6 +25,18 @@ def track_url(track: Track, phase: Phase | None = None) -> str:
     return f"{url}?phase={phase.slug}" if phase is not None else url
 
 
+def _go(url: str) -> ResponseReturnValue:
+    """Post/redirect/get; for the upload form's script, the same answer as JSON.
+
+    The script uploads with XMLHttpRequest (for its progress events), which would
+    follow a 302 itself and so consume the flashed message on a page nobody sees.
+    Answered ``{"redirect": url}``, it navigates there and the message shows.
+    """
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        return jsonify(redirect=url)
+    return redirect(url)
+
+
 @bp.post("/c/<slug>/<track_slug>/submissions")
 @login_required
 def upload(slug: str, track_slug: str) -> ResponseReturnValue:
@@ -34,24 +46,24 @@ def upload(slug: str, track_slug: str) -> ResponseReturnValue:
     phase = service.pick_phase(track, form.phase.data or None, now)
     if phase is None:
         flash("no phase of this track is open for uploads now", "error")
-        return redirect(track_url(track))
+        return _go(track_url(track))
     if not form.validate_on_submit():
         for errors in form.errors.values():
             for error in errors:
                 flash(str(error), "error")
-        return redirect(track_url(track, phase))
+        return _go(track_url(track, phase))
     upload = form.file.data
     try:
         submission = service.submit(me(), phase, upload.filename or "", upload.read(),
                                     form.metadata(), now=now)
     except service.SubmitError as exc:
         flash(f"Upload refused: {exc.message}", "error")
-        return redirect(track_url(track, phase))
+        return _go(track_url(track, phase))
     except service.QuotaExceeded as exc:
         flash(f"Upload refused: {exc.message}", "error")
-        return redirect(track_url(track, phase))
+        return _go(track_url(track, phase))
     flash(f"Submission {submission.id} uploaded and queued for scoring.", "success")
-    return redirect(url_for("submissions.show", submission_id=submission.id))
+    return _go(url_for("submissions.show", submission_id=submission.id))
 
 
 def _visible(submission_id: int) -> Submission:
@@ -71,6 +83,18 @@ def show(submission_id: int) -> ResponseReturnValue:
         show_scores=service.scores_visible(me(), submission), track_url=track_url,
         editable=service.editable(me(), submission),
     )
+
+
+@bp.get("/submissions/<int:submission_id>/status.json")
+def status(submission_id: int) -> ResponseReturnValue:
+    """What the pages' live status polls (session cookie; no login redirect: a script reads it)."""
+    viewer = me() if current_user.is_authenticated else None
+    submission = db.session.get(Submission, submission_id)
+    if viewer is None or submission is None or not service.can_view(viewer, submission):
+        return jsonify(error="no such submission"), 404
+    response = jsonify(live.status_json(viewer, submission))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/submissions/<int:submission_id>/edit", methods=["GET", "POST"])

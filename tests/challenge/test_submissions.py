@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 
-from flask import render_template_string
+from flask import g, render_template_string
 from flask_login import login_user
 from sqlalchemy import func, select
 from submit_helpers import drain, team_with_token
 
+from challenge import jobs
 from challenge.models import Submission
+from challenge.submissions import live
 from tests.conftest import TINY_LABELS, perfect_predictions
 
 UPLOAD = "/c/tiny2012/cls/submissions"
@@ -192,3 +195,178 @@ def test_track_page_shows_the_remaining_quota(app, client, db, redis, make_user,
     client.post(UPLOAD, data=form(perfect_predictions("classification")), content_type="multipart/form-data")
     page = client.get("/c/tiny2012/cls").get_data(as_text=True)
     assert "<strong>0</strong> of 1 uploads left" in page and "The next slot opens" in page
+
+
+# ---------------------------------------------------------------- live status
+
+def drain_between_requests(app) -> None:
+    """drain(), then let the next request load its user afresh.
+
+    The app fixture keeps one app context open for the whole test, so Flask-Login's
+    per-request cache (g._login_user) outlives a request, and the job's own app
+    context removes the thread's session on exit, detaching that cached user. In
+    production every request has its own app context.
+    """
+    drain(app)
+    g.pop("_login_user", None)
+
+
+def _upload(client, data: bytes | None = None, **fields) -> int:
+    response = client.post(UPLOAD, data=form(data or perfect_predictions("classification"), **fields),
+                           content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return int(re.search(r"/submissions/(\d+)$", response.headers["Location"]).group(1))
+
+
+def test_status_json_follows_a_submission_from_queued_to_scored(app, client, db, redis, make_user,
+                                                                make_challenge, make_team):
+    t = team_with_token(make_user, make_challenge, make_team)
+    login(client, t["user"])
+    sid = _upload(client)
+    queued = client.get(f"/submissions/{sid}/status.json")
+    assert queued.status_code == 200 and queued.headers["Cache-Control"] == "no-store"
+    body = queued.get_json()
+    assert (body["id"], body["status"], body["pending"], body["scores"]) == (sid, "queued", True, None)
+    assert body["queue"]["ahead"] == 0 and body["queue"]["position"] == 1
+    # Nothing scored yet: the default scoring time, once (position 1).
+    assert body["queue"]["estimate_seconds"] == live.DEFAULT_SCORING_SECONDS
+    # The badge is the partial's markup, the same the pages render.
+    badge = body["badge_html"]
+    assert 'class="status status-queued"' in badge and "number 1 in the queue" in badge
+    assert f'data-status-url="/submissions/{sid}/status.json"' in body["badge_html"]
+
+    drain_between_requests(app)
+    scored = client.get(f"/submissions/{sid}/status.json").get_json()
+    assert (scored["status"], scored["pending"], scored["queue"], scored["error"]) == (
+        "scored", False, None, None)
+    assert scored["scores"]["error"] == 0.0 and scored["scores"]["images"] == 20
+    assert "status-scored" in scored["badge_html"] and "queue" not in scored["badge_html"]
+
+
+def test_status_json_is_for_the_team_and_organizers_only(app, client, db, redis, make_user,
+                                                         make_challenge, make_team):
+    t = team_with_token(make_user, make_challenge, make_team)
+    login(client, t["user"])
+    sid = _upload(client)
+    client.post("/logout")
+    anonymous = client.get(f"/submissions/{sid}/status.json")
+    assert anonymous.status_code == 404 and anonymous.get_json() == {"error": "no such submission"}
+
+    other = make_user()
+    make_team(t["challenge"], other)
+    login(client, other)
+    assert client.get(f"/submissions/{sid}/status.json").status_code == 404
+    assert client.get(f"/submissions/{sid + 1000}/status.json").status_code == 404
+    client.post("/logout")
+
+    login(client, make_user(organizer=True))
+    assert client.get(f"/submissions/{sid}/status.json").get_json()["status"] == "queued"
+
+
+def test_status_json_never_carries_hidden_scores(app, client, db, redis, make_user, make_challenge,
+                                                 make_team):
+    t = team_with_token(make_user, make_challenge, make_team, leaderboard="hidden")
+    login(client, t["user"])
+    sid = _upload(client)
+    drain_between_requests(app)
+    body = client.get(f"/submissions/{sid}/status.json").get_json()
+    assert body["status"] == "scored" and body["scores"] is None and body["error"] is None
+    # No other field carries a number from the score.
+    assert set(body) == {"id", "status", "pending", "error", "queue", "started_at", "finished_at",
+                         "badge_html", "scores"}
+    assert "0.00" not in body["badge_html"]
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    assert 'id="scores"' not in page and "not shown to teams" in page
+    client.post("/logout")
+    login(client, make_user(organizer=True))
+    assert client.get(f"/submissions/{sid}/status.json").get_json()["scores"]["error"] == 0.0
+
+
+def test_failed_status_carries_the_reason(app, client, db, redis, make_user, make_challenge, make_team):
+    t = team_with_token(make_user, make_challenge, make_team)
+    login(client, t["user"])
+    sid = _upload(client)
+    Path(app.config["UPLOAD_FOLDER"], db.get(Submission, sid).stored_path).unlink()
+    drain_between_requests(app)
+    body = client.get(f"/submissions/{sid}/status.json").get_json()
+    assert body["status"] == "failed" and body["error"] == jobs.MISSING_FILE
+    assert jobs.MISSING_FILE in body["badge_html"]  # the lists show the reason beside the badge
+    listing = client.get(f"/teams/{t['team'].id}/submissions").get_data(as_text=True)
+    assert "status-failed" in listing and jobs.MISSING_FILE in listing
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    assert page.count(jobs.MISSING_FILE) == 1 and 'id="reason"' in page  # once, in its own row
+
+
+def test_queue_position_counts_earlier_queued_submissions_across_the_platform(
+        app, client, db, redis, make_user, make_challenge, make_team):
+    first = team_with_token(make_user, make_challenge, make_team)
+    rival_user = make_user()
+    make_team(first["challenge"], rival_user)
+    login(client, rival_user)
+    rival_ids = [_upload(client), _upload(client)]
+    client.post("/logout")
+    login(client, first["user"])
+    mine = _upload(client)
+    # Scoring times of earlier work set the estimate: the median of 2 s, 4 s and 30 s is 4 s.
+    earlier = db.get(Submission, rival_ids[0])
+    for seconds in (2, 4, 30):
+        db.add(Submission(phase_id=earlier.phase_id, team_id=earlier.team_id, filename="old.txt",
+                          stored_path="x", sha256="0" * 64, size=1, status="scored",
+                          quota_period="old", quota_slot=seconds,
+                          created_at=earlier.created_at - timedelta(hours=1),
+                          started_at=earlier.created_at - timedelta(minutes=30),
+                          finished_at=earlier.created_at - timedelta(minutes=30, seconds=-seconds)))
+    db.commit()
+
+    body = client.get(f"/submissions/{mine}/status.json").get_json()
+    assert (body["queue"]["ahead"], body["queue"]["position"]) == (2, 3)
+    assert body["queue"]["estimate_seconds"] == 12.0 and body["queue"]["estimate"] == "about 10 s"
+    # The page renders the same position without JavaScript.
+    assert "number 3 in the queue" in client.get(f"/submissions/{mine}").get_data(as_text=True)
+
+    # The rival's first submission is picked up: ours moves up; running ones are not counted.
+    db.get(Submission, rival_ids[0]).status = "running"
+    db.commit()
+    assert client.get(f"/submissions/{mine}/status.json").get_json()["queue"]["ahead"] == 1
+
+
+def test_wait_text_is_rough_and_readable():
+    assert [live.wait_text(s) for s in (0.2, 12, 89, 600, 7200)] == [
+        "a few seconds", "about 10 s", "about 90 s", "about 10 min", "about 2 h"]
+
+
+def test_pages_load_the_live_status_script_and_say_to_reload_without_it(
+        app, client, db, redis, make_user, make_challenge, make_team):
+    t = team_with_token(make_user, make_challenge, make_team)
+    login(client, t["user"])
+    sid = _upload(client)
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    assert 'src="/static/live-status.js"' in page and 'id="submission-live"' in page
+    assert "reload the page to see the result" in page
+    listing = client.get(f"/teams/{t['team'].id}/submissions").get_data(as_text=True)
+    assert 'src="/static/live-status.js"' in listing and f"/submissions/{sid}/status.json" in listing
+    track = client.get("/c/tiny2012/cls").get_data(as_text=True)
+    assert 'src="/static/live-status.js"' in track and 'src="/static/upload-progress.js"' in track
+    assert "<progress" in track and 'class="upload-form"' in track
+    for script in ("live-status.js", "upload-progress.js"):
+        response = client.get(f"/static/{script}")
+        assert response.status_code == 200 and b"use strict" in response.data
+        response.close()
+
+
+def test_the_upload_script_gets_the_redirect_as_json_and_the_flash_survives(
+        app, client, db, redis, make_user, make_challenge, make_team):
+    t = team_with_token(make_user, make_challenge, make_team)
+    login(client, t["user"])
+    xhr = {"X-Requested-With": "XMLHttpRequest"}
+    accepted = client.post(UPLOAD, data=form(perfect_predictions("classification")),
+                           content_type="multipart/form-data", headers=xhr)
+    assert accepted.status_code == 200
+    target = accepted.get_json()["redirect"]
+    assert re.fullmatch(r"/submissions/\d+", target)
+    assert "uploaded and queued for scoring" in client.get(target).get_data(as_text=True)
+
+    refused = client.post(UPLOAD, data=form(b"oops\n"), content_type="multipart/form-data", headers=xhr)
+    assert refused.get_json() == {"redirect": "/c/tiny2012/cls?phase=test"}
+    assert "Upload refused" in client.get(refused.get_json()["redirect"]).get_data(as_text=True)
+    assert _count(db) == 1
