@@ -2,7 +2,12 @@
 
 from flask import Flask
 
-from challenge.challenges.commands import demo_command, import_devkit_command, load_command
+from challenge.challenges.commands import (
+    demo_command,
+    export_command,
+    import_devkit_command,
+    load_command,
+)
 from challenge.challenges.views import bp
 
 
@@ -11,3 +16,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(load_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(import_devkit_command)
+    app.cli.add_command(export_command)

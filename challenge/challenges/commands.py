@@ -1,4 +1,4 @@
-"""Organizer commands: ``challenge load PATH``, ``challenge import-devkit PATH``, ``challenge demo``."""
+"""Organizer commands: ``challenge load``, ``import-devkit``, ``export`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask import current_app
 from challenge import demo
 from challenge.bundles import BundleError, load_bundle
 from challenge.devkit import DevkitError, ImportOptions, import_devkit
+from challenge.export_bundle import ExportError, find, write
 
 
 @click.command("load")
@@ -71,6 +72,24 @@ def import_devkit_command(path: Path, year: int, slug: str | None, title: str | 
         click.echo(f"  skipped {line}")
     tracks = ", ".join(f"{t.slug} ({t.task}, {t.phases[0].images} images)" for t in challenge.tracks)
     click.echo(f"imported {challenge.slug} ({challenge.title}): {tracks}")
+
+
+@click.command("export")
+@click.argument("slug")
+@click.argument("outdir", type=click.Path(path_type=Path))
+@click.option("--as", "new_slug", help="Write the bundle under this slug (to re-create the year as a copy).")
+def export_command(slug: str, outdir: Path, new_slug: str | None) -> None:
+    """Write challenge SLUG as a bundle folder OUTDIR that `challenge load` re-creates
+    (it holds the hidden ground truth: keep it private)."""
+    challenge = find(slug)
+    if challenge is None:
+        raise click.ClickException(f"no challenge {slug!r}")
+    try:
+        bundle = write(challenge, outdir, slug=new_slug)
+    except ExportError as exc:
+        raise click.ClickException(f"not exported: {exc}") from None
+    click.echo(f"exported {slug} to {outdir}: {len(bundle.files) + 1} files "
+               f"(load it with: challenge load {outdir})")
 
 
 @click.command("demo")

@@ -1,17 +1,30 @@
 """Bundles: load, reload (update, never duplicate), and every kind of bad bundle
-named precisely and changing nothing. Plus the real 2012 devkit files."""
+named precisely and changing nothing. Plus the real 2012 devkit files, and the
+export (CLI and console) that ``challenge load`` re-creates."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import tarfile
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from challenge import scoring
-from challenge.bundles import BundleError, load_bundle, read_bundle
-from challenge.models import Blob, Challenge, Phase, Track
+from challenge import export_bundle, scoring
+from challenge.bundles import (
+    CHALLENGE_KEYS,
+    PHASE_KEYS,
+    TRACK_KEYS,
+    BundleError,
+    describe,
+    load_bundle,
+    read_bundle,
+)
+from challenge.models import AuditEntry, Blob, Challenge, Phase, Track
 from tests.conftest import TINY_LABELS, perfect_predictions, tiny_files
 
 SAMPLE = b"1 2 3 4 5\n" * len(TINY_LABELS)
@@ -225,3 +238,127 @@ def test_real_2012_bundle(db, shared, bundle_2012):
     assert len(scoring.class_list(cls)) == 1000
     demo = (shared / "2012" / "demo.val.pred.txt").read_bytes()
     assert scoring.score(demo, cls.phases[0]).error_at_k[0] == pytest.approx(0.99898)
+
+
+# ---------------------------------------------------------------- export
+
+
+def test_every_reader_key_has_an_exporter():
+    """A key the reader accepts but the exporter cannot write would be lost in a round trip."""
+    for keys, getters, model in ((CHALLENGE_KEYS, export_bundle.CHALLENGE_EXPORT, Challenge),
+                                 (TRACK_KEYS, export_bundle.TRACK_EXPORT, Track),
+                                 (PHASE_KEYS, export_bundle.PHASE_EXPORT, Phase)):
+        missing = {k for k in keys if k not in getters and k not in model.__table__.columns}
+        assert not missing, f"{model.__name__}: bundle keys without an exporter: {sorted(missing)}"
+
+
+def _without_slug(bundle: export_bundle.ExportedBundle) -> dict:
+    return {k: v for k, v in bundle.manifest.items() if k != "slug"}
+
+
+def test_export_round_trip_under_a_new_slug(db, tmp_path):
+    original = load_bundle(write_bundle(tmp_path / "b"))
+    before = counts(db)
+    exported = export_bundle.write(original, tmp_path / "out", slug="tiny2012-copy")
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted(["challenge.toml", "classes.txt", "labels.txt", "boxes.csv", "blacklist.txt",
+                            "sample_cls.txt"])
+    copy = load_bundle(tmp_path / "out")
+    assert copy.slug == "tiny2012-copy" and copy.id != original.id
+    # Same tracks, phases, settings and files (by checksum: no new blob rows at all).
+    again = export_bundle.build(copy)
+    assert _without_slug(again) == _without_slug(exported)
+    assert {n: hashlib.sha256(d).hexdigest() for n, d in again.files.items()} == \
+           {n: hashlib.sha256(d).hexdigest() for n, d in exported.files.items()}
+    assert counts(db) == {**before, "Challenge": 2, "Track": 4, "Phase": 6}
+    assert describe(copy)["tracks"] == describe(original)["tracks"]
+    # The export is audited, from the command line (no actor).
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "challenge.export"))
+    assert entry.actor_id is None and entry.challenge_id == original.id
+    assert str((tmp_path / "out").resolve()) in entry.note
+
+
+def test_export_then_load_over_the_same_slug_changes_nothing(db, tmp_path):
+    original = load_bundle(write_bundle(tmp_path / "b"))
+    first = describe(original)
+    before = counts(db)
+    export_bundle.write(original, tmp_path / "out")
+    load_bundle(tmp_path / "out")
+    db.expire_all()
+    assert counts(db) == before
+    assert describe(db.scalar(select(Challenge))) == first
+
+
+def test_export_into_a_fresh_database(db, tmp_path):
+    original = load_bundle(write_bundle(tmp_path / "b"))
+    exported = export_bundle.write(original, tmp_path / "out")
+    db.execute(delete(AuditEntry))
+    db.delete(original)
+    db.commit()
+    db.execute(delete(Blob))
+    db.commit()
+    assert counts(db) == {"Challenge": 0, "Track": 0, "Phase": 0, "Blob": 0}
+    recreated = load_bundle(tmp_path / "out")
+    assert _without_slug(export_bundle.build(recreated)) == _without_slug(exported)
+    assert counts(db) == {"Challenge": 1, "Track": 2, "Phase": 3, "Blob": 5}
+
+
+def test_toml_writer_round_trips_awkward_values():
+    table = {"slug": "x", "description": 'quote " back \\ new\nline tab\t del\x7f é 😀',
+             "opens": datetime(2012, 5, 1, 12, 30, 15, 250000, tzinfo=UTC), "n": 3, "f": 0.25,
+             "yes": True, "ids": [1, 2, 3], "tracks": [{"slug": "a", "phases": [{"slug": "p"}]}]}
+    parsed = tomllib.loads(export_bundle.to_toml(table))
+    assert parsed == table
+
+
+def test_cli_export(runner, db, tmp_path):
+    load_bundle(write_bundle(tmp_path / "b"))
+    result = runner.invoke(args=["export", "tiny2012", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert f"exported tiny2012 to {tmp_path / 'out'}: 6 files" in result.output
+    again = runner.invoke(args=["export", "tiny2012", str(tmp_path / "out")])
+    assert again.exit_code == 1 and "exists and is not an empty folder" in again.output
+    unknown = runner.invoke(args=["export", "nope", str(tmp_path / "other")])
+    assert unknown.exit_code == 1 and "no challenge 'nope'" in unknown.output
+    assert not (tmp_path / "other").exists()
+
+
+def _login(client, user):
+    assert client.post("/login", data={"email": user.email, "password": "password123"}).status_code == 302
+
+
+def test_console_export_is_for_organizers_only(client, db, make_user, tmp_path):
+    load_bundle(write_bundle(tmp_path / "b"))
+    url = "/admin/c/tiny2012/export.tar.gz"
+    assert client.get(url).status_code == 404
+    _login(client, make_user("someone@example.org"))
+    assert client.get(url).status_code == 404
+    client.post("/logout")
+    organizer = make_user("boss@example.org", organizer=True)
+    _login(client, organizer)
+    assert 'href="/admin/c/tiny2012/export.tar.gz"' in client.get("/admin/").get_data(as_text=True)
+    assert client.get("/admin/c/nope/export.tar.gz").status_code == 404
+    response = client.get(url)
+    assert response.status_code == 200 and response.mimetype == "application/gzip"
+    assert "tiny2012-bundle.tar.gz" in response.headers["Content-Disposition"]
+    with tarfile.open(fileobj=io.BytesIO(response.data)) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    folder = tmp_path / "unpacked" / "tiny2012"
+    (folder / "challenge.toml").write_text((folder / "challenge.toml").read_text()
+                                           .replace('slug = "tiny2012"', 'slug = "tiny2012-b"', 1))
+    copy = load_bundle(folder)
+    assert describe(copy)["tracks"] == describe(db.scalar(select(Challenge).where(
+        Challenge.slug == "tiny2012")))["tracks"]
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "challenge.export"))
+    assert entry.actor_id == organizer.id and entry.note == "downloaded from the console"
+
+
+def test_real_2012_export_keeps_the_devkit_file_names(db, bundle_2012, tmp_path):
+    original = load_bundle(bundle_2012)
+    exported = export_bundle.write(original, tmp_path / "out", slug="ilsvrc2012-copy")
+    assert sorted(exported.files) == ["ILSVRC2012_validation_ground_truth.txt", "LOC_val_solution.csv",
+                                      "meta.mat"]
+    for name, data in exported.files.items():
+        assert data == (bundle_2012 / name).read_bytes()
+    copy = load_bundle(tmp_path / "out")
+    assert describe(copy)["tracks"] == describe(original)["tracks"]
