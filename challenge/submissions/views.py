@@ -12,7 +12,7 @@ from challenge import quota, storage
 from challenge.auth.current import me
 from challenge.extensions import db
 from challenge.models import Phase, Submission, Team, Track, utcnow
-from challenge.submissions import live, service
+from challenge.submissions import live, results, service
 from challenge.submissions.forms import MetadataForm, UploadForm
 
 bp = Blueprint("submissions", __name__)
@@ -78,10 +78,12 @@ def _visible(submission_id: int) -> Submission:
 @login_required
 def show(submission_id: int) -> ResponseReturnValue:
     submission = _visible(submission_id)
+    show_scores = service.scores_visible(me(), submission)
     return render_template(
         "submissions/show.html", submission=submission,
-        show_scores=service.scores_visible(me(), submission), track_url=track_url,
+        show_scores=show_scores, track_url=track_url,
         editable=service.editable(me(), submission),
+        results=results.for_page(submission, show_scores),
     )
 
 

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
+from xml.etree import ElementTree
 
 from flask import g, render_template_string
 from flask_login import login_user
@@ -13,9 +14,10 @@ from sqlalchemy import func, select
 from submit_helpers import drain, team_with_token
 
 from challenge import jobs
-from challenge.models import Submission
-from challenge.submissions import live
-from tests.conftest import TINY_LABELS, perfect_predictions
+from challenge.leaderboards import chart
+from challenge.models import Phase, Submission
+from challenge.submissions import live, results
+from tests.conftest import TINY_LABELS, TINY_WNIDS, perfect_predictions
 
 UPLOAD = "/c/tiny2012/cls/submissions"
 
@@ -370,3 +372,82 @@ def test_the_upload_script_gets_the_redirect_as_json_and_the_flash_survives(
     assert refused.get_json() == {"redirect": "/c/tiny2012/cls?phase=test"}
     assert "Upload refused" in client.get(refused.get_json()["redirect"]).get_data(as_text=True)
     assert _count(db) == 1
+
+
+# ---------------------------------------------------------------- the submission page's results
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _svg(page: str) -> ElementTree.Element:
+    match = re.search(r"<svg\b.*?</svg>", page, re.S)
+    assert match, "no chart on the page"
+    return ElementTree.fromstring(match.group(0))  # well-formed XML, or this raises
+
+
+def _rename_phase(db, phase, slug: str) -> None:
+    phase = db.get(type(phase), phase.id)
+    phase.slug = slug
+    db.commit()
+
+
+def test_localization_page_charts_both_curves_and_no_per_class_on_test_phases(
+        app, client, db, redis, make_user, make_challenge, make_team):
+    t = team_with_token(make_user, make_challenge, make_team, task="localization", track_slug="loc")
+    login(client, t["user"])
+    response = client.post("/c/tiny2012/loc/submissions", data=form(perfect_predictions("localization")),
+                           content_type="multipart/form-data")
+    sid = int(response.headers["Location"].rsplit("/", 1)[1])
+    drain_between_requests(app)
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    svg = _svg(page)
+    assert svg.get("role") == "img" and svg.get("aria-labelledby") == "error-chart-title error-chart-desc"
+    assert svg.find(f"{SVG}title").text == f"Submission {sid}: error against the number of guesses"
+    desc = svg.find(f"{SVG}desc").text
+    assert "Localization error" in desc and "Classification error" in desc
+    texts = [el.text for el in svg.iter(f"{SVG}text")]
+    assert "Number of guesses (k)" in texts and "Error (lower is better)" in texts
+    x_axis = str(chart.HEIGHT - chart.BOTTOM + 18)  # where the template puts the x ticks
+    assert [el.text for el in svg.iter(f"{SVG}text") if el.get("y") == x_axis] == ["1", "2", "3", "4", "5"]
+    assert len(list(svg.iter(f"{SVG}polyline"))) == 2  # localization and classification
+    assert "Classification error at 1…5 guesses" in page
+    # A test phase: aggregates only, no per-class errors.
+    assert 'id="per-class"' not in page and "sortable-table.js" in page
+
+
+def test_validation_pages_list_per_class_errors_worst_first(app, client, db, redis, make_user,
+                                                            make_challenge, make_team):
+    t = team_with_token(make_user, make_challenge, make_team)
+    _rename_phase(db, t["phase"], "val")
+    login(client, t["user"])
+    # Wrong on both images of class 4 and on one of class 7's two.
+    wrong_seven = TINY_LABELS.index(7)
+    lines = [(label % 10) + 1 if label == 4 or i == wrong_seven else label
+             for i, label in enumerate(TINY_LABELS)]
+    sid = _upload(client, "".join(f"{x}\n" for x in lines).encode(), phase="val")
+    drain_between_requests(app)
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    table = re.search(r'<table class="per-class sortable" id="per-class".*?</table>', page, re.S)
+    assert table, page
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td>([^<]*)</td><td><code>(n\d+)</code></td>\s*"
+                      r"<td class=\"num\">(\d+)</td>\s*<td class=\"num\" data-value=\"[^\"]*\">([^<]*)</td>",
+                      table.group(0))
+    assert len(rows) == 10
+    assert rows[0] == ("1", "class 4", TINY_WNIDS[3], "4", "1.0000")
+    assert rows[1] == ("2", "class 7", TINY_WNIDS[6], "7", "0.5000")
+    assert [r[3] for r in rows[2:]] == ["1", "2", "3", "5", "6", "8", "9", "10"]  # ties by ID
+    assert all(r[4] == "0.0000" for r in rows[2:])
+    assert 'aria-sort="descending"' in table.group(0) and 'data-sort="text"' in table.group(0)
+    _svg(page)  # the chart too
+
+    # Hidden scores hide the per-class errors along with everything else.
+    phase = db.get(type(t["phase"]), t["phase"].id)
+    phase.leaderboard = "hidden"
+    db.commit()
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    assert 'id="per-class"' not in page and "<svg" not in page
+
+
+def test_validation_phase_rule():
+    assert [results.is_validation(Phase(slug=s)) for s in ("val", "val2", "Validation", "test", "dev")] == [
+        True, True, True, False, False]
