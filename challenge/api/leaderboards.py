@@ -1,4 +1,5 @@
-"""API routes: a track's leaderboard for a phase, honouring the phase's visibility."""
+"""API routes: a track's leaderboards for a phase, honouring the phase's visibility, and a
+team's final picks for the private ranking."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from typing import Any
 from flask import g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from challenge.api.auth import api_error, token_optional
+from challenge.api.auth import api_error, token_optional, token_required
 from challenge.api.challenges import phase_json
 from challenge.api.views import bp
 from challenge.challenges import service
-from challenge.leaderboards.service import Entry, leaderboard
-from challenge.leaderboards.visibility import board_visible
+from challenge.extensions import db
+from challenge.leaderboards import picks
+from challenge.leaderboards.service import Entry, board_names, ranked, rankings, viewer_board
+from challenge.models import Submission
 
 
 def entry_json(entry: Entry, task: str) -> dict[str, Any]:
@@ -26,8 +29,9 @@ def entry_json(entry: Entry, task: str) -> dict[str, Any]:
             "difference": entry.diff, "ci95": [entry.diff_low, entry.diff_high],
             "significant": entry.significant,
         },
+        "outside_data": entry.outside_data,
     }
-    if task == "localization":
+    if task == "localization" and entry.cls_error is not None:
         row["cls_error"] = entry.cls_error
     return row
 
@@ -45,8 +49,43 @@ def get_leaderboard(slug: str, track_slug: str) -> ResponseReturnValue:
         return api_error(404, f"no phase {phase_slug!r} in track {track_slug!r}"
                          if phase_slug else f"track {track_slug!r} has no phases")
     viewer = g.api_user
+    name, ranking = request.args.get("board", "public"), request.args.get("ranking", "all")
+    try:
+        board = viewer_board(phase, viewer, name, ranking)
+    except ValueError as exc:
+        return api_error(400, str(exc))
     return jsonify({
         "phase": phase_json(phase),
-        "visible": board_visible(phase, viewer),
-        "entries": [entry_json(e, track.task) for e in leaderboard(phase, viewer)],
+        "board": name, "ranking": ranking,
+        "boards": list(board_names(phase)), "rankings": list(rankings(phase)),
+        "visible": board is not None,
+        "frozen": board is not None and not board.live and phase.frozen_at is not None,
+        "entries": [] if board is None else [entry_json(e, track.task) for e in ranked(phase, board)],
     })
+
+
+def _final(submission_id: int, final: bool) -> ResponseReturnValue:
+    user = g.api_user
+    submission = db.session.get(Submission, submission_id)
+    if submission is None or not (user.is_organizer or
+                                  any(m.user_id == user.id for m in submission.team.memberships)):
+        return api_error(404, f"no submission {submission_id} of yours")
+    try:
+        picks.set_final(user, submission, final)
+    except picks.PickError as exc:
+        return api_error(exc.status, exc.message)
+    phase = submission.phase
+    return jsonify({"id": submission.id, "final": submission.final, "limit": phase.final_picks,
+                    "marked": [s.id for s in picks.marked(phase, submission.team_id)]})
+
+
+@bp.put("/submissions/<int:submission_id>/final")
+@token_required
+def mark_final(submission_id: int) -> ResponseReturnValue:
+    return _final(submission_id, True)
+
+
+@bp.delete("/submissions/<int:submission_id>/final")
+@token_required
+def unmark_final(submission_id: int) -> ResponseReturnValue:
+    return _final(submission_id, False)

@@ -97,9 +97,25 @@ SCHEMAS: dict[str, Any] = {
                      "description": "Paired bootstrap 95% interval of the difference."},
             "significant": {"type": "boolean", "description": "False if the interval contains 0."},
         })], "description": "Paired comparison with the entry above (null for the first)."},
+        "outside_data": {"type": "boolean",
+                         "description": "The team's answer to 'did you use training data beyond what "
+                                        "was provided?' for this submission."},
     }, optional=("cls_error",)),
     "Leaderboard": _closed({
         "phase": _ref("Phase"),
+        "board": {"enum": ["public", "private"],
+                  "description": "Which board: a split phase ranks its public board on a fixed, "
+                                 "undisclosed part of the test images and its private board (the "
+                                 "final result, shown once published) on the rest."},
+        "ranking": {"enum": ["all", "provided"],
+                    "description": "all entries, or only those trained on the provided data."},
+        "boards": {"type": "array", "items": {"enum": ["public", "private"]},
+                   "description": "The boards this phase has."},
+        "rankings": {"type": "array", "items": {"enum": ["all", "provided"]},
+                     "description": "The rankings this phase has."},
+        "frozen": {"type": "boolean",
+                   "description": "True when the public board is shown as it stood at the phase's "
+                                  "freeze (only submissions uploaded before it)."},
         "visible": {"type": "boolean",
                     "description": "False when the phase's rules hide the scores from this caller "
                                    "(entries is then empty)."},
@@ -132,6 +148,13 @@ SCHEMAS: dict[str, Any] = {
                                   "(never for team members on hidden phases)."},
     }, optional=("scores",)),
     "SubmissionList": _closed({"submissions": {"type": "array", "items": _ref("Submission")}}),
+    "FinalPicks": _closed({
+        "id": {**INTEGER, "description": "The submission."},
+        "final": {"type": "boolean", "description": "Is it now one of the team's final picks?"},
+        "limit": {**INTEGER, "minimum": 0, "description": "Final picks allowed per team in the phase."},
+        "marked": {"type": "array", "items": INTEGER,
+                   "description": "The team's submissions now marked final in the phase."},
+    }),
     "SubmissionCreated": _closed({"id": INTEGER, "status": {"enum": ["queued"]}}),
     "SubmissionUpload": {
         "type": "object",
@@ -222,8 +245,15 @@ PATHS: dict[str, Any] = {
         "security": OPTIONAL_BEARER,
         "parameters": [SLUG, TRACK, {"name": "phase", "in": "query", "required": False, "schema": STRING,
                                      "description": "Phase slug; default: the phase open now, else "
-                                                    "the one that closed last."}],
-        "responses": {"200": _response("The leaderboard.", "Leaderboard"), **_errors(401, 404)},
+                                                    "the one that closed last."},
+                       {"name": "board", "in": "query", "required": False,
+                        "schema": {"enum": ["public", "private"], "default": "public"},
+                        "description": "private: a split phase's private board."},
+                       {"name": "ranking", "in": "query", "required": False,
+                        "schema": {"enum": ["all", "provided"], "default": "all"},
+                        "description": "provided: only entries trained on the provided data "
+                                       "(phases with two rankings)."}],
+        "responses": {"200": _response("The leaderboard.", "Leaderboard"), **_errors(400, 401, 404)},
     }},
     "/challenges/{slug}/tracks/{track_slug}/submissions": {"post": {
         "operationId": "createSubmission",
@@ -266,6 +296,23 @@ PATHS: dict[str, Any] = {
                       **_errors(400, 401, 403, 404, 409)},
     }},
 }
+
+_FINAL_ERRORS = {**_errors(401, 404),
+                 "403": _response("Only the submitting team's members choose its final picks.", "Error"),
+                 "409": _response("The phase has closed, the submission failed, or (marking) the "
+                                  "team's picks are full.", "Error")}
+PATHS["/submissions/{submission_id}/final"] = {"put": {
+    "operationId": "markFinal",
+    "summary": "Mark a submission as one of the team's final picks for the private ranking "
+               "(up to the phase's limit, until it closes). A team that marks none is ranked on "
+               "its best public ones.",
+    "security": BEARER, "parameters": [_path_param("submission_id", "Submission id.", INTEGER)],
+    "responses": {"200": _response("The team's picks.", "FinalPicks"), **_FINAL_ERRORS},
+}, "delete": {
+    "operationId": "unmarkFinal", "summary": "Unmark a final pick (until the phase closes).",
+    "security": BEARER, "parameters": [_path_param("submission_id", "Submission id.", INTEGER)],
+    "responses": {"200": _response("The team's picks.", "FinalPicks"), **_FINAL_ERRORS},
+}}
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",

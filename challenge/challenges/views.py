@@ -8,8 +8,9 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from challenge.challenges import service
+from challenge.leaderboards import service as boards
 from challenge.leaderboards.service import METHOD, check_sort, table_html
-from challenge.leaderboards.visibility import board_visible, explain
+from challenge.leaderboards.visibility import explain, freeze_note
 from challenge.models import Challenge, Track, User
 
 bp = Blueprint("challenges", __name__)
@@ -45,19 +46,26 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
         abort(404)
     viewer = _viewer()
     sort = request.args.get("sort", "rank")
+    # ?board=public|private (split phases), ?ranking=all|provided (ILSVRC's two rankings).
+    board, ranking = request.args.get("board", "public"), request.args.get("ranking", "all")
+    table, shown = "", None
     try:
         check_sort(sort)
+        if phase is not None:
+            shown = boards.viewer_board(phase, viewer, board, ranking)
     except ValueError as exc:
         abort(400, description=str(exc))
-    table = ""
-    if phase is not None and board_visible(phase, viewer):
+    if phase is not None and shown is not None:
         table = table_html(phase, sort, lambda entries: render_template(
             "leaderboards/_table.html", entries=entries, challenge=challenge, track=track,
-            phase=phase, sort=sort, method=METHOD))
+            phase=phase, sort=sort, method=METHOD, board=board, ranking=ranking), shown)
     return render_template(
         "challenges/track.html", challenge=challenge, track=track, phase=phase,
         status=service.phase_status, quota_text=service.quota_text, table=Markup(table),
-        hidden_reason=explain(phase, viewer) if phase else "",
+        hidden_reason=explain(phase, viewer, board=board) if phase else "",
+        board=board, ranking=ranking, boards=boards.board_names(phase) if phase else (),
+        rankings=boards.rankings(phase) if phase else (),
+        freeze=freeze_note(phase, viewer) if phase else "",
     )
 
 

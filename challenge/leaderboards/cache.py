@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from challenge.extensions import db
 from challenge.models import Score, Submission
@@ -37,14 +37,24 @@ def _version_key(phase_id: int) -> str:
     return f"leaderboard:{phase_id}:version"
 
 
+def _flagged(flag: Any) -> Any:
+    """Sum of the ids (and of their squares) of submissions with ``flag`` set: changes
+    whenever a team flips the flag on any submission."""
+    return (func.coalesce(func.sum(case((flag, Submission.id), else_=0)), 0),
+            func.coalesce(func.sum(case((flag, Submission.id * Submission.id), else_=0)), 0))
+
+
 def fingerprint(phase_id: int) -> str:
-    """What the phase's board depends on, in one indexed aggregate query."""
-    count, latest = db.session.execute(
-        select(func.count(Score.id), func.max(Score.scored_at))
+    """What the phase's board depends on, in one indexed aggregate query: its scores, and
+    which submissions are final picks or used outside data (the private board and the
+    'provided data only' ranking)."""
+    count, latest, *flags = db.session.execute(
+        select(func.count(Score.id), func.max(Score.scored_at),
+               *_flagged(Submission.final), *_flagged(Submission.extra_data))
         .join(Submission, Submission.id == Score.submission_id)
         .where(Submission.phase_id == phase_id, Submission.status == "scored")
     ).one()
-    return f"{count}:{latest.timestamp() if latest is not None else 0}"
+    return f"{count}:{latest.timestamp() if latest is not None else 0}:{':'.join(map(str, flags))}"
 
 
 def _board_key(phase_id: int) -> str:
@@ -70,12 +80,14 @@ def _get_or_make(phase_id: int, variant: str, make: Callable[[], str]) -> str:
     return text
 
 
-def get_or_compute(phase_id: int, compute: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def get_or_compute(phase_id: int, compute: Callable[[], list[dict[str, Any]]],
+                   variant: str = "") -> list[dict[str, Any]]:
     """The cached board rows of the phase, or ``compute()``'s (then stored).
 
-    ``compute`` returns JSON-able rows; callers turn them into objects.
+    ``compute`` returns JSON-able rows; callers turn them into objects. ``variant``
+    names which of the phase's boards (public/private, ranking, frozen or live).
     """
-    return json.loads(_get_or_make(phase_id, "rows", lambda: json.dumps(compute())))
+    return json.loads(_get_or_make(phase_id, f"rows:{variant}", lambda: json.dumps(compute())))
 
 
 def get_or_render(phase_id: int, variant: str, render: Callable[[], str]) -> str:

@@ -10,8 +10,8 @@ from challenge.challenges import service as challenges
 from challenge.extensions import db
 from challenge.leaderboards import export, history
 from challenge.leaderboards.chart import line_chart
-from challenge.leaderboards.service import METHOD, leaderboard
-from challenge.leaderboards.visibility import board_visible, explain
+from challenge.leaderboards.service import METHOD, Board, ranked, viewer_board
+from challenge.leaderboards.visibility import explain
 from challenge.models import Phase, Team, Track, User
 
 bp = Blueprint("leaderboards", __name__)
@@ -28,32 +28,49 @@ def _phase(slug: str, track_slug: str) -> tuple[Track, Phase]:
     return track, phase
 
 
-def _filename(track: Track, phase: Phase, ext: str) -> str:
-    return f"{track.challenge.slug}-{track.slug}-{phase.slug}-leaderboard.{ext}"
+def _filename(track: Track, phase: Phase, ext: str, board: Board) -> str:
+    name = f"{track.challenge.slug}-{track.slug}-{phase.slug}-leaderboard"
+    if board.name != "public":
+        name += f"-{board.name}"
+    if board.ranking != "all":
+        name += f"-{board.ranking}"
+    return f"{name}.{ext}"
+
+
+def _board(phase: Phase, viewer: User | None) -> Board | str:
+    """The board the request asks for (?board=, ?ranking=) if ``viewer`` may see it, else why not."""
+    name, ranking = request.args.get("board", "public"), request.args.get("ranking", "all")
+    try:
+        board = viewer_board(phase, viewer, name, ranking)
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    return board if board is not None else explain(phase, viewer, board=name)
 
 
 @bp.get("/c/<slug>/<track_slug>/leaderboard.json")
 def board_json(slug: str, track_slug: str) -> ResponseReturnValue:
     track, phase = _phase(slug, track_slug)
-    viewer = _viewer()
-    if not board_visible(phase, viewer):
-        return jsonify({"error": explain(phase, viewer)}), 403
+    board = _board(phase, _viewer())
+    if isinstance(board, str):
+        return jsonify({"error": board}), 403
     return jsonify({
         "challenge": track.challenge.slug, "track": track.slug, "phase": phase.slug,
+        "board": board.name, "ranking": board.ranking,
+        "frozen": not board.live and phase.frozen_at is not None,
         "task": track.task, "guesses": track.guesses, "method": METHOD,
-        "entries": export.rows(leaderboard(phase, viewer), track.task),
+        "entries": export.rows(ranked(phase, board), track.task),
     })
 
 
 @bp.get("/c/<slug>/<track_slug>/leaderboard.csv")
 def board_csv(slug: str, track_slug: str) -> ResponseReturnValue:
     track, phase = _phase(slug, track_slug)
-    viewer = _viewer()
-    if not board_visible(phase, viewer):
-        return Response(explain(phase, viewer) + "\n", status=403, mimetype="text/plain")
-    return Response(export.to_csv(leaderboard(phase, viewer), track.task), mimetype="text/csv",
+    board = _board(phase, _viewer())
+    if isinstance(board, str):
+        return Response(board + "\n", status=403, mimetype="text/plain")
+    return Response(export.to_csv(ranked(phase, board), track.task), mimetype="text/csv",
                     headers={"Content-Disposition":
-                             f'attachment; filename="{_filename(track, phase, "csv")}"'})
+                             f'attachment; filename="{_filename(track, phase, "csv", board)}"'})
 
 
 @bp.get("/teams/<int:team_id>/history")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, LargeBinary, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from challenge.models.base import Base, UTCDateTime, utcnow
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
 TASKS = ("classification", "localization", "hierarchical")
 QUOTA_PERIODS = ("day", "week", "total")
 VISIBILITIES = ("public", "after-close", "hidden")
+
+
+def new_split_secret() -> str:
+    """The seed of a phase's public/private split: server-side only, never derivable."""
+    return secrets.token_hex(16)
 
 
 class Blob(Base):
@@ -94,6 +100,21 @@ class Phase(Base):
     blacklist_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
     # A public example prediction file (never ground truth), offered for download.
     sample_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
+    # Public/private split, Kaggle style (see challenge.leaderboards.split): the share of
+    # images, or an explicit list of 1-based image numbers, that score the public board;
+    # both None: one board on every image. Which images are public is never shown.
+    public_fraction: Mapped[float | None] = mapped_column(Float)
+    public_images: Mapped[list[int] | None] = mapped_column(JSON)
+    split_secret: Mapped[str] = mapped_column(String(64), default=new_split_secret,
+                                              server_default=text("''"))
+    # The private board is shown once the phase has closed and an organizer published it.
+    private_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # After this time the public board stops changing for everyone but organizers.
+    frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How many submissions a team may mark as final for the private ranking.
+    final_picks: Mapped[int] = mapped_column(default=2, server_default=text("2"))
+    # ILSVRC's two rankings: "all entries" and "provided data only".
+    separate_outside_data: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     track: Mapped[Track] = relationship(back_populates="phases")
     labels_blob: Mapped[Blob] = relationship(foreign_keys=[labels_blob_id])

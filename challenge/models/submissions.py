@@ -35,6 +35,8 @@ class Submission(Base):
     link: Mapped[str] = mapped_column(String(500), default="", server_default=text("''"))  # paper or code URL
     # ILSVRC's question: trained on data beyond what the challenge provided?
     extra_data: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Marked by its team as one of its final picks for the private ranking.
+    final: Mapped[bool] = mapped_column(default=False, server_default=false())
     filename: Mapped[str] = mapped_column(String(255))
     stored_path: Mapped[str] = mapped_column(String(500))  # relative to UPLOAD_FOLDER
     sha256: Mapped[str] = mapped_column(String(64), index=True)
@@ -83,6 +85,10 @@ class Score(Base):
     per_class: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     outcomes: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Scores on the public and private images of a split phase, computed with the
+    # headline ones (challenge.leaderboards.split.subset_scores): {"key": the split's
+    # fingerprint, "public": {...}, "private": {...}}; None for unsplit phases.
+    subsets: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     submission: Mapped[Submission] = relationship(back_populates="score")
 

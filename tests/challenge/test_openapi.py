@@ -224,6 +224,20 @@ def test_every_documented_response_matches_its_schema(app, client, db, redis, ma
     call("get", board, 200, token=organizer, path_params={"slug": "hid2013", "track_slug": "cls"})
     call("get", board, 404, path_params={"slug": "tiny2012", "track_slug": "nope"})
     call("get", board, 401, token="bad", path_params=loc)
+    bad_board = call("get", board, 400, path_params=loc, query_string={"board": "private"})
+    assert "public" in bad_board["error"]
+
+    # Final picks for the private ranking: mark, unmark, and the refusals.
+    final = "/submissions/{submission_id}/final"
+    marked = call("put", final, 200, token=token, path_params=sid)
+    assert marked["final"] is True and marked["marked"] == [created["id"]] and marked["limit"] == 2
+    assert call("delete", final, 200, token=token, path_params=sid)["marked"] == []
+    late_id = {"submission_id": late.id}
+    for method in ("put", "delete"):
+        call(method, final, 401, path_params=sid)
+        call(method, final, 404, token=loose, path_params=sid)
+        call(method, final, 403, token=organizer, path_params=sid)
+        assert "closed" in call(method, final, 409, token=token, path_params=late_id)["error"]
 
     missing = documented_responses() - call.seen
     assert missing == set(), f"documented responses never exercised: {sorted(missing)}"

@@ -1,0 +1,143 @@
+"""Public/private split of a phase's test images, Kaggle style.
+
+A split phase names either a fraction of its images or an explicit list of
+1-based image numbers (lines of the prediction file) that score the public
+board; every other image scores the private board. A fractional split is drawn
+from a generator seeded by the phase's ``split_secret``, which never leaves the
+server, so nobody outside can derive which images are public, and the same
+phase always gets the same split.
+
+Subset scores are computed once, when a submission is scored (``subset_scores``,
+called by the scoring job), and stored on its Score with the split's
+fingerprint; a score whose fingerprint no longer matches (the organizer changed
+the split) is recomputed from its stored per-image outcomes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+import scorer
+from challenge.models import Phase, Score
+
+SUBSETS = ("public", "private")
+#: Same resampling as the headline interval (scorer.evaluate's defaults).
+BOOTSTRAP = 1000
+
+
+def is_split(phase: Phase) -> bool:
+    """Does the phase have a public and a private board?"""
+    return phase.public_fraction is not None or phase.public_images is not None
+
+
+def check_split(fraction: float | None, images: list[int] | None, total: int) -> None:
+    """Raise ValueError, saying what is wrong, unless this is a usable split of ``total`` images."""
+    if fraction is not None and images is not None:
+        raise ValueError("give either a public fraction or a list of public images, not both")
+    if fraction is not None:
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) \
+                or not 0.0 < float(fraction) < 1.0:
+            raise ValueError(f"public fraction must be a number strictly between 0 and 1 "
+                             f"(got {fraction!r})")
+        public = round(float(fraction) * total)
+        if not 0 < public < total:
+            raise ValueError(f"a public fraction of {fraction} leaves one board without images "
+                             f"({public} of {total} public)")
+    if images is not None:
+        if not isinstance(images, list) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                                    for i in images):
+            raise ValueError("public images must be a list of image numbers (1-based lines)")
+        bad = [i for i in images if not 1 <= i <= total]
+        if bad:
+            raise ValueError(f"public image {bad[0]} is outside 1..{total}")
+        if len(set(images)) != len(images):
+            raise ValueError("public images list an image twice")
+        if not 0 < len(images) < total:
+            raise ValueError(f"public images must be some but not all of the {total} images")
+
+
+def split_key(phase: Phase) -> str:
+    """A fingerprint of the split (changes with its secret, fraction, list or size)."""
+    spec = json.dumps([phase.split_secret, phase.public_fraction, phase.public_images, phase.images])
+    return hashlib.sha256(spec.encode()).hexdigest()[:20]
+
+
+@lru_cache(maxsize=64)
+def _mask(secret: str, fraction: float | None, images: tuple[int, ...] | None, total: int) -> np.ndarray:
+    mask = np.zeros(total, dtype=bool)
+    if images is not None:
+        mask[np.asarray(images, dtype=np.int64) - 1] = True
+    else:
+        assert fraction is not None
+        if not secret:
+            raise ValueError("a split phase needs a split secret")
+        seed = int.from_bytes(hashlib.sha256(f"split:{secret}".encode()).digest()[:8], "big")
+        chosen = np.random.default_rng(seed).permutation(total)[: round(fraction * total)]
+        mask[chosen] = True
+    mask.setflags(write=False)
+    return mask
+
+
+def public_mask(phase: Phase) -> np.ndarray:
+    """Boolean per image, True for the public ones (deterministic per phase). Server-side only."""
+    images = tuple(phase.public_images) if phase.public_images is not None else None
+    return _mask(phase.split_secret, phase.public_fraction, images, phase.images)
+
+
+def subset_mask(phase: Phase, subset: str) -> np.ndarray:
+    mask = public_mask(phase)
+    return mask if subset == "public" else ~mask
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _summary(outcomes: np.ndarray, task: str, guesses: int, mask: np.ndarray) -> dict[str, Any]:
+    wrong, included = scorer.image_errors(outcomes, task, guesses)
+    keep = included & mask
+    n = int(keep.sum())
+    error = float(wrong[keep].mean()) if n else float("nan")
+    if task == "hierarchical":
+        error_at_k: list[float | None] = []  # only the cost at K is stored per image
+    else:
+        kept = outcomes[keep]
+        error_at_k = [_finite(float(((kept < 1) | (kept > k)).mean())) if n else None
+                      for k in range(1, guesses + 1)]
+    low, high = scorer.bootstrap_ci(wrong[mask], included[mask], bootstrap=BOOTSTRAP)
+    # The classification error of a localization track needs per-image class outcomes,
+    # which are not stored; it is not split (and so not shown on split boards).
+    return {"error": _finite(error), "error_at_k": error_at_k, "cls_error": None,
+            "cls_error_at_k": None, "ci95": [_finite(low), _finite(high)], "images": n}
+
+
+def subset_scores(phase: Phase, outcomes: np.ndarray) -> dict[str, Any] | None:
+    """Scores of per-image ``outcomes`` on the phase's public and private images (None: unsplit)."""
+    if not is_split(phase):
+        return None
+    outcomes = np.asarray(outcomes).reshape(-1)
+    if outcomes.size != phase.images:
+        raise ValueError(f"outcomes cover {outcomes.size} images, the phase has {phase.images}")
+    track = phase.track
+    public = public_mask(phase)
+    return {"key": split_key(phase),
+            "public": _summary(outcomes, track.task, track.guesses, public),
+            "private": _summary(outcomes, track.task, track.guesses, ~public)}
+
+
+def scores_of(phase: Phase, score: Score) -> dict[str, Any] | None:
+    """The score's subset scores under the phase's current split (recomputed if stale)."""
+    if not is_split(phase):
+        return None
+    stored = score.subsets
+    if stored is not None and stored.get("key") == split_key(phase):
+        return stored
+    if score.outcomes is None:
+        return None
+    return subset_scores(phase, scorer.unpack_outcomes(score.outcomes))
