@@ -4,14 +4,19 @@
 embedded Redis unless REDIS_URL is set, the demo, gunicorn, a scoring worker);
 Debian's chromium, driven by Playwright, registers, logs out and in, creates a
 team, downloads the demo's sample predictions from the track page, uploads them
-there, reloads until the submission is scored and finds the team on the
-leaderboard with the score the submission page showed. The server runs with its
-production settings, so every form here goes through CSRF protection.
-Screenshots go to /tmp/e2e-browser-*.png.
+there (the form's progress bar shows), watches the submission page go from
+queued to scored by itself (the live status; the test never reloads it), sorts
+the per-class errors of the validation phase, and finds the team on the
+leaderboard with the score the submission page showed. The scoring worker is
+paused (SIGSTOP) while the upload lands, so the page is seen queued, in the
+queue, before it is seen scored. The server runs with its production settings,
+so every form here goes through CSRF protection. Screenshots go to
+/tmp/e2e-browser-*.png.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -49,8 +54,34 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Platform(str):
+    """The URL of a running `challenge run`, with the process to find its scoring worker."""
+
+    process: subprocess.Popen[str]
+
+    def worker_pids(self) -> list[int]:
+        """The `challenge worker` children of this `challenge run` (started by this test)."""
+        pids = []
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                if b"worker" in cmdline and b"challenge" in cmdline:
+                    pids.append(int(child))
+        return pids
+
+    def pause_workers(self) -> None:
+        pids = self.worker_pids()
+        assert pids, "no scoring worker found under challenge run"
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume_workers(self) -> None:
+        for pid in self.worker_pids():
+            os.kill(pid, signal.SIGCONT)
+
+
 @pytest.fixture
-def platform_url(tmp_path: Path) -> Iterator[str]:
+def platform_url(tmp_path: Path) -> Iterator[Platform]:
     """The URL of a freshly started `challenge run`, stopped (SIGINT) afterwards."""
     port = _free_port()
     env = dict(os.environ)
@@ -70,6 +101,8 @@ def platform_url(tmp_path: Path) -> Iterator[str]:
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     url = f"http://127.0.0.1:{port}/"
+    platform = Platform(url)
+    platform.process = process
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while "Press Ctrl-C to stop" not in "".join(lines):
@@ -80,9 +113,11 @@ def platform_url(tmp_path: Path) -> Iterator[str]:
             urllib.request.urlopen(url, timeout=10).close()
         except urllib.error.URLError as exc:
             pytest.fail(f"{url} does not answer: {exc}\n" + "".join(lines))
-        yield url
+        yield platform
     finally:
         if process.poll() is None:
+            with contextlib.suppress(OSError):
+                platform.resume_workers()  # a paused worker could not stop
             process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=60)
@@ -109,11 +144,25 @@ def page() -> Iterator[Page]:
             browser.close()
 
 
+#: Records in sessionStorage whether the upload form's progress bar was shown and how far it got.
+WATCH_PROGRESS = """() => {
+  const box = document.querySelector('.upload-progress');
+  const bar = box.querySelector('progress');
+  const seen = {shown: false, max: 0};
+  const record = () => {
+    seen.shown = seen.shown || !box.hidden;
+    seen.max = Math.max(seen.max, Number(bar.value));
+    sessionStorage.setItem('uploadProgress', JSON.stringify(seen));
+  };
+  new MutationObserver(record).observe(box, {attributes: true, subtree: true});
+}"""
+
+
 def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"e2e-browser-{name}.png"), full_page=True)
 
 
-def test_register_team_upload_and_leaderboard(platform_url: str, page: Page, tmp_path: Path) -> None:
+def test_register_team_upload_and_leaderboard(platform_url: Platform, page: Page, tmp_path: Path) -> None:
     email, password, team = "newcomer@example.org", "a-long-password-1", "Newcomers"
 
     # Register (which logs in), log out, and log in again.
@@ -157,25 +206,49 @@ def test_register_team_upload_and_leaderboard(platform_url: str, page: Page, tmp
     page.get_by_label("Method name").fill("Sample baseline")
     page.get_by_label("Short description").fill("the demo's sample predictions")
     page.get_by_label("No, provided data only").check()
-    page.get_by_role("button", name="Upload").click()
-    shot(page, "2-uploaded")
+    # The page is left for the submission page once the upload ends, so what the progress bar
+    # showed is recorded in sessionStorage (same tab, same origin) and read there.
+    page.evaluate(WATCH_PROGRESS)
+    # The worker is paused so the submission is seen waiting in the queue.
+    platform_url.pause_workers()
+    try:
+        page.get_by_role("button", name="Upload").click()
+        page.wait_for_url(re.compile(r".*/submissions/\d+$"))
+        expect(page.locator("main")).to_contain_text("uploaded and queued for scoring")  # the flash
+        status = page.locator("#status")
+        expect(status).to_contain_text("queued")
+        # (Number 1 unless the demo's own entries are still being scored.)
+        expect(status).to_contain_text(re.compile(r"number \d+ in the queue, result in"))
+        expect(page.locator(".live-hint")).to_contain_text("updates itself")
+        shot(page, "2-queued")
+    finally:
+        platform_url.resume_workers()
+    progress = page.evaluate("JSON.parse(sessionStorage.getItem('uploadProgress') || 'null')")
+    assert progress and progress["shown"] and progress["max"] == 100, progress
 
-    # The submission page shows the status; reload until the worker scored it.
-    deadline = time.monotonic() + SCORE_TIMEOUT
-    status = page.locator(".status").first
-    while "scored" not in (status.text_content() or ""):
-        assert "failed" not in (status.text_content() or ""), page.locator("main").inner_text()
-        assert time.monotonic() < deadline, "not scored in time:\n" + page.locator("main").inner_text()
-        time.sleep(1)
-        page.reload()
-        status = page.locator(".status").first
+    # The live status: scored without page.reload(), and the scores block arrives with it.
+    expect(status.locator(".status")).to_have_text("scored", timeout=SCORE_TIMEOUT * 1000)
+    expect(page.locator("#scores")).to_be_visible()
     shot(page, "3-scored")
-    headline = re.search(r"Error\s+([01]\.\d+)", page.locator("main").inner_text())
+    headline = re.search(r"Error\s+([01]\.\d+)", page.locator("#scores").inner_text())
     assert headline, page.locator("main").inner_text()
+
+    # The chart, and (the demo's phases are validation phases) the per-class errors, worst first,
+    # sortable by their headers.
+    expect(page.locator("svg[role=img] title").first).to_contain_text("error against the number of guesses")
+    table = page.locator("#per-class")
+    errors = [float(x) for x in table.locator("tbody tr td:nth-child(5)").all_inner_texts()
+              if x.strip() != "\u2014"]
+    assert errors and errors == sorted(errors, reverse=True)
+    table.get_by_role("button", name="ID", exact=True).click()
+    expect(table.locator("th").nth(3)).to_have_attribute("aria-sort", "ascending")
+    ids = [int(x) for x in table.locator("tbody tr td:nth-child(4)").all_inner_texts()]
+    assert ids == sorted(ids)
+    shot(page, "4-per-class")
 
     # The team is on the track's public leaderboard.
     page.goto(track_url)
     row = page.locator("table.leaderboard tr", has_text=team)
     expect(row).to_contain_text("Sample baseline")
     expect(row).to_contain_text(headline.group(1))
-    shot(page, "4-leaderboard")
+    shot(page, "5-leaderboard")
