@@ -94,8 +94,12 @@ def _score(submission_id: int) -> str:
         raise
 
 
-def _write_score(submission: Submission, result: Any, timings: dict[str, float]) -> None:
-    row = submission.score or Score(submission=submission)
+def _write_score(submission: Submission, result: Any, timings: dict[str, float],
+                 row: Score | None = None) -> None:
+    """Fill the submission's published Score, or ``row`` (a rescoring candidate, which
+    challenge.rescoring then marks with the truth version it was scored against)."""
+    row = row if row is not None else (submission.score or Score(submission=submission))
+    row.truth_version = submission.phase.truth_version
     row.error = float(result.error)
     row.error_at_k = [float(x) for x in result.error_at_k]
     row.cls_error = None if result.cls_error is None else float(result.cls_error)

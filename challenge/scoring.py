@@ -53,10 +53,16 @@ def _key(blob: Blob | None) -> tuple[str, int] | None:
 
 def ground_truth(phase: Phase) -> scorer.GroundTruth:
     """The phase's hidden ground truth, parsed (cached per process by checksum)."""
+    return truth_from_files(phase, phase.labels_blob, phase.boxes_blob, phase.blacklist_blob)
+
+
+def truth_from_files(phase: Phase, labels: Blob, boxes: Blob | None,
+                     blacklist: Blob | None) -> scorer.GroundTruth:
+    """Ground truth from these files and the phase's class list (another version of the
+    phase's truth, see challenge.truth), parsed and cached like ``ground_truth``."""
     classes = phase.track.challenge.classes_blob
     return _truth_by_sha(
-        (classes.sha256, classes.id), (phase.labels_blob.sha256, phase.labels_blob.id),
-        _key(phase.boxes_blob), _key(phase.blacklist_blob),
+        (classes.sha256, classes.id), (labels.sha256, labels.id), _key(boxes), _key(blacklist),
     )
 
 
@@ -71,11 +77,15 @@ def check_upload(data: bytes, phase: Phase) -> scorer.Predictions:
     )
 
 
-def score(data: bytes, phase: Phase) -> scorer.Result:
-    """Parse and score a submission against the phase's ground truth."""
+def score(data: bytes, phase: Phase, truth: scorer.GroundTruth | None = None) -> scorer.Result:
+    """Parse and score a submission against the phase's ground truth, or against
+    ``truth`` (a version being rescored, which may have another number of images)."""
     track = phase.track
-    predictions = check_upload(data, phase)
+    if truth is None:
+        truth, predictions = ground_truth(phase), check_upload(data, phase)
+    else:
+        predictions = scorer.parse_predictions(data, task=track.task, guesses=track.guesses,
+                                               classes=class_list(track), images=truth.images)
     return scorer.evaluate(
-        predictions, ground_truth(phase), task=track.task, guesses=track.guesses,
-        classes=class_list(track),
+        predictions, truth, task=track.task, guesses=track.guesses, classes=class_list(track),
     )

@@ -100,6 +100,9 @@ class Phase(Base):
     blacklist_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
     # A public example prediction file (never ground truth), offered for download.
     sample_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
+    # The number of the current ground-truth version, whose files the three above are
+    # (challenge.truth: replacing them adds a version, published by a rescore).
+    truth_version: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     # Public/private split, Kaggle style (see challenge.leaderboards.split): the share of
     # images, or an explicit list of 1-based image numbers, that score the public board;
     # both None: one board on every image. Which images are public is never shown.

@@ -54,7 +54,8 @@ class Submission(Base):
     team: Mapped[Team] = relationship()
     user: Mapped[User | None] = relationship()
     score: Mapped[Score | None] = relationship(
-        back_populates="submission", uselist=False, cascade="all, delete-orphan"
+        back_populates="submission", uselist=False, cascade="all, delete-orphan",
+        foreign_keys="Score.submission_id",
     )
 
     @property
@@ -69,9 +70,18 @@ class Score(Base):
     __tablename__ = "score"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The published score of this submission. NULL only for scores that are not
+    # published (challenge.models.truth): a rescoring candidate, or a result a
+    # published rescore replaced; every query joins on this column, so none sees them.
     submission_id: Mapped[int] = mapped_column(
-        ForeignKey("submission.id", ondelete="CASCADE"), unique=True
+        ForeignKey("submission.id", ondelete="CASCADE"), unique=True, nullable=True
     )
+    # The submission an unpublished score belongs to (deleted with it).
+    for_submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submission.id", ondelete="CASCADE"), index=True
+    )
+    # The number of the phase's ground-truth version this was scored against.
+    truth_version: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     error: Mapped[float] = mapped_column(Float, index=True)
     error_at_k: Mapped[list[float]] = mapped_column(JSON)
     cls_error: Mapped[float | None] = mapped_column(Float)  # localization tracks
@@ -90,7 +100,7 @@ class Score(Base):
     # fingerprint, "public": {...}, "private": {...}}; None for unsplit phases.
     subsets: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    submission: Mapped[Submission] = relationship(back_populates="score")
+    submission: Mapped[Submission] = relationship(back_populates="score", foreign_keys=[submission_id])
 
 
 __all__ = ["STATUSES", "Score", "Submission"]
