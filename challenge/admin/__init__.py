@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from challenge.admin import export  # noqa: F401  (its routes join the blueprint)
+from challenge.admin import export, rescoring  # noqa: F401  (their routes join the blueprint)
 from challenge.admin.views import bp
 
 

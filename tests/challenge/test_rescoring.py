@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -298,3 +299,65 @@ def test_discarding_a_run_drops_its_candidates(app, db, board):
     with pytest.raises(rescoring.RescoreError, match="only an open run can be published"):
         rescoring.publish(db.get(RescoreRun, run.id), organizer)
     assert actions(db)[-1] == "rescore.discard"
+
+
+# ---------------------------------------------------------------- console
+
+
+def login(client, email, password="password123"):
+    assert client.post("/login", data={"email": email, "password": password}).status_code == 302
+
+
+def test_console_pages_are_404_for_everyone_but_organizers(app, client, db, board):
+    phase_id = board["phase"].id
+    run_id = rescoring.start(board["phase"], actor=board["organizer"]).id
+    gets = ["/admin/truth", f"/admin/phases/{phase_id}/truth", f"/admin/rescore/{run_id}"]
+    posts = [f"/admin/phases/{phase_id}/truth", f"/admin/phases/{phase_id}/rescore",
+             f"/admin/rescore/{run_id}/publish", f"/admin/rescore/{run_id}/discard"]
+    for who in (None, "a@example.org"):
+        if who:
+            login(client, who)
+        assert [client.get(url).status_code for url in gets] == [404] * 3
+        assert [client.post(url).status_code for url in posts] == [404] * 4
+    db.remove()
+    assert db.get(RescoreRun, run_id).status == "open"
+    assert actions(db) == ["rescore.start"]
+
+
+def test_console_replace_rescore_preview_publish_and_roll_back(app, client, db, board):
+    phase_id = board["phase"].id
+    login(client, "boss@example.org")
+    assert "Ground truth and rescoring" in client.get("/admin/").get_data(as_text=True)
+    page = client.get("/admin/truth").get_data(as_text=True)
+    assert f"/admin/phases/{phase_id}/truth" in page and "tiny2012/cls/test" in page
+
+    bad = client.post(f"/admin/phases/{phase_id}/truth", content_type="multipart/form-data",
+                      data={"labels": (BytesIO(b"1\nxyz\n"), "bad.txt"), "note": "oops"})
+    assert bad.status_code == 400 and "line 2" in bad.get_data(as_text=True)
+    added = client.post(f"/admin/phases/{phase_id}/truth", content_type="multipart/form-data",
+                        data={"labels": (BytesIO(lines(V2_LABELS)), "labels_v2.txt"), "note": "fixed"})
+    assert added.status_code == 302
+    page = client.get(f"/admin/phases/{phase_id}/truth").get_data(as_text=True)
+    assert "labels_v2.txt" in page and "Current version: <strong>1</strong>" in page
+
+    started = client.post(f"/admin/phases/{phase_id}/rescore", data={"version": "2", "submission": ""})
+    assert started.status_code == 302
+    run_url = started.headers["Location"]
+    page = client.get(run_url).get_data(as_text=True)
+    assert "0 of 3 done" in page and 'http-equiv="refresh"' in page
+
+    drain(app)
+    db.remove()
+    page = client.get(run_url).get_data(as_text=True)
+    assert "3 of 3 done" in page and 'http-equiv="refresh"' not in page
+    assert "Preview" in page and "+2" in page and "-2" in page
+
+    assert client.post(run_url + "/publish").status_code == 302
+    db.remove()
+    assert ranks(db.get(Phase, phase_id))["Team B"] == 1
+    assert "Roll back" in client.get(run_url).get_data(as_text=True)
+    assert client.post(run_url + "/rollback").status_code == 302
+    db.remove()
+    assert ranks(db.get(Phase, phase_id))["Team A"] == 1
+    assert "rolled-back" in client.get(run_url).get_data(as_text=True)
+    assert actions(db)[-4:] == ["truth.replace", "rescore.start", "rescore.publish", "rescore.rollback"]
