@@ -3,8 +3,11 @@
 from flask import Flask
 
 from challenge.admin import export, rescoring  # noqa: F401  (their routes join the blueprint)
+from challenge.admin.commands import flags_command, moderate_cli
 from challenge.admin.views import bp
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.cli.add_command(moderate_cli)
+    app.cli.add_command(flags_command)

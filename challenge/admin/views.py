@@ -1,17 +1,52 @@
-"""Console pages. Thin: check, call a service, render."""
+"""Console pages. Thin: check, call a service, render. Forms post, then redirect (PRG); a
+refused form is shown again with the error naming the field."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from typing import TypeVar
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from challenge import audit
+from challenge import audit, flags, moderation
+from challenge.admin import service
 from challenge.admin.access import organizer_required
+from challenge.admin.forms import (
+    ChallengeForm,
+    ClassesForm,
+    ModerationForm,
+    NewChallengeForm,
+    NewPhaseForm,
+    NewTrackForm,
+    PhaseForm,
+    ReferenceForm,
+    TrackForm,
+    upload,
+)
+from challenge.auth.current import me
 from challenge.extensions import db
-from challenge.models import Challenge
+from challenge.models import STATUSES, Challenge, Phase, Submission, Team, Track
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+T = TypeVar("T")
+
+
+def _get(model: type[T], ident: int) -> T:
+    return db.session.get(model, ident) or abort(404)
+
+
+def _form_errors(form: FlaskForm) -> None:
+    """Flash each field's errors, each naming its field."""
+    for name, errors in form.errors.items():
+        for error in errors:
+            text = str(error)
+            flash(text if text.startswith(f"{name}:") else f"{name}: {text}", "error")
+
+
+def _refused(template: str, status: int = 400, **context: object) -> ResponseReturnValue:
+    return render_template(template, **context), status
 
 
 @bp.get("/")
@@ -25,3 +60,305 @@ def index() -> ResponseReturnValue:
 @organizer_required
 def audit_log() -> ResponseReturnValue:
     return render_template("admin/audit.html", entries=audit.recent())
+
+
+# ------------------------------------------------------------------ challenges
+
+@bp.route("/challenges/new", methods=["GET", "POST"])
+@organizer_required
+def challenge_new() -> ResponseReturnValue:
+    form = NewChallengeForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            _form_errors(form)
+            return _refused("admin/challenge_new.html", form=form)
+        try:
+            challenge = service.create_challenge(
+                me(), slug=form.slug.data or "", year=form.year.data, title=form.title.data or "",
+                description=form.description.data or "",
+                classes=upload(form.classes) or service.Upload("", b""))
+        except service.ConsoleError as exc:
+            flash(exc.message, "error")
+            return _refused("admin/challenge_new.html", form=form)
+        flash(f"Challenge {challenge.slug} created. Add its tracks next.", "success")
+        return redirect(url_for("admin.challenge", challenge_id=challenge.id))
+    return render_template("admin/challenge_new.html", form=form)
+
+
+def _challenge_page(challenge: Challenge, form: ChallengeForm | None = None,
+                    status: int = 200) -> ResponseReturnValue:
+    form = form or ChallengeForm(obj=challenge, formdata=None)
+    return render_template("admin/challenge.html", challenge=challenge, form=form,
+                           classes_form=ClassesForm(formdata=None),
+                           entries=audit.recent(challenge.id, limit=20)), status
+
+
+@bp.route("/challenges/<int:challenge_id>", methods=["GET", "POST"])
+@organizer_required
+def challenge(challenge_id: int) -> ResponseReturnValue:
+    challenge = _get(Challenge, challenge_id)
+    if request.method == "GET":
+        return _challenge_page(challenge)
+    form = ChallengeForm()
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _challenge_page(challenge, form, 400)
+    try:
+        service.update_challenge(me(), challenge, year=form.year.data, title=form.title.data or "",
+                                 description=form.description.data or "")
+    except service.ConsoleError as exc:
+        flash(exc.message, "error")
+        return _challenge_page(challenge, form, 400)
+    flash("Challenge saved.", "success")
+    return redirect(url_for("admin.challenge", challenge_id=challenge.id))
+
+
+@bp.post("/challenges/<int:challenge_id>/classes")
+@organizer_required
+def challenge_classes(challenge_id: int) -> ResponseReturnValue:
+    challenge = _get(Challenge, challenge_id)
+    form = ClassesForm()
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _challenge_page(challenge, status=400)
+    try:
+        service.replace_classes(me(), challenge, upload(form.classes) or service.Upload("", b""))
+    except service.ConsoleError as exc:
+        flash(exc.message, "error")
+        return _challenge_page(challenge, status=400)
+    flash("Class list replaced.", "success")
+    return redirect(url_for("admin.challenge", challenge_id=challenge.id))
+
+
+# ------------------------------------------------------------------ tracks
+
+@bp.route("/challenges/<int:challenge_id>/tracks/new", methods=["GET", "POST"])
+@organizer_required
+def track_new(challenge_id: int) -> ResponseReturnValue:
+    challenge = _get(Challenge, challenge_id)
+    form = NewTrackForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            _form_errors(form)
+            return _refused("admin/track_new.html", form=form, challenge=challenge)
+        try:
+            track = service.create_track(me(), challenge, slug=form.slug.data or "",
+                                         title=form.title.data or "", task=form.task.data or "",
+                                         guesses=form.guesses.data)
+        except service.ConsoleError as exc:
+            flash(exc.message, "error")
+            return _refused("admin/track_new.html", form=form, challenge=challenge)
+        flash(f"Track {track.slug} created. Add a phase with its ground truth next.", "success")
+        return redirect(url_for("admin.track", track_id=track.id))
+    return render_template("admin/track_new.html", form=form, challenge=challenge)
+
+
+@bp.route("/tracks/<int:track_id>", methods=["GET", "POST"])
+@organizer_required
+def track(track_id: int) -> ResponseReturnValue:
+    track = _get(Track, track_id)
+    if request.method == "GET":
+        return render_template("admin/track.html", track=track, form=TrackForm(obj=track, formdata=None))
+    form = TrackForm()
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _refused("admin/track.html", track=track, form=form)
+    try:
+        service.update_track(me(), track, title=form.title.data or "", task=form.task.data or "",
+                             guesses=form.guesses.data)
+    except service.ConsoleError as exc:
+        flash(exc.message, "error")
+        return _refused("admin/track.html", track=track, form=form)
+    flash("Track saved.", "success")
+    return redirect(url_for("admin.track", track_id=track.id))
+
+
+# ------------------------------------------------------------------ phases
+
+@bp.route("/tracks/<int:track_id>/phases/new", methods=["GET", "POST"])
+@organizer_required
+def phase_new(track_id: int) -> ResponseReturnValue:
+    track = _get(Track, track_id)
+    form = NewPhaseForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            _form_errors(form)
+            return _refused("admin/phase_new.html", form=form, track=track)
+        try:
+            phase = service.create_phase(
+                me(), track, slug=form.slug.data or "", settings=form.settings(),
+                labels=upload(form.labels) or service.Upload("", b""), boxes=upload(form.boxes),
+                blacklist=upload(form.blacklist), sample=upload(form.sample))
+        except service.ConsoleError as exc:
+            flash(exc.message, "error")
+            return _refused("admin/phase_new.html", form=form, track=track)
+        flash(f"Phase {phase.slug} created ({phase.images} images).", "success")
+        return redirect(url_for("admin.phase", phase_id=phase.id))
+    return render_template("admin/phase_new.html", form=form, track=track)
+
+
+def _phase_page(phase: Phase, form: PhaseForm | None = None, status: int = 200) -> ResponseReturnValue:
+    if form is None:
+        form = PhaseForm(formdata=None, data={
+            "title": phase.title, "opens": phase.opens_at.replace(tzinfo=None),
+            "closes": phase.closes_at.replace(tzinfo=None), "quota_count": phase.quota_count,
+            "quota_period": phase.quota_period, "leaderboard": phase.leaderboard})
+    return render_template("admin/phase.html", phase=phase, track=phase.track, form=form,
+                           reference_form=ReferenceForm(formdata=None),
+                           board=service.phase_overview(phase)), status
+
+
+@bp.route("/phases/<int:phase_id>", methods=["GET", "POST"])
+@organizer_required
+def phase(phase_id: int) -> ResponseReturnValue:
+    phase = _get(Phase, phase_id)
+    if request.method == "GET":
+        return _phase_page(phase)
+    form = PhaseForm()
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _phase_page(phase, form, 400)
+    try:
+        service.update_phase(me(), phase, form.settings())
+    except service.ConsoleError as exc:
+        flash(exc.message, "error")
+        return _phase_page(phase, form, 400)
+    flash("Phase saved.", "success")
+    return redirect(url_for("admin.phase", phase_id=phase.id))
+
+
+@bp.post("/phases/<int:phase_id>/reference")
+@organizer_required
+def phase_reference(phase_id: int) -> ResponseReturnValue:
+    phase = _get(Phase, phase_id)
+    form = ReferenceForm()
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _phase_page(phase, status=400)
+    try:
+        submission = service.add_reference_entry(me(), phase, name=form.name.data or "",
+                                                 method=form.method.data or "",
+                                                 upload=upload(form.file) or service.Upload("", b""))
+    except service.ConsoleError as exc:
+        flash(exc.message, "error")
+        return _phase_page(phase, status=400)
+    flash(f"Reference entry {submission.id} ({submission.team.name}) uploaded and queued for scoring.",
+          "success")
+    return redirect(url_for("admin.phase", phase_id=phase.id))
+
+
+def _export_name(phase: Phase, ext: str) -> str:
+    track = phase.track
+    return f"{track.challenge.slug}-{track.slug}-{phase.slug}-all-submissions.{ext}"
+
+
+@bp.get("/phases/<int:phase_id>/submissions.csv")
+@organizer_required
+def phase_export_csv(phase_id: int) -> ResponseReturnValue:
+    phase = _get(Phase, phase_id)
+    return Response(service.export_csv(phase), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_export_name(phase, "csv")}"'})
+
+
+@bp.get("/phases/<int:phase_id>/submissions.json")
+@organizer_required
+def phase_export_json(phase_id: int) -> ResponseReturnValue:
+    phase = _get(Phase, phase_id)
+    response = jsonify(service.export_json(phase))
+    response.headers["Content-Disposition"] = f'attachment; filename="{_export_name(phase, "json")}"'
+    return response
+
+
+# ------------------------------------------------------------------ submissions and teams
+
+@bp.get("/submissions")
+@organizer_required
+def submissions() -> ResponseReturnValue:
+    args = request.args
+    phase_arg = args.get("phase", "").strip()
+    where = service.SubmissionFilter(
+        challenge=args.get("challenge", "").strip(),
+        phase=int(phase_arg) if phase_arg.isdigit() else None,
+        status=args.get("status", "").strip(), team=args.get("team", "").strip(),
+        moderated=args.get("moderated") == "1")
+    try:
+        rows = service.list_submissions(where)
+    except service.ConsoleError as exc:
+        flash(exc.message, "error")
+        rows = []
+    challenges = db.session.scalars(select(Challenge).order_by(Challenge.year.desc())).all()
+    return render_template("admin/submissions.html", rows=rows, where=where, statuses=STATUSES,
+                           challenges=challenges, limit=service.LIST_LIMIT)
+
+
+@bp.get("/submissions/<int:submission_id>")
+@organizer_required
+def submission(submission_id: int) -> ResponseReturnValue:
+    submission = _get(Submission, submission_id)
+    form = ModerationForm(formdata=None, data={"state": submission.moderation or "hidden",
+                                               "reason": submission.moderation_reason})
+    return render_template("admin/submission.html", s=submission, form=form)
+
+
+@bp.post("/submissions/<int:submission_id>/moderate")
+@organizer_required
+def submission_moderate(submission_id: int) -> ResponseReturnValue:
+    submission = _get(Submission, submission_id)
+    form = ModerationForm()
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _refused("admin/submission.html", s=submission, form=form)
+    try:
+        moderation.moderate_submission(me(), submission, form.state.data or "", form.reason.data or "")
+    except moderation.ModerationError as exc:
+        flash(exc.message, "error")
+        return _refused("admin/submission.html", s=submission, form=form)
+    flash(f"Submission {submission.id}: {submission.moderation or 'restored'}.", "success")
+    return redirect(url_for("admin.submission", submission_id=submission.id))
+
+
+@bp.get("/teams/<int:team_id>")
+@organizer_required
+def team(team_id: int) -> ResponseReturnValue:
+    team = _get(Team, team_id)
+    return render_template("admin/team.html", team=team, rows=service.team_submissions(team),
+                           form=ModerationForm(formdata=None, data={"state": team.moderation or "hidden",
+                                                                     "reason": team.moderation_reason}))
+
+
+@bp.post("/teams/<int:team_id>/moderate")
+@organizer_required
+def team_moderate(team_id: int) -> ResponseReturnValue:
+    team = _get(Team, team_id)
+    form = ModerationForm()
+    refused = {"team": team, "rows": service.team_submissions(team), "form": form}
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _refused("admin/team.html", **refused)
+    try:
+        moderation.moderate_team(me(), team, form.state.data or "", form.reason.data or "")
+    except moderation.ModerationError as exc:
+        flash(exc.message, "error")
+        return _refused("admin/team.html", **refused)
+    flash(f"Team {team.name}: {team.moderation or 'restored'}.", "success")
+    return redirect(url_for("admin.team", team_id=team.id))
+
+
+@bp.get("/moderation")
+@organizer_required
+def moderated() -> ResponseReturnValue:
+    return render_template("admin/moderation.html", submissions=moderation.moderated_submissions(),
+                           teams=moderation.moderated_teams())
+
+
+@bp.get("/flags")
+@organizer_required
+def flag_list() -> ResponseReturnValue:
+    slug = request.args.get("challenge", "").strip()
+    challenge = None
+    if slug:
+        challenge = db.session.scalar(select(Challenge).where(Challenge.slug == slug)) or abort(404)
+    challenges = db.session.scalars(select(Challenge).order_by(Challenge.year.desc())).all()
+    return render_template("admin/flags.html", found=flags.scan(challenge), challenge=challenge,
+                           challenges=challenges, near_share=flags.NEAR_SHARE,
+                           min_teams=flags.MIN_FARM_TEAMS)

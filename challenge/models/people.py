@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -66,6 +66,11 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(100))
     invite_code: Mapped[str] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moderation of the whole team (challenge.moderation): "", "hidden" or "disqualified".
+    moderation: Mapped[str] = mapped_column(String(20), default="", server_default=text("''"))
+    moderation_reason: Mapped[str] = mapped_column(String(2000), default="", server_default=text("''"))
+    # An organizers' reference entry (e.g. a baseline): shown on the board, never ranked.
+    is_reference: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     challenge: Mapped[Challenge] = relationship(back_populates="teams")
     memberships: Mapped[list[Membership]] = relationship(

@@ -49,6 +49,10 @@ class Submission(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Moderation (challenge.moderation): "" (none), "hidden" or "disqualified"; either keeps the
+    # submission off the public boards. The reason is shown to the team.
+    moderation: Mapped[str] = mapped_column(String(20), default="", server_default=text("''"))
+    moderation_reason: Mapped[str] = mapped_column(String(2000), default="", server_default=text("''"))
 
     phase: Mapped[Phase] = relationship(back_populates="submissions")
     team: Mapped[Team] = relationship()

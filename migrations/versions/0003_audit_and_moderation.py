@@ -31,7 +31,27 @@ def upgrade() -> None:
     op.create_index(op.f('ix_audit_entry_action'), 'audit_entry', ['action'], unique=False)
     op.create_index(op.f('ix_audit_entry_at'), 'audit_entry', ['at'], unique=False)
     op.create_index(op.f('ix_audit_entry_challenge_id'), 'audit_entry', ['challenge_id'], unique=False)
+    # Moderation of submissions and teams, and the organizers' reference entries.
+    with op.batch_alter_table('submission') as batch:
+        batch.add_column(sa.Column('moderation', sa.String(length=20), server_default=sa.text("''"),
+                                   nullable=False))
+        batch.add_column(sa.Column('moderation_reason', sa.String(length=2000),
+                                   server_default=sa.text("''"), nullable=False))
+    with op.batch_alter_table('team') as batch:
+        batch.add_column(sa.Column('moderation', sa.String(length=20), server_default=sa.text("''"),
+                                   nullable=False))
+        batch.add_column(sa.Column('moderation_reason', sa.String(length=2000),
+                                   server_default=sa.text("''"), nullable=False))
+        batch.add_column(sa.Column('is_reference', sa.Boolean(), server_default=sa.false(),
+                                   nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('team') as batch:
+        batch.drop_column('is_reference')
+        batch.drop_column('moderation_reason')
+        batch.drop_column('moderation')
+    with op.batch_alter_table('submission') as batch:
+        batch.drop_column('moderation_reason')
+        batch.drop_column('moderation')
     op.drop_table('audit_entry')

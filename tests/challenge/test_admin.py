@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from submit_helpers import drain
+
 from challenge import audit
+from challenge.leaderboards.service import ranked
+from challenge.models import AuditEntry, Challenge, Phase, Submission, Track
+from challenge.submissions import service as submissions
+from tests.conftest import TINY_LABELS, perfect_predictions, tiny_files
 
 
 def login(client, user, password="password123"):
@@ -32,3 +45,318 @@ def test_audit_log_lists_recorded_actions_newest_first(client, db, make_user, ma
     assert "boss@example.org" in page and "command line" in page
     assert "&#34;quota_count&#34;: 5" in page or '"quota_count": 5' in page
     assert "tiny2012" in client.get("/admin/").get_data(as_text=True)
+
+
+# ------------------------------------------------------------------ console pages
+
+
+def upload_form(**fields):
+    """Multipart form data; bytes values become files."""
+    return {k: (io.BytesIO(v), f"{k}.txt") if isinstance(v, bytes) else v for k, v in fields.items()}
+
+
+def entries(db, action):
+    return db.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)).all()
+
+
+def predictions(wrong: int) -> bytes:
+    """Tiny classification predictions with the first ``wrong`` images wrong (top-1 only)."""
+    return "".join(f"{(label % 10) + 1 if i < wrong else label}\n"
+                   for i, label in enumerate(TINY_LABELS)).encode()
+
+
+def test_every_console_route_is_404_for_everyone_but_organizers(app, client, db, redis, make_user,
+                                                                 make_challenge, make_team):
+    user = make_user("competitor@example.org")
+    challenge = make_challenge()
+    team = make_team(challenge, user)
+    phase = challenge.tracks[0].phases[0]
+    submission = submissions.submit(user, phase, "p.txt", perfect_predictions("classification"))
+    ids = {"challenge_id": challenge.id, "track_id": challenge.tracks[0].id, "phase_id": phase.id,
+           "submission_id": submission.id, "team_id": team.id, "slug": challenge.slug}
+    rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("admin.")]
+    assert len(rules) >= 18
+    checked = 0
+    for who in (None, user):
+        if who is not None:
+            login(client, who)
+        for rule in rules:
+            url = app.url_map.bind("localhost").build(
+                rule.endpoint, {a: ids.get(a, 1) for a in rule.arguments})
+            for method in sorted(rule.methods & {"GET", "POST"}):
+                response = client.open(url, method=method, data={"state": "hidden", "reason": "x"})
+                assert response.status_code == 404, (who, method, url)
+                checked += 1
+    assert checked >= 40
+    # Nothing was changed by the refused requests.
+    assert db.get(Submission, submission.id).moderation == ""
+    assert db.scalars(select(AuditEntry)).all() == []
+
+
+def test_console_creates_a_challenge_track_and_phase_and_edits_them(app, client, db, redis, make_user,
+                                                                     make_team):
+    organizer = make_user("boss@example.org", organizer=True)
+    login(client, organizer)
+    files = tiny_files()
+    response = client.post("/admin/challenges/new", data=upload_form(
+        slug="console2014", year="2014", title="Console 2014", description="made in the console",
+        classes=files["classes.txt"]), content_type="multipart/form-data")
+    assert response.status_code == 302
+    challenge = db.scalar(select(Challenge).where(Challenge.slug == "console2014"))
+    assert challenge.year == 2014 and challenge.classes_blob.data == files["classes.txt"]
+    [created] = entries(db, "challenge.create")
+    assert created.after["slug"] == "console2014" and created.actor_id == organizer.id
+
+    response = client.post(f"/admin/challenges/{challenge.id}/tracks/new",
+                           data={"slug": "cls", "title": "Classification", "task": "classification",
+                                 "guesses": "5"})
+    assert response.status_code == 302
+    track = db.scalar(select(Track).where(Track.challenge_id == challenge.id))
+    assert (track.task, track.guesses) == ("classification", 5)
+
+    sample = predictions(wrong=3)  # (perfect predictions would equal the labels file: refused)
+    response = client.post(f"/admin/tracks/{track.id}/phases/new", data=upload_form(
+        slug="val", title="Validation", opens="2014-01-01T00:00", closes="2099-01-01T00:00",
+        quota_count="2", quota_period="day", leaderboard="public", labels=files["labels.txt"],
+        sample=sample), content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    phase = db.scalar(select(Phase).where(Phase.track_id == track.id))
+    assert phase.images == len(TINY_LABELS) and phase.quota_count == 2
+    assert phase.labels_blob.data == files["labels.txt"] and phase.sample_blob.data == sample
+    assert phase.opens_at == datetime(2014, 1, 1, tzinfo=UTC)
+    [phase_created] = entries(db, "phase.create")
+    assert phase_created.after["quota_count"] == 2 and "labels_blob_id" in phase_created.after
+
+    # The new phase takes uploads and scores them with the new ground truth.
+    user = make_user()
+    make_team(challenge, user)
+    submitted = submissions.submit(user, phase, "p.txt", predictions(wrong=0))
+    drain(app)
+    submitted = db.get(Submission, submitted.id)
+    assert submitted.status == "scored" and submitted.score.error == 0.0
+
+    # Edit the phase: before and after in the audit log; the page shows the new values.
+    response = client.post(f"/admin/phases/{phase.id}", data={
+        "title": "Validation set", "opens": "2014-01-01T00:00", "closes": "2098-06-30T12:00",
+        "quota_count": "7", "quota_period": "week", "leaderboard": "after-close"})
+    assert response.status_code == 302
+    phase = db.get(Phase, phase.id)
+    assert (phase.title, phase.quota_count, phase.quota_period, phase.leaderboard) == (
+        "Validation set", 7, "week", "after-close")
+    assert phase.closes_at == datetime(2098, 6, 30, 12, 0, tzinfo=UTC)
+    [update] = entries(db, "phase.update")
+    assert update.before["quota_count"] == 2 and update.after["quota_count"] == 7
+    assert update.before["closes_at"].startswith("2099-01-01")
+    assert update.after["closes_at"].startswith("2098-06-30")
+    page = client.get(f"/admin/phases/{phase.id}").get_data(as_text=True)
+    assert 'value="2098-06-30T12:00"' in page and "Validation set" in page
+
+    # Track and challenge edits, audited the same way.
+    assert client.post(f"/admin/tracks/{track.id}", data={
+        "title": "Task 1", "task": "classification", "guesses": "5"}).status_code == 302
+    assert entries(db, "track.update")[0].after["title"] == "Task 1"
+    assert client.post(f"/admin/challenges/{challenge.id}", data={
+        "year": "2015", "title": "Console 2015", "description": ""}).status_code == 302
+    [edit] = entries(db, "challenge.update")
+    assert (edit.before["year"], edit.after["year"]) == (2014, 2015)
+    assert "phase.update" in client.get("/admin/audit").get_data(as_text=True)
+
+
+def test_console_refuses_bad_input_naming_the_field_and_changes_nothing(app, client, db, make_user,
+                                                                         make_challenge):
+    organizer = make_user("boss@example.org", organizer=True)
+    challenge = make_challenge()
+    track, phase = challenge.tracks[0], challenge.tracks[0].phases[0]
+    login(client, organizer)
+    before = db.scalars(select(AuditEntry)).all()
+
+    bad_labels = b"1\n2\nnot-a-label\n"
+    response = client.post(f"/admin/tracks/{track.id}/phases/new", data=upload_form(
+        slug="val", opens="2014-01-01T00:00", closes="2099-01-01T00:00", quota_count="2",
+        quota_period="day", leaderboard="public", labels=bad_labels), content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "labels/labels.txt" in page and "line 3" in page
+
+    response = client.post(f"/admin/tracks/{track.id}/phases/new", data=upload_form(
+        slug="val", opens="2014-01-01T00:00", closes="2013-01-01T00:00", quota_count="2",
+        quota_period="day", leaderboard="public", labels=tiny_files()["labels.txt"]),
+        content_type="multipart/form-data")
+    assert response.status_code == 400 and "closes:" in response.get_data(as_text=True)
+
+    response = client.post(f"/admin/phases/{phase.id}", data={
+        "title": "x", "opens": "yesterday", "closes": "2099-01-01T00:00", "quota_count": "0",
+        "quota_period": "day", "leaderboard": "public"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "opens:" in page and "quota_count: from 1" in page
+
+    # A class list the ground truth does not fit (3 classes; labels go up to 10).
+    response = client.post(f"/admin/challenges/{challenge.id}/classes", data=upload_form(
+        classes=b"n00000001\nn00000002\nn00000003\n"), content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "classes: the ground truth of cls/test does not fit" in page
+
+    response = client.post("/admin/challenges/new", data=upload_form(
+        slug="Bad Slug", year="2014", title="x", classes=tiny_files()["classes.txt"]),
+        content_type="multipart/form-data")
+    assert response.status_code == 400 and "slug: &#39;Bad Slug&#39; is not a slug" in response.get_data(
+        as_text=True)
+
+    db.expire_all()
+    assert [p.slug for p in db.get(Track, track.id).phases] == ["test"]
+    assert db.get(Phase, phase.id).quota_count == 5
+    assert db.scalars(select(AuditEntry)).all() == before
+    assert db.scalar(select(Challenge).where(Challenge.slug == "Bad Slug")) is None
+
+
+def test_localization_phase_needs_boxes_and_takes_them(app, client, db, make_user, make_challenge):
+    organizer = make_user("boss@example.org", organizer=True)
+    challenge = make_challenge(task="localization")
+    track = challenge.tracks[0]
+    login(client, organizer)
+    common = {"slug": "val", "opens": "2014-01-01T00:00", "closes": "2099-01-01T00:00",
+              "quota_count": "2", "quota_period": "day", "leaderboard": "public",
+              "labels": tiny_files()["labels.txt"]}
+    response = client.post(f"/admin/tracks/{track.id}/phases/new", data=upload_form(**common),
+                           content_type="multipart/form-data")
+    assert response.status_code == 400 and "boxes" in response.get_data(as_text=True)
+    response = client.post(f"/admin/tracks/{track.id}/phases/new",
+                           data=upload_form(**common, boxes=tiny_files()["boxes.csv"]),
+                           content_type="multipart/form-data")
+    assert response.status_code == 302
+    db.refresh(track)
+    new = next(p for p in track.phases if p.slug == "val")
+    assert new.boxes_blob.data == tiny_files()["boxes.csv"]
+
+
+def test_quota_changes_keep_existing_slots(app, client, db, redis, make_user, make_challenge, make_team):
+    organizer = make_user("boss@example.org", organizer=True)
+    user = make_user()
+    challenge = make_challenge(quota=(2, "day"))
+    make_team(challenge, user)
+    phase = challenge.tracks[0].phases[0]
+    first = submissions.submit(user, phase, "a.txt", predictions(1))
+    second = submissions.submit(user, phase, "b.txt", predictions(2))
+    try:
+        submissions.submit(user, phase, "c.txt", predictions(3))
+        raise AssertionError("the third upload should exceed the quota")
+    except submissions.QuotaExceeded:
+        pass
+    login(client, organizer)
+    settings = {"title": "Test", "opens": phase.opens_at.strftime("%Y-%m-%dT%H:%M"),
+                "closes": phase.closes_at.strftime("%Y-%m-%dT%H:%M"), "quota_period": "day",
+                "leaderboard": "public"}
+    assert client.post(f"/admin/phases/{phase.id}", data={**settings, "quota_count": "3"}).status_code == 302
+    third = submissions.submit(user, phase, "c.txt", predictions(3))
+    assert [s.quota_slot for s in (first, second, third)] == [1, 2, 3]
+    assert client.post(f"/admin/phases/{phase.id}", data={**settings, "quota_count": "1"}).status_code == 302
+    db.expire_all()
+    assert [db.get(Submission, s.id).quota_slot for s in (first, second, third)] == [1, 2, 3]
+    try:
+        submissions.submit(user, phase, "d.txt", predictions(4))
+        raise AssertionError("the lowered quota should refuse a fourth upload")
+    except submissions.QuotaExceeded:
+        pass
+
+
+def test_submission_list_filters_and_shows_timings_errors_and_checksums(app, client, db, redis, make_user,
+                                                                         make_challenge, make_team):
+    organizer = make_user("boss@example.org", organizer=True)
+    alice, bob = make_user(), make_user()
+    challenge = make_challenge()
+    make_team(challenge, alice, name="Alpha")
+    make_team(challenge, bob, name="Beta")
+    phase = challenge.tracks[0].phases[0]
+    good = submissions.submit(alice, phase, "good.txt", predictions(0))
+    lost = submissions.submit(bob, phase, "lost.txt", predictions(5))
+    # A stored file that vanished: the worker fails the submission with a reason.
+    (Path(app.config["UPLOAD_FOLDER"]) / lost.stored_path).unlink()
+    drain(app)
+    login(client, organizer)
+    page = client.get("/admin/submissions").get_data(as_text=True)
+    assert f">{good.id}</a>" in page and f">{lost.id}</a>" in page
+    assert good.sha256[:12] in page and "missing on the server" in page
+    scored = client.get("/admin/submissions?status=scored").get_data(as_text=True)
+    assert f">{good.id}</a>" in scored and f">{lost.id}</a>" not in scored
+    beta = client.get("/admin/submissions?team=bet").get_data(as_text=True)
+    assert f">{lost.id}</a>" in beta and f">{good.id}</a>" not in beta
+    both = client.get(f"/admin/submissions?phase={phase.id}&challenge=tiny2012").get_data(as_text=True)
+    assert f">{good.id}</a>" in both and f">{lost.id}</a>" in both
+    assert "No submissions match" in client.get("/admin/submissions?challenge=other").get_data(as_text=True)
+    bad = client.get("/admin/submissions?status=bogus").get_data(as_text=True)
+    assert "status: &#39;bogus&#39; is not one of" in bad
+    detail = client.get(f"/admin/submissions/{good.id}").get_data(as_text=True)
+    assert good.sha256 in detail and "1 attempt(s)" in detail and "started" in detail
+
+
+def test_phase_export_lists_every_submission_as_csv_and_json(app, client, db, redis, make_user,
+                                                              make_challenge, make_team):
+    organizer = make_user("boss@example.org", organizer=True)
+    alice, bob = make_user(), make_user()
+    challenge = make_challenge()
+    make_team(challenge, alice, name="Alpha")
+    make_team(challenge, bob, name="Beta, Inc.")
+    phase = challenge.tracks[0].phases[0]
+    named = submissions.Metadata(method='net "A"')
+    ids = [submissions.submit(alice, phase, "a.txt", predictions(0), named).id,
+           submissions.submit(alice, phase, "b.txt", predictions(4)).id,
+           submissions.submit(bob, phase, "c.txt", predictions(10)).id]
+    drain(app)
+    queued = submissions.submit(bob, phase, "d.txt", predictions(2)).id
+
+    login(client, alice)
+    assert client.get(f"/admin/phases/{phase.id}/submissions.csv").status_code == 404
+    login(client, organizer)
+    response = client.get(f"/admin/phases/{phase.id}/submissions.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "all-submissions.csv" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [int(r["submission_id"]) for r in rows] == [*ids, queued]
+    assert [r["status"] for r in rows] == ["scored", "scored", "scored", "queued"]
+    assert rows[0]["method"] == 'net "A"' and rows[2]["team"] == "Beta, Inc."
+    assert float(rows[0]["score_error"]) == 0.0 and float(rows[2]["score_error"]) == 0.5
+    assert rows[3]["score_error"] == "" and rows[3]["started_at"] == ""
+    assert all(len(r["sha256"]) == 64 and int(r["size"]) > 0 for r in rows)
+
+    data = json.loads(client.get(f"/admin/phases/{phase.id}/submissions.json").get_data(as_text=True))
+    assert (data["challenge"], data["track"], data["phase"]) == ("tiny2012", "cls", "test")
+    assert [s["submission_id"] for s in data["submissions"]] == [*ids, queued]
+    assert data["submissions"][1]["score_error"] == 0.2 and data["submissions"][3]["score_error"] is None
+    assert data["submissions"][0]["finished_at"] is not None and data["submissions"][0]["attempts"] == 1
+
+
+def test_reference_entries_are_scored_shown_and_never_ranked(app, client, db, redis, make_user,
+                                                              make_challenge, make_team):
+    organizer = make_user("boss@example.org", organizer=True)
+    alice, bob = make_user(), make_user()
+    challenge = make_challenge(quota=(1, "total"))
+    make_team(challenge, alice, name="Alpha")
+    make_team(challenge, bob, name="Beta")
+    phase = challenge.tracks[0].phases[0]
+    submissions.submit(alice, phase, "a.txt", predictions(2))
+    submissions.submit(bob, phase, "b.txt", predictions(12))
+    login(client, organizer)
+    for wrong in (6, 4):  # two reference uploads: beyond any quota; the better counts
+        response = client.post(f"/admin/phases/{phase.id}/reference", data=upload_form(
+            name="Organizers' baseline", method="ResNet-ish", file=predictions(wrong)),
+            content_type="multipart/form-data")
+        assert response.status_code == 302
+    bad = client.post(f"/admin/phases/{phase.id}/reference", data=upload_form(
+        name="Organizers' baseline", file=b"1\n2\n"), content_type="multipart/form-data")
+    assert bad.status_code == 400 and "file:" in bad.get_data(as_text=True)
+    taken = client.post(f"/admin/phases/{phase.id}/reference", data=upload_form(
+        name="Alpha", file=predictions(1)), content_type="multipart/form-data")
+    assert taken.status_code == 400 and "competing team" in taken.get_data(as_text=True)
+    drain(app)
+
+    board = ranked(phase)
+    assert [(e.team, e.rank, e.reference) for e in board] == [
+        ("Alpha", 1, False), ("Organizers' baseline", None, True), ("Beta", 2, False)]
+    assert board[1].error == 0.2 and board[1].group == 0
+    assert len(entries(db, "submission.add_reference")) == 2
+    assert len(entries(db, "team.create_reference")) == 1
+
+    client.post("/logout")
+    page = client.get("/c/tiny2012/cls?phase=test").get_data(as_text=True)
+    assert 'class="badge reference"' in page and "Organizers&#39; baseline" in page
+    assert page.index("Alpha") < page.index("Organizers&#39; baseline") < page.index("Beta")
