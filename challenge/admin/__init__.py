@@ -4,6 +4,7 @@ from flask import Flask
 
 from challenge.admin import export, rescoring  # noqa: F401  (their routes join the blueprint)
 from challenge.admin.commands import flags_command, moderate_cli
+from challenge.admin.rescoring_commands import rescore_cli, truth_cli
 from challenge.admin.views import bp
 
 
@@ -11,3 +12,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(moderate_cli)
     app.cli.add_command(flags_command)
+    app.cli.add_command(truth_cli)
+    app.cli.add_command(rescore_cli)

@@ -361,3 +361,49 @@ def test_console_replace_rescore_preview_publish_and_roll_back(app, client, db, 
     assert ranks(db.get(Phase, phase_id))["Team A"] == 1
     assert "rolled-back" in client.get(run_url).get_data(as_text=True)
     assert actions(db)[-4:] == ["truth.replace", "rescore.start", "rescore.publish", "rescore.rollback"]
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_command_line_replace_rescore_publish_and_roll_back(app, db, runner, board, tmp_path):
+    phase_id = board["phase"].id
+    new = tmp_path / "labels_v2.txt"
+    new.write_bytes(lines(V2_LABELS))
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"1\nabc\n")
+
+    out = runner.invoke(args=["truth", "replace", "tiny2012/cls/nope", "--labels", str(new)])
+    assert out.exit_code != 0 and "has no phase 'nope'" in out.output
+    out = runner.invoke(args=["truth", "replace", "tiny2012/cls/test", "--labels", str(bad)])
+    assert out.exit_code != 0 and "ground truth not replaced" in out.output
+    out = runner.invoke(args=["truth", "replace", "tiny2012/cls/test", "--labels", str(new), "--note", "fix"])
+    assert out.exit_code == 0, out.output
+    assert "version 2 added; published scores stay on version 1" in out.output
+    out = runner.invoke(args=["truth", "list", "tiny2012/cls/test"])
+    assert "* version 1: 20 images" in out.output and "  version 2: 20 images; labels_v2.txt" in out.output
+
+    out = runner.invoke(args=["rescore", "start", "tiny2012/cls/test"])
+    assert out.exit_code == 0, out.output
+    run_id = int(out.output.split()[2])
+    assert "0 of 3 done" in runner.invoke(args=["rescore", "status", str(run_id)]).output
+    drain(app)
+    db.remove()
+    out = runner.invoke(args=["rescore", "status", str(run_id)])
+    assert "3 of 3 done" in out.output and "Team B: 3 -> 1 (0.30000 -> 0.00000)" in out.output
+
+    out = runner.invoke(args=["rescore", "publish", str(run_id)])
+    assert out.exit_code == 0 and "published (3 scores)" in out.output
+    db.remove()
+    assert ranks(db.get(Phase, phase_id))["Team B"] == 1
+    assert f"run {run_id}: tiny2012/cls/test, whole phase, version 2, published" in runner.invoke(
+        args=["rescore", "list"]).output
+    out = runner.invoke(args=["rescore", "rollback", str(run_id)])
+    assert out.exit_code == 0 and "rolled back (3 scores restored)" in out.output
+    db.remove()
+    assert ranks(db.get(Phase, phase_id))["Team A"] == 1
+    out = runner.invoke(args=["rescore", "publish", str(run_id)])
+    assert out.exit_code != 0 and "only an open run can be published" in out.output
+    entries = db.scalars(select(AuditEntry).where(AuditEntry.action.like("rescore.%"))).all()
+    assert [(e.action, e.actor_id) for e in entries] == [
+        ("rescore.start", None), ("rescore.publish", None), ("rescore.rollback", None)]
