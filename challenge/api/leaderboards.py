@@ -30,6 +30,7 @@ def entry_json(entry: Entry, task: str) -> dict[str, Any]:
             "significant": entry.significant,
         },
         "outside_data": entry.outside_data,
+        "reference": entry.reference,
     }
     if task == "localization" and entry.cls_error is not None:
         row["cls_error"] = entry.cls_error

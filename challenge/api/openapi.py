@@ -78,7 +78,8 @@ SCHEMAS: dict[str, Any] = {
     }),
     "ChallengeList": _closed({"challenges": {"type": "array", "items": _ref("ChallengeSummary")}}),
     "LeaderboardEntry": _closed({
-        "rank": {**INTEGER, "minimum": 1, "description": "Ties share a rank (1, 2, 2, 4)."},
+        "rank": {"type": ["integer", "null"], "minimum": 1,
+                 "description": "Ties share a rank (1, 2, 2, 4); null for a reference entry."},
         "team": STRING,
         "submission": {**INTEGER, "description": "The team's best scored submission."},
         "method": STRING,
@@ -89,8 +90,12 @@ SCHEMAS: dict[str, Any] = {
         "ci95": {"type": "array", "items": RATE, "minItems": 2, "maxItems": 2,
                  "description": "Bootstrap 95% confidence interval of the error."},
         "cls_error": {**RATE, "description": "Localization tracks only: the classification error."},
-        "tie_group": {**INTEGER, "minimum": 1,
-                      "description": "Consecutive entries not significantly different share a group."},
+        "tie_group": {**INTEGER, "minimum": 0,
+                      "description": "Consecutive entries not significantly different share a group "
+                                     "(0 for a reference entry)."},
+        "reference": {"type": "boolean",
+                      "description": "An organizers' reference entry (e.g. a baseline): shown by its "
+                                     "error, never ranked, outside the tie groups."},
         "vs_above": {"oneOf": [{"type": "null"}, _closed({
             "difference": {"type": "number", "description": "This entry's error minus the above's."},
             "ci95": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,

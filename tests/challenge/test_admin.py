@@ -10,8 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 from submit_helpers import drain
+from test_openapi import validator
 
 from challenge import audit
+from challenge.api.openapi import DOCUMENT
 from challenge.leaderboards.service import ranked
 from challenge.models import AuditEntry, Challenge, Phase, Submission, Track
 from challenge.submissions import service as submissions
@@ -360,3 +362,23 @@ def test_reference_entries_are_scored_shown_and_never_ranked(app, client, db, re
     page = client.get("/c/tiny2012/cls?phase=test").get_data(as_text=True)
     assert 'class="badge reference"' in page and "Organizers&#39; baseline" in page
     assert page.index("Alpha") < page.index("Organizers&#39; baseline") < page.index("Beta")
+
+
+def test_api_board_lists_a_reference_entry_unranked_as_documented(app, client, db, redis, make_user,
+                                                                  make_challenge, make_team):
+    organizer = make_user("boss@example.org", organizer=True)
+    alice = make_user()
+    challenge = make_challenge()
+    make_team(challenge, alice, name="Alpha")
+    phase = challenge.tracks[0].phases[0]
+    submissions.submit(alice, phase, "a.txt", predictions(6))
+    login(client, organizer)
+    assert client.post(f"/admin/phases/{phase.id}/reference", data=upload_form(
+        name="Baseline", file=predictions(3)), content_type="multipart/form-data").status_code == 302
+    drain(app)
+    client.post("/logout")
+    body = client.get("/api/v1/challenges/tiny2012/tracks/cls/leaderboard").get_json()
+    assert [(e["team"], e["rank"], e["reference"]) for e in body["entries"]] == [
+        ("Baseline", None, True), ("Alpha", 1, False)]
+    schema = DOCUMENT["paths"]["/challenges/{slug}/tracks/{track_slug}/leaderboard"]["get"]["responses"]
+    validator(schema["200"]["content"]["application/json"]["schema"]).validate(body)
