@@ -3,8 +3,9 @@
 // Every badge rendered by templates/submissions/_status.html carries its status and the URL of
 // /submissions/<id>/status.json. While any badge on the page is queued or running, this polls
 // those URLs every two seconds and puts the server-rendered badge (same partial) in place. On the
-// submission page, once the status settles (scored or failed), it fetches the page again and swaps
-// in its #submission-live block, so the scores, chart and reason appear as the server renders them.
+// submission page (its badge sits in #submission-live), once the status settles (scored or failed),
+// it fetches the page again and swaps in its main content, so the scores, chart and reason appear
+// as the server renders them.
 // Without JavaScript nothing here runs and the pages say to reload.
 (function () {
   "use strict";
@@ -32,20 +33,28 @@
     el.setAttribute("data-status", fresh.getAttribute("data-status"));
   }
 
-  function refreshSubmissionBlock() {
-    var block = document.getElementById("submission-live");
-    if (!block) return;
+  // The submission page, once settled: its main content as the server renders it now (scores,
+  // chart, per-class table, and whatever else the page shows of a scored submission). The flashed
+  // messages on top are kept: the fresh copy no longer has them.
+  function refreshSubmissionPage() {
+    var main = document.querySelector("main");
+    if (!main) return;
     fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.text();
       })
       .then(function (html) {
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("submission-live");
-        if (!fresh) throw new Error("no #submission-live in the page");
-        block.replaceWith(document.importNode(fresh, true));
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("main");
+        if (!fresh || !fresh.querySelector("#submission-live")) throw new Error("not the submission page");
+        fresh.querySelectorAll(".flash").forEach(function (el) { el.remove(); });
+        var nodes = Array.prototype.slice.call(main.querySelectorAll(":scope > .flash"));
+        Array.prototype.forEach.call(fresh.childNodes, function (node) {
+          nodes.push(document.importNode(node, true));
+        });
+        main.replaceChildren.apply(main, nodes);
         document.dispatchEvent(new CustomEvent("submission:updated"));
-        schedule();  // the fresh block could still hold a pending badge (status changed again)
+        schedule();  // the fresh copy could hold a pending badge again (rescored meanwhile)
       })
       .catch(function () { window.location.reload(); });
   }
@@ -65,7 +74,7 @@
       .then(function (data) {
         if (!data) return;
         applyBadge(el, data.badge_html);
-        if (!data.pending && el.closest("#submission-live")) refreshSubmissionBlock();
+        if (!data.pending && el.closest("#submission-live")) refreshSubmissionPage();
       })
       .catch(function () { /* a transient failure (network, restart): the next tick asks again */ });
   }
