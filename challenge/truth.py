@@ -157,13 +157,12 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
     for file in (labels, boxes, blacklist):
         if file is not None and not file.data.strip():
             raise TruthError(f"{file.name!r} is empty")
-    current = get_version(phase, phase.truth_version)
-    assert current is not None, f"phase {phase.id} has no version {phase.truth_version}"
-    labels_data = labels.data if labels is not None else current.labels_blob.data
-    boxes_data = boxes.data if boxes is not None else (
-        current.boxes_blob.data if current.boxes_blob is not None else None)
+    # The phase's own files are the current truth (what scoring reads), whatever wrote them.
+    cur_labels, cur_boxes, cur_blacklist = phase.labels_blob, phase.boxes_blob, phase.blacklist_blob
+    labels_data = labels.data if labels is not None else cur_labels.data
+    boxes_data = boxes.data if boxes is not None else (cur_boxes.data if cur_boxes is not None else None)
     blacklist_data = None if drop_blacklist else blacklist.data if blacklist is not None else (
-        current.blacklist_blob.data if current.blacklist_blob is not None else None)
+        cur_blacklist.data if cur_blacklist is not None else None)
     given = ", ".join(repr(f.name) for f in (labels, boxes, blacklist) if f is not None)
     try:
         parsed = scorer.load_ground_truth(scoring.class_list(track), labels=labels_data,
@@ -173,15 +172,16 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
 
     with db.session.no_autoflush:
         first = _ensure_first(phase)
-        new_labels = _blob(labels) if labels is not None else current.labels_blob
-        new_boxes = _blob(boxes) if boxes is not None else current.boxes_blob
+        new_labels = _blob(labels) if labels is not None else cur_labels
+        new_boxes = _blob(boxes) if boxes is not None else cur_boxes
         new_blacklist = None if drop_blacklist else (
-            _blob(blacklist) if blacklist is not None else current.blacklist_blob)
+            _blob(blacklist) if blacklist is not None else cur_blacklist)
         same = (_sha(new_labels), _sha(new_boxes), _sha(new_blacklist)) == (
-            _sha(current.labels_blob), _sha(current.boxes_blob), _sha(current.blacklist_blob))
+            _sha(cur_labels), _sha(cur_boxes), _sha(cur_blacklist))
         if same:
             db.session.rollback()
-            raise TruthError(f"these files are version {current.number}'s, the current one; nothing changed")
+            raise TruthError(f"these files are version {phase.truth_version}'s, the current one; "
+                             "nothing changed")
         latest = db.session.scalar(select(func.max(TruthVersion.number))
                                    .where(TruthVersion.phase_id == phase.id))
         version = TruthVersion(

@@ -19,6 +19,7 @@ from challenge.admin.access import organizer_required
 from challenge.admin.views import bp
 from challenge.auth.current import me
 from challenge.extensions import db
+from challenge.leaderboards import service as boards
 from challenge.models import Challenge, Phase, RescoreRun, Submission, Track
 
 
@@ -133,7 +134,8 @@ def rescore_run(run_id: int) -> ResponseReturnValue:
     run = _run(run_id)
     state = rescoring.progress(run)
     # The preview only means something once every candidate is in.
-    changes = rescoring.preview(run) if state.finished and run.status == "open" else []
+    changes = {name: rescoring.preview(run, name) for name in boards.board_names(run.phase)} \
+        if state.finished and run.status == "open" else {}
     return render_template("admin/rescoring_run.html", run=run, state=state, changes=changes,
                            failures=rescoring.failures(run), missing=rescoring.missing(run),
                            label=truth.phase_label(run.phase), form=FlaskForm())

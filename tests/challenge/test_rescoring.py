@@ -407,3 +407,50 @@ def test_command_line_replace_rescore_publish_and_roll_back(app, db, runner, boa
     entries = db.scalars(select(AuditEntry).where(AuditEntry.action.like("rescore.%"))).all()
     assert [(e.action, e.actor_id) for e in entries] == [
         ("rescore.start", None), ("rescore.publish", None), ("rescore.rollback", None)]
+
+
+def test_rollback_queues_submissions_scored_on_the_withdrawn_version_again(
+        app, db, board, make_user, make_team):
+    phase, organizer = board["phase"], board["organizer"]
+    truth.replace(phase, labels=labels_file(V2_LABELS), actor=organizer)
+    run_id = rescoring.start(phase, actor=organizer).id
+    drain(app)
+    db.remove()
+    rescoring.publish(db.get(RescoreRun, run_id), organizer)
+    db.remove()
+    late_user = make_user("late@example.org")
+    make_team(db.get(Phase, phase.id).track.challenge, late_user, name="Team D")
+    late_id = submit(late_user, db.get(Phase, phase.id), "d.txt", lines(V2_LABELS)).id
+    drain(app)
+    db.remove()
+    assert db.get(Submission, late_id).score.truth_version == 2
+    assert db.get(Submission, late_id).score.error == 0.0
+
+    rescoring.rollback(db.get(RescoreRun, run_id), organizer)
+    db.remove()
+    late = db.get(Submission, late_id)
+    assert late.status == "queued" and late.score.truth_version == 2  # kept until rescored
+    drain(app)
+    db.remove()
+    late = db.get(Submission, late_id)
+    assert late.status == "scored" and late.score.truth_version == 1
+    assert late.score.error == pytest.approx(0.3)
+    assert truth.scores_by_version(db.get(Phase, phase.id)) == {1: 4}
+
+
+def test_preview_of_a_split_phase_covers_both_boards(app, db, client, board):
+    phase, organizer = board["phase"], board["organizer"]
+    phase.public_fraction = 0.5
+    db.commit()
+    truth.replace(phase, labels=labels_file(V2_LABELS), actor=organizer)
+    run_id = rescoring.start(db.get(Phase, phase.id), actor=organizer).id
+    drain(app)
+    db.remove()
+    run = db.get(RescoreRun, run_id)
+    for name in ("public", "private"):
+        changes = rescoring.preview(run, name)
+        assert {c.team for c in changes} == {"Team A", "Team B", "Team C"}
+        assert {c.team: c.new_error for c in changes}["Team B"] == 0.0
+    login(client, "boss@example.org")
+    page = client.get(f"/admin/rescore/{run_id}").get_data(as_text=True)
+    assert "(public board)" in page and "(private board)" in page
