@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -382,3 +383,48 @@ def test_api_board_lists_a_reference_entry_unranked_as_documented(app, client, d
         ("Baseline", None, True), ("Alpha", 1, False)]
     schema = DOCUMENT["paths"]["/challenges/{slug}/tracks/{track_slug}/leaderboard"]["get"]["responses"]
     validator(schema["200"]["content"]["application/json"]["schema"]).validate(body)
+
+
+def test_every_console_page_renders_for_an_organizer(app, client, db, redis, make_user, make_challenge,
+                                                     make_team):
+    organizer = make_user("boss@example.org", organizer=True)
+    alice = make_user()
+    challenge = make_challenge(task="localization")
+    team = make_team(challenge, alice, name="Alpha")
+    track, phase = challenge.tracks[0], challenge.tracks[0].phases[0]
+    submission = submissions.submit(alice, phase, "a.txt", perfect_predictions("localization"))
+    drain(app)
+    login(client, organizer)
+    app.config["WTF_CSRF_ENABLED"] = True  # so that every form renders its token
+    pages = ["/admin/", "/admin/audit", "/admin/challenges/new", f"/admin/challenges/{challenge.id}",
+             f"/admin/challenges/{challenge.id}/tracks/new", f"/admin/tracks/{track.id}",
+             f"/admin/tracks/{track.id}/phases/new", f"/admin/phases/{phase.id}", "/admin/submissions",
+             f"/admin/submissions/{submission.id}", f"/admin/teams/{team.id}", "/admin/moderation",
+             "/admin/flags", "/admin/flags?challenge=tiny2012"]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        page = response.get_data(as_text=True)
+        assert page.count('method="post"') == page.count('name="csrf_token"'), url
+    assert client.get("/admin/challenges/999999").status_code == 404
+    assert client.get("/admin/flags?challenge=nope").status_code == 404
+
+
+def test_console_forms_need_the_csrf_token(app, client, db, make_user, make_challenge):
+    app.config["WTF_CSRF_ENABLED"] = True
+    organizer = make_user("boss@example.org", organizer=True)
+    phase = make_challenge().tracks[0].phases[0]
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                      client.get("/login").get_data(as_text=True)).group(1)
+    assert client.post("/login", data={"email": organizer.email, "password": "password123",
+                                       "csrf_token": token}).status_code == 302
+    settings = {"title": "x", "opens": "2014-01-01T00:00", "closes": "2099-01-01T00:00",
+                "quota_count": "9", "quota_period": "day", "leaderboard": "public"}
+    assert client.post(f"/admin/phases/{phase.id}", data=settings).status_code == 400
+    db.expire_all()
+    assert db.get(Phase, phase.id).quota_count == 5
+    page = client.get(f"/admin/phases/{phase.id}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    assert client.post(f"/admin/phases/{phase.id}", data={**settings, "csrf_token": token}).status_code == 302
+    db.expire_all()
+    assert db.get(Phase, phase.id).quota_count == 9
