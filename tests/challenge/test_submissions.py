@@ -278,7 +278,7 @@ def test_status_json_never_carries_hidden_scores(app, client, db, redis, make_us
                          "badge_html", "scores"}
     assert "0.00" not in body["badge_html"]
     page = client.get(f"/submissions/{sid}").get_data(as_text=True)
-    assert 'id="scores"' not in page and "not shown to teams" in page
+    assert 'id="scores"' not in page and "does not show these scores to teams" in page
     client.post("/logout")
     login(client, make_user(organizer=True))
     assert client.get(f"/submissions/{sid}/status.json").get_json()["scores"]["error"] == 0.0
