@@ -1,10 +1,18 @@
-"""The demo: a synthetic ILSVRC 2012-like challenge, loaded into an empty database.
+"""The demo: three synthetic years shaped like ILSVRC, loaded into an empty database.
 
-``write_demo_bundle`` writes an ordinary bundle folder (the same format as
-``challenge load`` reads), so the demo goes through the real loader. The demo
-teams' entries are real submissions: their files are stored like uploads and
-scored synchronously by the real scoring job. A demo user without a team is
-created so a newcomer can make a team and upload the sample file.
+- 2010: a flat (top-5) and a hierarchical-cost track over one class hierarchy (the
+  class list is a devkit-style ``meta.mat`` with its cost matrix);
+- 2012: classification, and classification with localization;
+- 2014: the same two tracks, localization with a blacklist (and a public/private
+  split of the test images when the platform's bundles take one); its phases are
+  open, so a newcomer can make a team and upload.
+
+2010 and 2012 are closed, with their results published. Each year is an ordinary
+bundle folder (``write_demo_bundle``) loaded by the real loader. The teams carry the
+names of the teams that led those years, and their entries are real submissions,
+stored like uploads and scored by the real scoring job in this process, but the
+prediction files are synthetic: generated to land on the errors those teams
+published (``challenge.demo.data``), and the pages say so.
 """
 
 from __future__ import annotations
@@ -12,97 +20,202 @@ from __future__ import annotations
 import secrets
 import tempfile
 from contextlib import nullcontext
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import func, select
 
-from challenge import jobs, quota, storage
+from challenge import bundles, jobs, quota, storage
 from challenge.bundles import load_bundle
-from challenge.demo import data
-from challenge.demo.data import Model
+from challenge.demo import data, hierarchy
+from challenge.demo.data import DemoData, Model
+from challenge.demo.metamat import meta_mat
+from challenge.export_bundle import to_toml
 from challenge.extensions import db
-from challenge.models import Challenge, Membership, Phase, Submission, Team, User, utcnow
+from challenge.models import Challenge, Membership, Phase, Submission, Team, User
 
-DEMO_SLUG = "ilsvrc2012-demo"
 DEMO_EMAIL = "demo@example.org"
 DEMO_PASSWORD = "demo-password"
 
-#: The organizers' public sample: a weak baseline (about 45% top-5 error).
-BASELINE = Model(at_rank=(0.30, 0.10, 0.06, 0.05, 0.04), box_noise=0.25)
+#: The organizers' public sample on every phase: a weak baseline (about 45% top-5 error).
+BASELINE = Model(top5=0.45, loc=0.75, spread=6.0)
 
-#: Demo teams and their methods: (team, method, model), uploaded in this order.
-ENTRIES: tuple[tuple[str, str, Model], ...] = (
-    ("Aurora Vision", "Deep convnet, 8 layers", Model((0.62, 0.12, 0.06, 0.03, 0.02), 0.10)),
-    ("Aurora Vision", "Deep convnet ensemble", Model((0.66, 0.11, 0.05, 0.03, 0.02), 0.09)),
-    ("Harbor Lab", "Fisher vectors + linear SVM", Model((0.45, 0.12, 0.07, 0.05, 0.04), 0.18)),
-    ("Northwind", "SIFT bag of words", Model((0.28, 0.10, 0.07, 0.05, 0.04), 0.30)),
-    ("Northwind", "SIFT + color, spatial pyramid", Model((0.33, 0.11, 0.07, 0.05, 0.04), 0.27)),
-)
-
-DESCRIPTION = (
-    "A small synthetic challenge in the style of ILSVRC 2012, for trying the platform: "
-    f"{len(data.NAMES)} classes and {data.IMAGES} validation images whose labels and boxes were "
-    "generated, not photographed. Download the sample predictions of a track, make a team and "
-    "upload them to see the scoring pipeline and the leaderboard at work."
+SYNTHETIC = (
+    "This is a synthetic demo: the images do not exist, the labels and boxes were generated, "
+    "and the teams' entries are generated prediction files made to land near the errors those "
+    "teams published in {year}; they are not their real submissions."
 )
 
 
-def _toml() -> str:
-    common = """opens = 2012-05-01T00:00:00Z
-closes = 2099-12-31T23:59:59Z
-quota = "50/day"
-leaderboard = "public"
-labels = "val_labels.txt"
-"""
-    return f'''slug = "{DEMO_SLUG}"
-year = 2012
-title = "ILSVRC 2012 (demo)"
-description = "{DESCRIPTION}"
-classes = "classes.txt"
-
-[[tracks]]
-slug = "cls"
-title = "Task 1: Classification"
-task = "classification"
-guesses = 5
-
-[[tracks.phases]]
-slug = "val"
-title = "Validation"
-sample = "cls_sample.txt"
-{common}
-[[tracks]]
-slug = "loc"
-title = "Task 2: Classification + localization"
-task = "localization"
-guesses = 5
-
-[[tracks.phases]]
-slug = "val"
-title = "Validation"
-boxes = "val_boxes.csv"
-sample = "loc_sample.txt"
-{common}'''
+@dataclass(frozen=True)
+class Entry:
+    team: str
+    method: str
+    model: Model
+    uploaded: datetime
 
 
-def write_demo_bundle(folder: Path) -> None:
-    """Write the demo bundle (challenge.toml and its files) into ``folder``."""
-    rng = np.random.default_rng(data.SEED)
-    demo = data.make_data(rng)
-    files = {
-        "challenge.toml": _toml().encode(),
-        "classes.txt": data.classes_file(),
-        "val_labels.txt": data.labels_file(demo),
-        "val_boxes.csv": data.boxes_file(demo),
-        "cls_sample.txt": data.predictions(rng, demo, BASELINE, "classification"),
-        "loc_sample.txt": data.predictions(rng, demo, BASELINE, "localization"),
+@dataclass(frozen=True)
+class TrackDef:
+    slug: str
+    title: str
+    task: str
+
+
+@dataclass(frozen=True)
+class Year:
+    year: int
+    images: int
+    tracks: tuple[TrackDef, ...]
+    opens: datetime
+    closes: datetime
+    leaderboard: str
+    quota: str
+    entries: tuple[Entry, ...]
+    blacklist: float = 0.0  # share of images blacklisted for localization
+    public_fraction: float | None = None  # share of test images on the public board
+
+    @property
+    def slug(self) -> str:
+        return f"ilsvrc{self.year}-demo"
+
+    @property
+    def title(self) -> str:
+        return f"ILSVRC {self.year} (synthetic demo)"
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+CLS = TrackDef("cls", "Task 1: Classification", "classification")
+LOC = TrackDef("loc", "Task 2: Classification with localization", "localization")
+
+#: Published top-5 errors (ILSVRC results pages), rounded; the entries are made to match them.
+YEARS: tuple[Year, ...] = (
+    # The 2010 flat track shares its slug with the later classification tracks: one line
+    # across the years on the history chart.
+    Year(2010, 3000, (TrackDef("cls", "Classification, flat cost", "classification"),
+                      TrackDef("hier", "Classification, hierarchical cost", "hierarchical")),
+         _at("2010-05-03T00:00:00"), _at("2010-08-31T23:59:59"), "after-close", "2/week", (
+             Entry("Hminmax", "HMAX-style features", Model(0.543, spread=5.0), _at("2010-08-27T10:00:00")),
+             Entry("UCI", "Bag of words, multiple kernels", Model(0.466, spread=4.0),
+                   _at("2010-08-28T15:00:00")),
+             Entry("ISIL", "Spatial pyramid matching, SVMs", Model(0.446, spread=4.0),
+                   _at("2010-08-29T09:00:00")),
+             Entry("NEC-UIUC", "SIFT + LBP, coordinate coding, linear SVMs", Model(0.303, spread=2.5),
+                   _at("2010-08-29T20:00:00")),
+             Entry("XRCE", "Fisher vectors, linear SVMs", Model(0.336, spread=3.0),
+                   _at("2010-08-30T11:00:00")),
+             Entry("NEC-UIUC", "SIFT + LBP, coordinate coding, ensemble", Model(0.282, spread=2.2),
+                   _at("2010-08-31T08:00:00")),
+         )),
+    Year(2012, 3000, (CLS, LOC), _at("2012-05-18T00:00:00"), _at("2012-09-30T23:59:59"),
+         "after-close", "2/week", (
+             Entry("LEAR-XRCE", "Fisher vectors, nearest class mean", Model(0.345),
+                   _at("2012-09-24T12:00:00")),
+             Entry("University of Amsterdam", "Fisher vectors, color SIFT", Model(0.296),
+                   _at("2012-09-25T12:00:00")),
+             Entry("XRCE/INRIA", "Fisher vectors, product quantization", Model(0.271),
+                   _at("2012-09-26T12:00:00")),
+             Entry("SuperVision", "Deep convnet, 1 model", Model(0.164, loc=0.342, top1=0.38),
+                   _at("2012-09-27T12:00:00")),
+             Entry("OXFORD_VGG", "Fisher vectors + DPM boxes", Model(0.270, loc=0.500),
+                   _at("2012-09-28T12:00:00")),
+             Entry("ISI", "Fisher vectors, graphs of features", Model(0.262, loc=0.536),
+                   _at("2012-09-29T12:00:00")),
+             Entry("SuperVision", "Deep convnet, 7 models", Model(0.153, loc=0.335, top1=0.36, spread=2.0),
+                   _at("2012-09-30T12:00:00")),
+         )),
+    Year(2014, 3000, (CLS, LOC), _at("2014-05-01T00:00:00"), _at("2099-12-31T23:59:59"),
+         "public", "50/day", (
+             Entry("DeeperVision", "Deep convnet", Model(0.095), _at("2014-08-12T12:00:00")),
+             Entry("Andrew Howard", "Convnets, multi-scale", Model(0.081), _at("2014-08-13T12:00:00")),
+             Entry("MSRA Visual Computing", "Spatial pyramid pooling nets", Model(0.081, loc=0.355),
+                   _at("2014-08-14T12:00:00")),
+             Entry("GoogLeNet", "Inception, 1 model", Model(0.079, loc=0.285, top1=0.22),
+                   _at("2014-08-15T12:00:00")),
+             Entry("VGG", "Very deep convnets, 16-19 layers", Model(0.073, loc=0.253, top1=0.245),
+                   _at("2014-08-16T12:00:00")),
+             Entry("GoogLeNet", "Inception, 7 models", Model(0.067, loc=0.264, top1=0.20, spread=2.0),
+                   _at("2014-08-17T12:00:00")),
+         ), blacklist=0.035, public_fraction=0.5),
+)
+
+#: The open year: the front page's first, where a newcomer uploads.
+DEMO_SLUG = YEARS[-1].slug
+ENTRIES = tuple(e for y in YEARS for e in y.entries)
+
+
+def _tasks_of(entry: Entry, year: Year) -> list[TrackDef]:
+    return [t for t in year.tracks if t.task != "localization" or entry.model.loc is not None]
+
+
+def _toml(year: Year, files: dict[str, bytes]) -> str:
+    description = SYNTHETIC.format(year=year.year) + (
+        f" {len(data.NAMES)} classes (real ImageNet class names) and {year.images} test images.")
+    if year.closes.year < 2099:
+        description += " This year is closed; its results are published."
+    else:
+        description += (" The phases are open: make a team, download a track's sample predictions "
+                        "and upload them to see scoring and the leaderboard at work.")
+    manifest: dict = {
+        "slug": year.slug, "year": year.year, "title": year.title, "description": description,
+        "classes": "meta.mat" if "meta.mat" in files else "classes.txt", "tracks": [],
     }
+    for track in year.tracks:
+        phase: dict = {
+            "slug": "test", "title": "Test", "labels": "test_labels.txt", "opens": year.opens,
+            "closes": year.closes, "quota": year.quota, "leaderboard": year.leaderboard,
+            "sample": f"sample.{track.slug}.txt",
+        }
+        if track.task == "localization":
+            phase["boxes"] = "test_boxes.csv"
+            if "blacklist.txt" in files:
+                phase["blacklist"] = "blacklist.txt"
+            if "public_images.txt" in files:
+                phase["public_images"] = "public_images.txt"
+        manifest["tracks"].append({"slug": track.slug, "title": track.title, "task": track.task,
+                                   "guesses": 5, "phases": [phase]})
+    # The exporter's TOML writer: the demo bundle is what an export of it would look like.
+    return to_toml(manifest)
+
+
+def _files(year: Year) -> tuple[dict[str, bytes], DemoData]:
+    rng = np.random.default_rng(year.year)
+    # The split is an explicit list (not a fraction drawn from the phase's secret) so the
+    # entries can meet their published errors on the public and the private board alike.
+    split = year.public_fraction if "public_images" in bundles.PHASE_KEYS else None
+    truth = data.make_data(rng, year.images, blacklist=year.blacklist, public=split)
+    tasks = {t.task for t in year.tracks}
+    files: dict[str, bytes] = {"test_labels.txt": data.labels_file(truth)}
+    if "hierarchical" in tasks:
+        files["meta.mat"] = meta_mat(year.year, hierarchy.synsets(data.wnids()), with_costs=True)
+    else:
+        files["classes.txt"] = data.classes_file()
+    if "localization" in tasks:
+        files["test_boxes.csv"] = data.boxes_file(truth, prefix=f"DEMO{year.year}_test")
+        if truth.blacklist.any():
+            files["blacklist.txt"] = data.blacklist_file(truth)
+        if truth.public is not None:
+            files["public_images.txt"] = data.public_images_file(truth)
+    for track in year.tracks:
+        files[f"sample.{track.slug}.txt"] = data.predictions(rng, truth, BASELINE, track.task)
+    return files, truth
+
+
+def write_demo_bundle(folder: Path, year: Year | None = None) -> DemoData:
+    """Write one demo year's bundle (default: the open year) into ``folder``; returns its data."""
+    year = year or YEARS[-1]
+    files, truth = _files(year)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / bundles.MANIFEST).write_text(_toml(year, files), encoding="utf-8")
     for name, content in files.items():
         (folder / name).write_bytes(content)
+    return truth
 
 
 #: Not a hash of any password: the demo teams' members cannot log in.
@@ -119,10 +232,9 @@ def _user(email: str, name: str, password: str | None) -> User:
     return user
 
 
-def _submit(phase: Phase, team: Team, user: User, method: str, content: bytes, days_ago: int) -> int:
+def _submit(phase: Phase, team: Team, user: User, entry: Entry, content: bytes) -> int:
     """Store and commit one demo upload the way the upload path does; returns its id."""
-    created = utcnow() - timedelta(days=days_ago)
-    period = quota.period_key(phase.quota_period, created)
+    period = quota.period_key(phase.quota_period, entry.uploaded)
     slot = 1 + (db.session.scalar(
         select(func.count()).select_from(Submission).where(
             Submission.phase_id == phase.id, Submission.team_id == team.id,
@@ -130,52 +242,61 @@ def _submit(phase: Phase, team: Team, user: User, method: str, content: bytes, d
     ) or 0)
     stored = storage.store(phase.id, content)
     submission = Submission(
-        phase=phase, team=team, user=user, method=method, description="Demo entry.",
-        filename=f"{method.lower().replace(' ', '-')}.txt", stored_path=stored.path,
-        sha256=stored.sha256, size=stored.size, quota_period=period, quota_slot=slot,
-        status="queued", created_at=created,
+        phase=phase, team=team, user=user, method=entry.method,
+        description="Synthetic demo entry, generated to land near the error this team published.",
+        filename=f"{entry.method.lower().replace(' ', '-').replace(',', '')}.txt",
+        stored_path=stored.path, sha256=stored.sha256, size=stored.size, quota_period=period,
+        quota_slot=slot, status="queued", created_at=entry.uploaded,
     )
     db.session.add(submission)
     db.session.commit()
     return submission.id
 
 
-def _entries(challenge: Challenge) -> None:
-    rng = np.random.default_rng(data.SEED + 1)
-    demo = data.make_data(np.random.default_rng(data.SEED))
-    teams: dict[str, Team] = {}
+def _team(challenge: Challenge, name: str) -> Team:
+    team = db.session.scalar(select(Team).where(Team.challenge_id == challenge.id, Team.name == name))
+    if team is None:
+        handle = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+        member = _user(f"{handle}@demo.example.org", f"{name} captain", None)
+        team = Team(challenge=challenge, name=name, invite_code=secrets.token_hex(8))
+        team.memberships.append(Membership(user=member, challenge_id=challenge.id, is_captain=True))
+        db.session.add(team)
+        db.session.commit()
+    return team
+
+
+def _entries(challenge: Challenge, year: Year, truth: DemoData) -> list[int]:
+    rng = np.random.default_rng(year.year + 1)
     ids: list[int] = []
-    for n, (team_name, method, model) in enumerate(ENTRIES):
-        team = teams.get(team_name)
-        if team is None:
-            handle = team_name.lower().replace(" ", "-")
-            member = _user(f"{handle}@demo.example.org", f"{team_name} captain", None)
-            team = Team(challenge=challenge, name=team_name, invite_code=secrets.token_hex(8))
-            team.memberships.append(Membership(user=member, challenge_id=challenge.id,
-                                               is_captain=True))
-            db.session.add(team)
-            db.session.commit()
-            teams[team_name] = team
+    for entry in year.entries:
+        team = _team(challenge, entry.team)
         member = team.memberships[0].user
-        for track in challenge.tracks:
-            phase = track.phases[0]
-            content = data.predictions(rng, demo, model, track.task)
-            ids.append(_submit(phase, team, member, method, content, days_ago=len(ENTRIES) - n))
-    for submission_id in ids:
-        # The real scoring job, run in this process instead of by a worker.
-        jobs.score_submission(submission_id)
+        files: dict[str, bytes] = {}
+        for track_def in _tasks_of(entry, year):
+            # One file per kind: the 2010 flat and hierarchical tracks score the same predictions.
+            kind = "localization" if track_def.task == "localization" else "classification"
+            if kind not in files:
+                files[kind] = data.predictions(rng, truth, entry.model, kind)
+            track = next(t for t in challenge.tracks if t.slug == track_def.slug)
+            ids.append(_submit(track.phases[0], team, member, entry, files[kind]))
+    return ids
 
 
 def load_demo(app: Flask) -> bool:
-    """Load the demo when the database has no challenge; returns whether it did."""
+    """Load the demo years when the database has no challenge; returns whether it did."""
     inside = has_app_context() and current_app._get_current_object() is app  # type: ignore[attr-defined]
     with nullcontext() if inside else app.app_context():
         if db.session.scalar(select(func.count()).select_from(Challenge)):
             return False
-        with tempfile.TemporaryDirectory(prefix="challenge-demo-") as folder:
-            write_demo_bundle(Path(folder))
-            challenge = load_bundle(folder)
+        ids: list[int] = []
+        for year in YEARS:
+            with tempfile.TemporaryDirectory(prefix="challenge-demo-") as folder:
+                truth = write_demo_bundle(Path(folder), year)
+                challenge = load_bundle(folder)
+            ids += _entries(challenge, year, truth)
         _user(DEMO_EMAIL, "Demo User", DEMO_PASSWORD)
         db.session.commit()
-        _entries(challenge)
+        for submission_id in ids:
+            # The real scoring job, run in this process instead of by a worker.
+            jobs.score_submission(submission_id)
         return True

@@ -24,6 +24,7 @@ class Synset:
     children: tuple[int, ...] = ()  # 1-based IDs of its children (leaves are IDs 1..L)
 
 
+HEADER = b"MATLAB 5.0 MAT-file, written by challenge.demo.metamat".ljust(116)
 FIELDS = ("WNID", "words", "gloss", "num_children", "children", "wordnet_height", "num_train_images")
 
 
@@ -63,4 +64,6 @@ def meta_mat(year: int, synsets: Sequence[Synset], *, with_costs: bool) -> bytes
         content["cost_matrix"] = cost_matrix(synsets, leaves)
     buffer = io.BytesIO()
     scipy.io.savemat(buffer, content, do_compression=True)
-    return buffer.getvalue()
+    # The 116-byte text header carries the time of writing; a fixed one keeps the file
+    # (and so its checksum) the same on every run. Readers ignore this text.
+    return HEADER + buffer.getvalue()[len(HEADER):]

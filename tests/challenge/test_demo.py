@@ -1,68 +1,131 @@
-"""The demo: a deterministic synthetic bundle, real scored entries, a demo login."""
+"""The demo: three deterministic synthetic years shaped like ILSVRC, real scored entries that
+land on the published winning errors, pages that say they are synthetic, a demo login."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
+import scorer
 from challenge import scoring
-from challenge.demo import DEMO_EMAIL, DEMO_PASSWORD, DEMO_SLUG, ENTRIES, load_demo, write_demo_bundle
+from challenge.bundles import PHASE_KEYS
+from challenge.challenges.service import phase_status
+from challenge.demo import (
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    DEMO_SLUG,
+    ENTRIES,
+    YEARS,
+    _tasks_of,
+    load_demo,
+    write_demo_bundle,
+)
 from challenge.leaderboards.service import ranked
 from challenge.models import Challenge, Membership, Submission, User
 
-
-def test_bundle_is_deterministic(tmp_path):
-    write_demo_bundle(tmp_path / "a")
-    write_demo_bundle(tmp_path / "b")
-    names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["challenge.toml", "classes.txt", "cls_sample.txt", "loc_sample.txt",
-                     "val_boxes.csv", "val_labels.txt"]
-    for name in names:
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+SUBMISSIONS = sum(len(_tasks_of(e, y)) for y in YEARS for e in y.entries)
 
 
-def test_load_demo_scores_real_entries(app, db, client):
+def test_bundles_are_deterministic(tmp_path):
+    for year in YEARS:
+        write_demo_bundle(tmp_path / f"a{year.year}", year)
+        write_demo_bundle(tmp_path / f"b{year.year}", year)
+        names = sorted(p.name for p in (tmp_path / f"a{year.year}").iterdir())
+        for name in names:
+            assert (tmp_path / f"a{year.year}" / name).read_bytes() == \
+                   (tmp_path / f"b{year.year}" / name).read_bytes(), (year.year, name)
+    assert sorted(p.name for p in (tmp_path / "a2010").iterdir()) == [
+        "challenge.toml", "meta.mat", "sample.cls.txt", "sample.hier.txt", "test_labels.txt"]
+    assert {"blacklist.txt", "public_images.txt", "test_boxes.csv"} <= \
+           {p.name for p in (tmp_path / "a2014").iterdir()}
+    # 2010's class list is a devkit-style meta.mat with the hierarchical cost matrix.
+    classes = scorer.load_classes(tmp_path / "a2010" / "meta.mat")
+    assert len(classes) == 100 and classes.cost_matrix is not None and classes.names[0] == "tench"
+    assert classes.cost_matrix[2, 3] == 2 and classes.cost_matrix[2, 70] == 14  # shark~shark, ~spider
+
+
+#: (year, track, winning team, published error): the entries are made to land on these.
+WINNERS = [
+    (2010, "cls", "NEC-UIUC", 0.282),
+    (2012, "cls", "SuperVision", 0.153),
+    (2012, "loc", "SuperVision", 0.335),
+    (2014, "cls", "GoogLeNet", 0.067),
+    (2014, "loc", "VGG", 0.253),
+]
+
+
+@pytest.fixture
+def demo(app, db):
     started = time.perf_counter()
     assert load_demo(app) is True
-    elapsed = time.perf_counter() - started
-    assert elapsed < 3.0, f"demo took {elapsed:.2f} s"
+    return time.perf_counter() - started
 
-    challenge = db.scalar(select(Challenge))
-    assert challenge.slug == DEMO_SLUG and challenge.year == 2012
-    assert [t.task for t in challenge.tracks] == ["classification", "localization"]
-    assert all(t.phases[0].images == 2000 for t in challenge.tracks)
 
+def _challenge(db, year: int) -> Challenge:
+    return db.scalar(select(Challenge).where(Challenge.year == year))
+
+
+def test_load_demo_scores_real_entries_near_the_published_errors(app, db, demo):
+    assert demo < 8.0, f"demo took {demo:.2f} s"  # about 2.5 s on an idle machine
+    challenges = db.scalars(select(Challenge).order_by(Challenge.year)).all()
+    assert [(c.year, c.slug) for c in challenges] == [(y.year, y.slug) for y in YEARS]
+    assert [[t.task for t in c.tracks] for c in challenges] == [
+        ["classification", "hierarchical"], ["classification", "localization"],
+        ["classification", "localization"]]
     submissions = db.scalars(select(Submission)).all()
-    assert len(submissions) == 2 * len(ENTRIES)
+    assert len(submissions) == SUBMISSIONS
     assert {s.status for s in submissions} == {"scored"}
-    for track in challenge.tracks:
-        phase = track.phases[0]
-        entries = ranked(phase)
-        assert [e.team for e in entries] == ["Aurora Vision", "Harbor Lab", "Northwind"]
-        assert [e.rank for e in entries] == [1, 2, 3]
-        assert 0.05 < entries[0].error < entries[-1].error < 0.9
+    for year, track_slug, team, error in WINNERS:
+        track = next(t for t in _challenge(db, year).tracks if t.slug == track_slug)
+        entries = ranked(track.phases[0])
+        assert entries[0].team == team, (year, track_slug, [e.team for e in entries])
+        assert entries[0].error == pytest.approx(error, abs=0.001), (year, track_slug)
+        assert len(entries) >= 3 and entries[-1].error > error * 1.3  # a plausible spread
         # The stored score is what the scorer says about the stored file.
         best = db.get(Submission, entries[0].submission_id)
-        again = scoring.score(Path(app.config["UPLOAD_FOLDER"], best.stored_path).read_bytes(), phase)
-        assert again.error == entries[0].error
-        if track.task == "localization":
-            assert entries[0].cls_error is not None and entries[0].cls_error <= entries[0].error
+        again = scoring.score(Path(app.config["UPLOAD_FOLDER"], best.stored_path).read_bytes(),
+                              track.phases[0])
+        assert again.error == pytest.approx(best.score.error)
+    # 2010: the hierarchical track ranks the same predictions by cost, better systems lower.
+    hier = ranked(_challenge(db, 2010).tracks[1].phases[0])
+    assert hier[0].team == "NEC-UIUC" and 0.3 < hier[0].error < hier[-1].error
+    # 2014 localization: blacklist and an explicit public/private split, both boards on target.
+    loc = _challenge(db, 2014).tracks[1].phases[0]
+    assert loc.blacklist_blob is not None
+    if "public_images" in PHASE_KEYS:  # the bundles' split key (the phases-and-visibility work)
+        assert loc.public_images is not None and 0 < len(loc.public_images) < loc.images
+    assert phase_status(_challenge(db, 2010).tracks[0].phases[0]) == "closed"
+    assert all(phase_status(t.phases[0]) == "open" and t.phases[0].sample_blob is not None
+               for t in _challenge(db, 2014).tracks)
 
-    # The public sample is a real, scorable prediction file, and it is what the page offers.
-    cls_phase = challenge.tracks[0].phases[0]
-    sample = client.get(f"/c/{DEMO_SLUG}/cls/sample")
-    assert sample.status_code == 200 and sample.data == cls_phase.sample_blob.data
-    assert 0.3 < scoring.score(sample.data, cls_phase).error < 0.6
-    assert sample.data != cls_phase.labels_blob.data
 
-    page = client.get(f"/c/{DEMO_SLUG}/loc").get_data(as_text=True)
-    assert "Aurora Vision" in page and "Deep convnet ensemble" in page
+def test_pages_say_the_entries_are_synthetic_and_history_charts_the_years(client, demo):
+    front = client.get("/").get_data(as_text=True)
+    main = front[front.index("<main"):]
+    # The browser test clicks the front page's first year: the open one.
+    first = re.search(r'href="/c/([^/"?#]+)"', main)
+    assert first and first.group(1) == DEMO_SLUG
+    for year in YEARS:
+        page = client.get(f"/c/{year.slug}").get_data(as_text=True)
+        assert "This is a synthetic demo" in page and "not their real submissions" in page
+    track = client.get(f"/c/{DEMO_SLUG}/cls").get_data(as_text=True)
+    assert "synthetic demo" in track and "/sample" in track and "GoogLeNet" in track
+    history = re.sub(r"\s+", " ", client.get("/history").get_data(as_text=True))
+    assert "ILSVRC (synthetic demo)" in history and "2010, 2012, 2014" in history
+    series = client.get("/history/ilsvrc-demo").get_data(as_text=True)
+    assert "<svg" in series
+    for year, _track, team, error in WINNERS:
+        # Each point's label: "<year> <track title>: <error> (<team>)".
+        found = [float(x) for x in re.findall(rf"{year} [^<]*?: ([0-9.]+) \({team}\)", series)]
+        assert any(abs(x - error) < 0.001 for x in found), (year, team, found)
 
 
-def test_demo_user_can_log_in_and_has_no_team(app, db, client):
-    load_demo(app)
+def test_demo_login_sample_and_loading_again(app, db, client, demo):
+    # A demo account without a team, to make one and upload.
     user = db.scalar(select(User).where(User.email == DEMO_EMAIL))
     assert user.check_password(DEMO_PASSWORD)
     assert db.scalar(select(func.count()).select_from(Membership)
@@ -70,20 +133,24 @@ def test_demo_user_can_log_in_and_has_no_team(app, db, client):
     response = client.post("/login", data={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
     assert response.status_code == 302
     # Demo team members cannot log in at all.
-    member = db.scalar(select(User).where(User.email == "northwind@demo.example.org"))
+    member = db.scalar(select(User).where(User.email == "supervision@demo.example.org"))
     assert not member.check_password("")
+    # The open year's sample is a real, weak baseline file, and what the page offers.
+    phase = _challenge(db, 2014).tracks[0].phases[0]
+    sample = client.get(f"/c/{DEMO_SLUG}/cls/sample")
+    assert sample.status_code == 200 and sample.data == phase.sample_blob.data
+    assert 0.4 < scoring.score(sample.data, phase).error < 0.5
+    assert sample.data != phase.labels_blob.data
+    # Loading again does nothing.
+    assert load_demo(app) is False
+    assert db.scalar(select(func.count()).select_from(Submission)) == SUBMISSIONS
+    assert len({e.team for e in ENTRIES}) >= 12
 
 
 def test_load_demo_only_into_an_empty_database(app, db, make_challenge):
     make_challenge()
     assert load_demo(app) is False
     assert db.scalar(select(func.count()).select_from(Challenge)) == 1
-
-
-def test_load_demo_is_idempotent(app, db):
-    assert load_demo(app) is True
-    assert load_demo(app) is False
-    assert db.scalar(select(func.count()).select_from(Submission)) == 2 * len(ENTRIES)
 
 
 def test_cli_demo(runner, db):
@@ -94,21 +161,29 @@ def test_cli_demo(runner, db):
     assert "already has a challenge" in again.output
 
 
-def test_demo_ground_truth_never_served(app, db, client, tmp_path):
-    """Every page and API response of the demo, searched for the hidden files' content."""
-    load_demo(app)
-    write_demo_bundle(tmp_path / "bundle")
-    labels = (tmp_path / "bundle" / "val_labels.txt").read_bytes()
-    box_rows = (tmp_path / "bundle" / "val_boxes.csv").read_bytes().splitlines()[1:]
-    label_runs = [b"\n".join(labels.splitlines()[i:i + 8]) for i in range(0, 2000, 250)]
-    urls = ["/", f"/c/{DEMO_SLUG}", "/api/v1/challenges", f"/api/v1/challenges/{DEMO_SLUG}"]
-    for track in ("cls", "loc"):
-        urls += [f"/c/{DEMO_SLUG}/{track}", f"/c/{DEMO_SLUG}/{track}/sample",
-                 f"/api/v1/challenges/{DEMO_SLUG}/tracks/{track}/leaderboard"]
-    for url in urls:
-        response = client.get(url)
-        assert response.status_code == 200, url
-        body = response.data
-        assert labels not in body, url
-        assert not any(run in body for run in label_runs), url
-        assert not any(row in body or row.split(b",", 1)[1] in body for row in box_rows), url
+def test_demo_ground_truth_never_served(app, db, client, tmp_path, demo):
+    """Every public page and API response of the demo, searched for the hidden files' content."""
+    for year in YEARS:
+        folder = tmp_path / str(year.year)
+        write_demo_bundle(folder, year)
+        labels = (folder / "test_labels.txt").read_bytes()
+        hidden_runs = [b"\n".join(labels.splitlines()[i:i + 8]) for i in range(0, year.images, 250)]
+        rows: list[bytes] = []
+        if (folder / "test_boxes.csv").exists():
+            rows = (folder / "test_boxes.csv").read_bytes().splitlines()[1:]
+        for name in ("public_images.txt", "blacklist.txt"):
+            if (folder / name).exists():
+                numbers = (folder / name).read_bytes().splitlines()
+                hidden_runs += [b"\n".join(numbers[i:i + 8]) for i in range(0, len(numbers) - 8, 50)]
+        urls = ["/", "/history", "/history/ilsvrc-demo", f"/c/{year.slug}", "/api/v1/challenges",
+                f"/api/v1/challenges/{year.slug}"]
+        for track in year.tracks:
+            urls += [f"/c/{year.slug}/{track.slug}", f"/c/{year.slug}/{track.slug}/sample",
+                     f"/api/v1/challenges/{year.slug}/tracks/{track.slug}/leaderboard"]
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code == 200, url
+            body = response.data
+            assert labels not in body, url
+            assert not any(run in body for run in hidden_runs), url
+            assert not any(row in body or row.split(b",", 1)[1] in body for row in rows[:300]), url
