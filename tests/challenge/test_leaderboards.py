@@ -120,7 +120,7 @@ def test_api_leaderboard_public(client, board):
         "rank": 1, "team": "B", "submission": subs["B"].id, "method": "m",
         "submitted_at": (T0 + timedelta(minutes=2)).isoformat(), "error": 0.3,
         "error_at_k": [pytest.approx(0.4), 0.3], "ci95": [pytest.approx(0.29), pytest.approx(0.31)],
-        "tie_group": 1, "vs_above": None, "outside_data": False,
+        "tie_group": 1, "vs_above": None, "outside_data": False, "reference": False,
     }
     assert [(e["rank"], e["team"]) for e in body["entries"]] == [(1, "B"), (1, "A"), (3, "C"), (4, "D")]
     # These rows have no per-image outcomes: only different errors start a new tie group.
