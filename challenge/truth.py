@@ -64,7 +64,8 @@ def _first(phase: Phase) -> TruthVersion:
     """Version 1 as the phase's own files (a phase never replaced has no row for it)."""
     return TruthVersion(phase_id=phase.id, phase=phase, number=1, images=phase.images,
                         labels_blob=phase.labels_blob, boxes_blob=phase.boxes_blob,
-                        blacklist_blob=phase.blacklist_blob, note="the phase's original ground truth")
+                        blacklist_blob=phase.blacklist_blob, note="the phase's original ground truth",
+                        created_at=phase.labels_blob.created_at)  # when its labels were stored
 
 
 def versions(phase: Phase) -> list[TruthVersion]:
