@@ -206,6 +206,16 @@ def test_register_team_upload_and_leaderboard(platform_url: Platform, page: Page
     sample = tmp_path / (download.value.suggested_filename or "sample.txt")
     download.value.save_as(sample)
     assert sample.stat().st_size > 0
+
+    # A malformed file, sent by the form's script: back on the track page with the reason.
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not-a-class\n")
+    page.set_input_files("#file", str(bad))
+    page.get_by_label("No, provided data only").check()
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator(".flash.error")).to_contain_text("Upload refused: expected")
+    assert page.url.startswith(track_url), page.url
+
     page.set_input_files("#file", str(sample))
     page.get_by_label("Method name").fill("Sample baseline")
     page.get_by_label("Short description").fill("the demo's sample predictions")
