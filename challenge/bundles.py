@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy import select
 
 import scorer
-from challenge import audit
+from challenge import audit, splits
 from challenge.extensions import db
 from challenge.models import QUOTA_PERIODS, TASKS, VISIBILITIES, Blob, Challenge, Phase, Track, User
+from challenge.models.challenges import new_split_secret
 
 MANIFEST = "challenge.toml"
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -34,7 +35,10 @@ MAX_GUESSES = 5  # the ILSVRC protocol: up to five guesses per image
 CHALLENGE_KEYS = {"slug", "year", "title", "description", "classes", "tracks"}
 TRACK_KEYS = {"slug", "title", "task", "guesses", "phases"}
 PHASE_KEYS = {"slug", "title", "labels", "boxes", "blacklist", "sample", "opens", "closes",
-              "quota", "leaderboard"}
+              "quota", "leaderboard",
+              # Phases and visibility (challenge.leaderboards): split, freeze, picks, rankings.
+              "public_fraction", "public_images", "freeze", "final_picks", "rankings",
+              "private_published"}
 
 
 class BundleError(Exception):
@@ -65,6 +69,13 @@ class PhaseSpec:
     boxes: BundleFile | None
     blacklist: BundleFile | None
     sample: BundleFile | None
+    # Phases and visibility (see docs/bundles.md); the defaults are an unsplit phase.
+    public_fraction: float | None = None
+    public_images: list[int] | None = None
+    frozen_at: datetime | None = None
+    final_picks: int = 2
+    separate_outside_data: bool = False
+    private_published_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -229,8 +240,54 @@ def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
         slug=slug, title=_string(table, "title", where, default=slug) or slug,
         opens=opens, closes=closes, quota_count=quota_count, quota_period=quota_period,
         leaderboard=leaderboard, images=images, labels=labels, boxes=boxes,
-        blacklist=blacklist, sample=sample,
+        blacklist=blacklist, sample=sample, **_visibility(folder, table, where, images, opens, closes),
     )
+
+
+def _visibility(folder: Path, table: dict[str, Any], where: str, images: int, opens: datetime,
+                closes: datetime) -> dict[str, Any]:
+    """The phase's split, freeze, final picks and rankings keys (challenge.leaderboards)."""
+    out: dict[str, Any] = {}
+    fraction = table.get("public_fraction")
+    public = table.get("public_images")
+    if isinstance(public, str):  # a file of image numbers, whitespace-separated
+        listed = _file(folder, table, "public_images", where)
+        try:
+            public = [int(token) for token in listed.data.split()]
+        except ValueError:
+            raise BundleError(f"{where}.public_images: file {listed.name!r} must hold image numbers "
+                              "(1-based), separated by spaces or newlines") from None
+    try:
+        splits.check_split(fraction, public, images)
+    except ValueError as exc:
+        key = "public_fraction" if fraction is not None and public is None else "public_images"
+        raise BundleError(f"{where}.{key}: {exc}") from None
+    out["public_fraction"] = float(fraction) if fraction is not None else None
+    out["public_images"] = public
+    if "freeze" in table:
+        frozen = _datetime(table, "freeze", where)
+        if not opens < frozen < closes:
+            raise BundleError(f"{where}.freeze: {frozen.isoformat()} is not between opens and closes")
+        out["frozen_at"] = frozen
+    picks = table.get("final_picks", 2)
+    if isinstance(picks, bool) or not isinstance(picks, int) or not 1 <= picks <= 100:
+        raise BundleError(f"{where}.final_picks: expected a whole number from 1 to 100, got {picks!r}")
+    out["final_picks"] = picks
+    rankings = table.get("rankings", ["all"])
+    if not isinstance(rankings, list) or "all" not in rankings or \
+            not set(rankings) <= {"all", "provided"} or len(set(rankings)) != len(rankings):
+        raise BundleError(f"{where}.rankings: expected [\"all\"] or [\"all\", \"provided\"], "
+                          f"got {rankings!r}")
+    out["separate_outside_data"] = "provided" in rankings
+    if "private_published" in table:
+        if fraction is None and public is None:
+            raise BundleError(f"{where}.private_published: only a split phase has a private board")
+        published = _datetime(table, "private_published", where)
+        if published < closes:
+            raise BundleError(f"{where}.private_published: {published.isoformat()} is before the "
+                              "phase closes")
+        out["private_published_at"] = published
+    return out
 
 
 def _track(folder: Path, raw: Any, where: str, classes: scorer.ClassList) -> TrackSpec:
@@ -339,6 +396,12 @@ def _write_phase(track: Track, spec: PhaseSpec, blobs: dict[str, Blob]) -> None:
     phase.boxes_blob = blobs[spec.boxes.sha256] if spec.boxes else None
     phase.blacklist_blob = blobs[spec.blacklist.sha256] if spec.blacklist else None
     phase.sample_blob = blobs[spec.sample.sha256] if spec.sample else None
+    phase.public_fraction, phase.public_images = spec.public_fraction, spec.public_images
+    if not phase.split_secret:  # never derivable: a fresh random secret per phase
+        phase.split_secret = new_split_secret()
+    phase.frozen_at, phase.final_picks = spec.frozen_at, spec.final_picks
+    phase.separate_outside_data = spec.separate_outside_data
+    phase.private_published_at = spec.private_published_at
 
 
 def _write(spec: BundleSpec) -> Challenge:

@@ -15,10 +15,9 @@ from flask import Flask, current_app, has_app_context
 
 import challenge
 import scorer
-from challenge import scoring, storage
+from challenge import scoring, splits, storage
 from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
-from challenge.leaderboards import split
 from challenge.models import Score, Submission, utcnow
 
 log = logging.getLogger(__name__)
@@ -111,7 +110,7 @@ def _write_score(submission: Submission, result: Any, timings: dict[str, float],
     row.per_class = scorer.pack_array(result.per_class)
     row.outcomes = scorer.pack_outcomes(result.outcomes)
     # Public/private boards of a split phase read these, not the outcomes.
-    row.subsets = split.subset_scores(submission.phase, result.outcomes)
+    row.subsets = splits.subset_scores(submission.phase, result.outcomes)
     row.details = {"warnings": list(result.warnings), "timings": timings}
     row.scored_at = utcnow()
     db.session.add(row)

@@ -2,8 +2,15 @@
 
 from flask import Flask
 
+from challenge.leaderboards.commands import phases_cli
+from challenge.leaderboards.picks import pick_state
 from challenge.leaderboards.views import bp
+from challenge.leaderboards.visibility import visible_scores
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.cli.add_command(phases_cli)
+    # Templates of other areas (the submission page) ask the one visibility decision.
+    app.jinja_env.globals["visible_scores"] = visible_scores
+    app.jinja_env.globals["final_pick_state"] = pick_state

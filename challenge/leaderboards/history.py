@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from challenge.challenges.service import all_challenges, select_phase
 from challenge.extensions import db
-from challenge.leaderboards.visibility import board_visible, explain, may_see_scores_of
+from challenge.leaderboards.service import leaderboard
+from challenge.leaderboards.visibility import board_sight, board_visible, explain, visible_scores
 from challenge.models import Challenge, Phase, Score, Submission, Team, Track, User
 
 
@@ -53,16 +54,13 @@ class Series:
     winners: list[Winner]  # by year, then track position
 
 
-def _best(phase: Phase) -> tuple[float, str] | None:
-    row = db.session.execute(
-        select(Score.error, Team.name)
-        .join(Submission, Submission.id == Score.submission_id)
-        .join(Team, Team.id == Submission.team_id)
-        .where(Submission.phase_id == phase.id, Submission.status == "scored")
-        .order_by(Score.error, Submission.created_at, Submission.id)
-        .limit(1)
-    ).first()
-    return None if row is None else (float(row[0]), str(row[1]))
+def _best(phase: Phase, viewer: User | None) -> tuple[float, str] | None:
+    """The top of the most final board ``viewer`` may see: the private board of a split
+    phase once published, else the public one (as frozen, if it is)."""
+    sight = board_sight(phase, viewer)
+    board = "private" if sight.private else "public"
+    entries = [e for e in leaderboard(phase, viewer, board=board) if e.rank is not None]
+    return None if not entries else (float(entries[0].error), entries[0].team)
 
 
 def _winner(challenge: Challenge, track: Track, viewer: User | None) -> Winner | None:
@@ -71,7 +69,7 @@ def _winner(challenge: Challenge, track: Track, viewer: User | None) -> Winner |
     phase = select_phase(track, None)
     if phase is None or not board_visible(phase, viewer):
         return None
-    best = _best(phase)
+    best = _best(phase, viewer)
     if best is None:
         return None
     return Winner(year=challenge.year, challenge_slug=challenge.slug, track_slug=track.slug,
@@ -106,6 +104,7 @@ class HistoryRow:
     error: float
     top1: float | None
     cls_error: float | None
+    subset: str = "all"  # "public": a split phase's public-image numbers (the rest not yet shown)
 
 
 @dataclass(frozen=True)
@@ -124,14 +123,18 @@ def team_history(team: Team, viewer: User | None) -> TeamHistory:
     )
     rows: list[HistoryRow] = []
     withheld: dict[int, tuple[Phase, str]] = {}
-    for submission, score in result:
+    for submission, _score in result:
         phase = submission.phase
-        if not may_see_scores_of(phase, viewer, team.id):
-            withheld.setdefault(phase.id, (phase, explain(phase, viewer)))
+        views = {v.subset: v for v in visible_scores(submission, viewer)}
+        view = views.get("all") or views.get("public")
+        if view is None or view.error is None:
+            withheld.setdefault(phase.id, (phase, explain(phase, viewer) or
+                                           "Some scores are not shown (the leaderboard is frozen)."))
             continue
         rows.append(HistoryRow(
             submission_id=submission.id, created_at=submission.created_at, track=phase.track,
-            phase=phase, method=submission.method, error=score.error,
-            top1=score.error_at_k[0] if score.error_at_k else None, cls_error=score.cls_error,
+            phase=phase, method=submission.method, error=view.error,
+            top1=view.error_at_k[0] if view.error_at_k else None, cls_error=view.cls_error,
+            subset=view.subset,
         ))
     return TeamHistory(rows=rows, withheld=list(withheld.values()))

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from challenge import splits
 from challenge.extensions import db
 from challenge.leaderboards import cache
 from challenge.models import Phase, Submission, User, utcnow
@@ -64,3 +65,13 @@ def set_final(user: User, submission: Submission, final: bool, now: datetime | N
     submission.final = final
     db.session.commit()
     cache.invalidate(phase.id)
+
+
+def pick_state(submission: Submission) -> dict[str, int | bool] | None:
+    """For the submission page: is it a final pick, how many the team marked, the limit;
+    None when the phase has no private board (picks do not matter there)."""
+    phase = submission.phase
+    if not splits.is_split(phase):
+        return None
+    return {"final": submission.final, "marked": len(marked(phase, submission.team_id)),
+            "limit": phase.final_picks}

@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import select
 
 import scorer
+from challenge import splits
 from challenge.extensions import db
-from challenge.leaderboards import cache, split
+from challenge.leaderboards import cache
 from challenge.leaderboards.visibility import board_sight
 from challenge.models import Phase, Score, Submission, Team, User
 
@@ -99,14 +100,14 @@ class Board:
     def variant(self, phase: Phase) -> str:
         # Everything about the phase that shapes this board, so editing a setting never
         # serves a board computed under the old one.
-        settings = f"{split.split_key(phase) if split.is_split(phase) else '-'}:{phase.final_picks}:" \
+        settings = f"{splits.split_key(phase) if splits.is_split(phase) else '-'}:{phase.final_picks}:" \
                    f"{phase.frozen_at.timestamp() if phase.frozen_at else '-'}"
         live = "live" if self.live or phase.frozen_at is None else "frozen"
         return f"{self.name}:{self.ranking}:{live}:{settings}"
 
 
 def board_names(phase: Phase) -> tuple[str, ...]:
-    return ("public", "private") if split.is_split(phase) else ("public",)
+    return ("public", "private") if splits.is_split(phase) else ("public",)
 
 
 def rankings(phase: Phase) -> tuple[str, ...]:
@@ -127,10 +128,10 @@ Row = tuple[Submission, Score, Team, dict[str, Any]]
 
 def _numbers(phase: Phase, board: str, score: Score) -> dict[str, Any] | None:
     """The score's numbers on the board's images (None: nothing to rank it by)."""
-    if not split.is_split(phase):
+    if not splits.is_split(phase):
         return {"error": score.error, "error_at_k": list(score.error_at_k),
                 "cls_error": score.cls_error, "ci95": [score.ci_low, score.ci_high]}
-    subsets = split.scores_of(phase, score)
+    subsets = splits.scores_of(phase, score)
     if subsets is None or subsets[board]["error"] is None:
         return None
     return subsets[board]
@@ -191,7 +192,7 @@ def _image_errors(phase: Phase, submission_ids: set[int], board: str) -> dict[in
     """Per-image errors and inclusion masks (restricted to the board's images) of these
     submissions (those with outcomes)."""
     track = phase.track
-    mask = split.subset_mask(phase, board) if split.is_split(phase) else None
+    mask = splits.subset_mask(phase, board) if splits.is_split(phase) else None
     ids = sorted(submission_ids)
     out: dict[int, tuple[Any, Any]] = {}
     for start in range(0, len(ids), 500):  # keep IN lists modest
@@ -225,7 +226,7 @@ def _compare(phase: Phase, entries: list[Entry], stamps: list[tuple[int, float]]
     """
     if not entries:
         return []
-    subset = f":{board}:{split.split_key(phase)}" if split.is_split(phase) else ""
+    subset = f":{board}:{splits.split_key(phase)}" if splits.is_split(phase) else ""
     fields = [_pair_field(stamps[i - 1], stamps[i], subset) for i in range(1, len(entries))]
     known = cache.cached_pairs(phase.id, fields)
     missing = [i for i in range(1, len(entries)) if fields[i - 1] not in known]

@@ -1,18 +1,19 @@
-"""Leaderboard downloads, a team's history, and the history of each challenge series."""
+"""Leaderboard downloads, final picks, a team's history, and the history of each challenge series."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from challenge.challenges import service as challenges
 from challenge.extensions import db
-from challenge.leaderboards import export, history
+from challenge.leaderboards import export, history, picks
 from challenge.leaderboards.chart import line_chart
+from challenge.leaderboards.forms import FinalPickForm
 from challenge.leaderboards.service import METHOD, Board, ranked, viewer_board
 from challenge.leaderboards.visibility import explain
-from challenge.models import Phase, Team, Track, User
+from challenge.models import Phase, Submission, Team, Track, User
 
 bp = Blueprint("leaderboards", __name__)
 
@@ -71,6 +72,29 @@ def board_csv(slug: str, track_slug: str) -> ResponseReturnValue:
     return Response(export.to_csv(ranked(phase, board), track.task), mimetype="text/csv",
                     headers={"Content-Disposition":
                              f'attachment; filename="{_filename(track, phase, "csv", board)}"'})
+
+
+@bp.post("/submissions/<int:submission_id>/final")
+@login_required
+def final_pick(submission_id: int) -> ResponseReturnValue:
+    """Mark or unmark a submission as one of its team's final picks (the submission page's button)."""
+    user = _viewer()
+    submission = db.session.get(Submission, submission_id)
+    if submission is None or user is None or not any(
+            m.user_id == user.id for m in submission.team.memberships):
+        abort(404)
+    form = FinalPickForm()
+    if not form.validate_on_submit():
+        flash("Not changed: the form was incomplete or expired; please try again.", "error")
+    else:
+        try:
+            picks.set_final(user, submission, form.final.data == "1")
+        except picks.PickError as exc:
+            flash(f"Not changed: {exc.message}", "error")
+        else:
+            flash(f"Submission {submission.id} is {'now' if submission.final else 'no longer'} "
+                  "one of your team's final picks.", "success")
+    return redirect(url_for("submissions.show", submission_id=submission.id))
 
 
 @bp.get("/teams/<int:team_id>/history")

@@ -9,7 +9,7 @@ The phase's ``leaderboard`` rule says who sees scores at all:
 
 Organizers always see everything, live. On top of the rule:
 
-- Split phases (``split.is_split``) have a public board, scored on the public
+- Split phases (``splits.is_split``) have a public board, scored on the public
   images only, and a private board on the rest. Private and whole-set numbers
   stay hidden from everyone but organizers until the phase has closed and an
   organizer has published the private board; before that, teams and the public
@@ -32,7 +32,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from challenge.leaderboards import split
+from challenge import splits
 from challenge.models import Phase, Score, Submission, User, utcnow
 
 BOARDS = ("public", "private")
@@ -63,7 +63,7 @@ def revealed(phase: Phase, now: datetime | None = None) -> bool:
     now = now or utcnow()
     if now < phase.closes_at:
         return False
-    return not split.is_split(phase) or (
+    return not splits.is_split(phase) or (
         phase.private_published_at is not None and phase.private_published_at <= now)
 
 
@@ -97,10 +97,10 @@ class BoardSight:
 def board_sight(phase: Phase, viewer: User | None, now: datetime | None = None) -> BoardSight:
     now = now or utcnow()
     if _organizer(viewer):
-        return BoardSight(public=True, private=split.is_split(phase), live=True)
+        return BoardSight(public=True, private=splits.is_split(phase), live=True)
     everyone = scores_sight(phase, viewer, now) is Sight.ALL
     return BoardSight(public=everyone,
-                      private=everyone and split.is_split(phase) and revealed(phase, now),
+                      private=everyone and splits.is_split(phase) and revealed(phase, now),
                       live=not frozen(phase, now))
 
 
@@ -125,7 +125,7 @@ def score_sight(phase: Phase, viewer: User | None, team_id: int, created_at: dat
     """What ``viewer`` (None: anonymous) may see at ``now`` of the score of team ``team_id``'s
     submission uploaded at ``created_at`` (None: unknown, treated as after any freeze)."""
     now = now or utcnow()
-    is_split = split.is_split(phase)
+    is_split = splits.is_split(phase)
     if _organizer(viewer):
         return ScoreSight(full=True, public=is_split, private=is_split)
     member = _member(viewer, team_id)
@@ -199,9 +199,9 @@ def visible_scores(submission: Submission, viewer: User | None,
     phase = submission.phase
     sight = score_sight(phase, viewer, submission.team_id, submission.created_at, now)
     views: list[ScoreView] = []
-    subsets = split.scores_of(phase, score) if (sight.public or sight.private) else None
+    subsets = splits.scores_of(phase, score) if (sight.public or sight.private) else None
     if subsets is not None:
-        views += [_view(name, subsets[name]) for name in split.SUBSETS if getattr(sight, name)]
+        views += [_view(name, subsets[name]) for name in splits.SUBSETS if getattr(sight, name)]
     if sight.full:
         views.append(ScoreView(
             subset="all", label=LABELS["all"], error=score.error, error_at_k=list(score.error_at_k),
@@ -218,7 +218,7 @@ def explain(phase: Phase, viewer: User | None, now: datetime | None = None,
     if board == "private":
         if sight.private:
             return ""
-        if not split.is_split(phase):
+        if not splits.is_split(phase):
             return "This phase has a single leaderboard."
         if phase.leaderboard == "hidden":
             return "This phase's leaderboard is hidden; only the organizers see the scores."

@@ -103,7 +103,7 @@ class Phase(Base):
     # The number of the current ground-truth version, whose files the three above are
     # (challenge.truth: replacing them adds a version, published by a rescore).
     truth_version: Mapped[int] = mapped_column(default=1, server_default=text("1"))
-    # Public/private split, Kaggle style (see challenge.leaderboards.split): the share of
+    # Public/private split, Kaggle style (see challenge.splits): the share of
     # images, or an explicit list of 1-based image numbers, that score the public board;
     # both None: one board on every image. Which images are public is never shown.
     public_fraction: Mapped[float | None] = mapped_column(Float)

@@ -100,7 +100,7 @@ class Score(Base):
     outcomes: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Scores on the public and private images of a split phase, computed with the
-    # headline ones (challenge.leaderboards.split.subset_scores): {"key": the split's
+    # headline ones (challenge.splits.subset_scores): {"key": the split's
     # fingerprint, "public": {...}, "private": {...}}; None for unsplit phases.
     subsets: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
