@@ -20,9 +20,11 @@ from challenge.models import (
     Score,
     Submission,
     TruthVersion,
+    User,
     utcnow,
 )
 from challenge.submissions.service import Metadata, submit
+from challenge.tokens import create_token
 from tests.conftest import TINY_LABELS
 
 #: Version 2 of the tiny labels: the first six images change class.
@@ -236,6 +238,7 @@ def test_a_rescore_failing_midway_keeps_the_published_scores(app, db, board):
     # Fixed: the failed item is queued again, and then the run publishes.
     (Path(app.config["UPLOAD_FOLDER"]) / "aside").rename(Path(app.config["UPLOAD_FOLDER"]) / lost.stored_path)
     assert rescoring.fill(db.get(RescoreRun, run.id), organizer) == 1
+    assert actions(db)[-1] == "rescore.fill"
     drain(app)
     db.remove()
     assert rescoring.progress(run).scored == 3
@@ -243,7 +246,7 @@ def test_a_rescore_failing_midway_keeps_the_published_scores(app, db, board):
     assert ranks(fresh_phase(db, phase.id))["Team B"] == 1
 
 
-def test_an_internal_error_is_recorded_for_organizers_only(app, db, board):
+def test_an_internal_error_is_recorded_for_organizers_only(app, db, client, board):
     phase, organizer, subs = board["phase"], board["organizer"], board["subs"]
     version = truth.replace(phase, labels=labels_file(V2_LABELS), actor=organizer)
     # Corrupt version 2's labels behind the checks' back: the job fails, the secret stays hidden.
@@ -261,6 +264,15 @@ def test_an_internal_error_is_recorded_for_organizers_only(app, db, board):
         submission = db.get(Submission, submission_id)
         assert submission.status == "scored" and submission.error is None
         assert submission.score.truth_version == 1
+    # The team sees its published result and nothing of the failed rescore.
+    login(client, "a@example.org")
+    token = create_token(db.scalar(select(User).where(User.email == "a@example.org")))
+    for url in (f"/submissions/{subs['A']}", f"/submissions/{subs['A']}/status.json",
+                f"/api/v1/submissions/{subs['A']}"):
+        page = client.get(url, headers={"Authorization": f"Bearer {token}"} if "api" in url else {})
+        assert page.status_code == 200, url
+        text = page.get_data(as_text=True)
+        assert "SECRET" not in text and "internal error" not in text and "rescore" not in text.lower()
 
 
 def test_submissions_scored_after_the_run_started_must_be_rescored_before_publishing(
