@@ -461,12 +461,22 @@ def export_json(phase: Phase) -> dict[str, Any]:
             "submissions": export_rows(phase)}
 
 
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    # Team-written text (method, description, file name) must not start a spreadsheet
+    # formula when an organizer opens the file ("=HYPERLINK(...)"): quote it as text.
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
+
+
 def export_csv(phase: Phase) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in export_rows(phase):
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return buffer.getvalue()
 
 

@@ -300,7 +300,7 @@ def test_phase_export_lists_every_submission_as_csv_and_json(app, client, db, re
     make_team(challenge, alice, name="Alpha")
     make_team(challenge, bob, name="Beta, Inc.")
     phase = challenge.tracks[0].phases[0]
-    named = submissions.Metadata(method='net "A"')
+    named = submissions.Metadata(method='net "A"', description="=HYPERLINK(\"http://x\")")
     ids = [submissions.submit(alice, phase, "a.txt", predictions(0), named).id,
            submissions.submit(alice, phase, "b.txt", predictions(4)).id,
            submissions.submit(bob, phase, "c.txt", predictions(10)).id]
@@ -317,6 +317,7 @@ def test_phase_export_lists_every_submission_as_csv_and_json(app, client, db, re
     assert [int(r["submission_id"]) for r in rows] == [*ids, queued]
     assert [r["status"] for r in rows] == ["scored", "scored", "scored", "queued"]
     assert rows[0]["method"] == 'net "A"' and rows[2]["team"] == "Beta, Inc."
+    assert rows[0]["description"] == "'=HYPERLINK(\"http://x\")"  # no formula in a spreadsheet
     assert float(rows[0]["score_error"]) == 0.0 and float(rows[2]["score_error"]) == 0.5
     assert rows[3]["score_error"] == "" and rows[3]["started_at"] == ""
     assert all(len(r["sha256"]) == 64 and int(r["size"]) > 0 for r in rows)
@@ -324,6 +325,7 @@ def test_phase_export_lists_every_submission_as_csv_and_json(app, client, db, re
     data = json.loads(client.get(f"/admin/phases/{phase.id}/submissions.json").get_data(as_text=True))
     assert (data["challenge"], data["track"], data["phase"]) == ("tiny2012", "cls", "test")
     assert [s["submission_id"] for s in data["submissions"]] == [*ids, queued]
+    assert data["submissions"][0]["description"].startswith("=HYPERLINK")  # JSON keeps it as written
     assert data["submissions"][1]["score_error"] == 0.2 and data["submissions"][3]["score_error"] is None
     assert data["submissions"][0]["finished_at"] is not None and data["submissions"][0]["attempts"] == 1
 
