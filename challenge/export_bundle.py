@@ -65,6 +65,13 @@ class _Files:
         self.files[name] = blob.data
         return name
 
+    def add_bytes(self, name: str, data: bytes) -> str:
+        """A file made for the bundle (not stored as a blob), under a name of its own."""
+        while name in self.files:
+            name = f"x.{name}"
+        self.files[name] = data
+        return name
+
 
 Getter = Callable[[Any, _Files], Any]
 
@@ -101,7 +108,26 @@ PHASE_EXPORT: dict[str, Getter] = {
     "closes": lambda p, f: p.closes_at,
     "quota": lambda p, f: f"{p.quota_count}/{p.quota_period}",
     "leaderboard": lambda p, f: p.leaderboard,
+    # Phases and visibility (challenge.splits, challenge.leaderboards): public_fraction and
+    # final_picks are the columns of the same name.
+    "public_images": lambda p, f: _public_images(p, f),
+    "freeze": lambda p, f: p.frozen_at,
+    "rankings": lambda p, f: ["all", "provided"] if p.separate_outside_data else ["all"],
+    "private_published": lambda p, f: p.private_published_at,
+    # Only a fraction split is drawn from the secret; an explicit list needs none.
+    "split_secret": lambda p, f: p.split_secret if p.public_fraction is not None else None,
 }
+
+#: An explicit public list longer than this is written as a file of image numbers.
+INLINE_LIST = 50
+
+
+def _public_images(phase: Phase, files: _Files) -> list[int] | str | None:
+    images = phase.public_images
+    if images is None or len(images) <= INLINE_LIST:
+        return images
+    return files.add_bytes(f"{_prefix(phase)}.public_images.txt",
+                           "".join(f"{i}\n" for i in images).encode())
 
 #: Keys first in this order (as a person writes them), any others after, sorted.
 ORDER = ("slug", "year", "title", "description", "task", "guesses", "classes", "labels", "boxes",

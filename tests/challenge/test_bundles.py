@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
-from challenge import export_bundle, scoring
+from challenge import export_bundle, scoring, splits
 from challenge.bundles import (
     CHALLENGE_KEYS,
     PHASE_KEYS,
@@ -25,7 +25,7 @@ from challenge.bundles import (
     read_bundle,
 )
 from challenge.models import AuditEntry, Blob, Challenge, Phase, Track
-from tests.conftest import TINY_LABELS, perfect_predictions, tiny_files
+from tests.conftest import TINY_LABELS, TINY_WNIDS, perfect_predictions, tiny_files
 
 SAMPLE = b"1 2 3 4 5\n" * len(TINY_LABELS)
 
@@ -362,3 +362,66 @@ def test_real_2012_export_keeps_the_devkit_file_names(db, bundle_2012, tmp_path)
         assert data == (bundle_2012 / name).read_bytes()
     copy = load_bundle(tmp_path / "out")
     assert describe(copy)["tracks"] == describe(original)["tracks"]
+
+
+VISIBILITY = {"public_fraction", "public_images", "freeze", "final_picks", "rankings", "private_published"}
+
+
+@pytest.mark.skipif(not VISIBILITY <= PHASE_KEYS, reason="the bundle reader has no visibility keys yet")
+def test_export_round_trip_keeps_splits_freeze_picks_and_rankings(db, tmp_path):
+    public = list(range(1, len(TINY_LABELS), 2))  # 10 images: written inline
+    toml = (TOML
+            .replace('quota = "5/day"\n', 'quota = "5/day"\npublic_fraction = 0.4\n'
+                     'freeze = 2029-12-01T00:00:00Z\nfinal_picks = 3\nrankings = ["all", "provided"]\n')
+            .replace('quota = "10/total"\n', f'quota = "10/total"\npublic_images = {public}\n'
+                     'private_published = 2030-02-01T00:00:00Z\n'))
+    original = load_bundle(write_bundle(tmp_path / "b", toml))
+    exported = export_bundle.write(original, tmp_path / "out", slug="copy")
+    val = exported.manifest["tracks"][0]["phases"][0]
+    assert (val["public_fraction"], val["final_picks"], val["rankings"]) == (0.4, 3, ["all", "provided"])
+    assert val["freeze"] == datetime(2029, 12, 1, tzinfo=UTC)
+    loc = exported.manifest["tracks"][1]["phases"][0]
+    assert loc["public_images"] == public and loc["rankings"] == ["all"]
+    assert loc["private_published"] == datetime(2030, 2, 1, tzinfo=UTC)
+    copy = load_bundle(tmp_path / "out")
+    assert _without_slug(export_bundle.build(copy)) == _without_slug(exported)
+    # The same images are public after the round trip, including for the fraction split
+    # (drawn from the phase's secret, which the bundle carries).
+    for before, after in zip((p for t in original.tracks for p in t.phases),
+                             (p for t in copy.tracks for p in t.phases), strict=True):
+        assert splits.is_split(before) == splits.is_split(after)
+        if splits.is_split(before):
+            assert splits.public_mask(before).tolist() == splits.public_mask(after).tolist()
+    assert splits.public_mask(copy.tracks[0].phases[0]).sum() == 8
+
+
+@pytest.mark.skipif(not VISIBILITY <= PHASE_KEYS, reason="the bundle reader has no visibility keys yet")
+def test_a_long_public_list_is_exported_as_a_file(db, tmp_path):
+    labels = b"".join(b"%d\n" % (i % 10 + 1) for i in range(200))
+    public = list(range(1, 200, 3))
+    toml = TOML.replace('quota = "10/total"\n', f'quota = "10/total"\npublic_images = {public}\n')
+    boxes = ["ImageId,PredictionString"] + [f"img_{i + 1:08d},{TINY_WNIDS[i % 10]} 10 10 50 50"
+                                            for i in range(200)]
+    original = load_bundle(write_bundle(tmp_path / "b", toml, **{
+        "labels.txt": labels, "boxes.csv": ("\n".join(boxes) + "\n").encode(),
+        "sample_cls.txt": b"1 2 3 4 5\n" * 200}))
+    exported = export_bundle.write(original, tmp_path / "out", slug="copy")
+    name = exported.manifest["tracks"][1]["phases"][0]["public_images"]
+    assert name == "loc.test.public_images.txt"
+    assert (tmp_path / "out" / name).read_text().split() == [str(i) for i in public]
+    copy = load_bundle(tmp_path / "out")
+    assert copy.tracks[1].phases[0].public_images == public
+
+
+@pytest.mark.skipif("split_secret" not in PHASE_KEYS, reason="the bundle reader has no split secret yet")
+@pytest.mark.parametrize(("extra", "message"), [
+    ('split_secret = "00ff00ff00ff00ff"\n', "tracks[0].phases[0].split_secret: only a phase with a "
+                                            "public_fraction draws its split from a secret"),
+    ('public_fraction = 0.5\nsplit_secret = "not hex"\n',
+     "tracks[0].phases[0].split_secret: expected 16 to 64 lower-case hex digits"),
+])
+def test_bad_split_secret(db, tmp_path, extra, message):
+    toml = TOML.replace('quota = "5/day"\n', 'quota = "5/day"\n' + extra)
+    with pytest.raises(BundleError) as caught:
+        load_bundle(write_bundle(tmp_path / "b", toml))
+    assert message in str(caught.value)
