@@ -128,8 +128,12 @@ def _missing(run: RescoreRun) -> list[int]:
 
 
 def missing(run: RescoreRun) -> list[int]:
-    """Ids of the phase's scored submissions a whole-phase run still lacks a candidate for."""
-    return _missing(run) if run.status == "open" else []
+    """Ids of the phase's scored submissions an open whole-phase run has no item for
+    (uploaded after it started); its queued and failed items are counted by ``progress``."""
+    if run.status != "open":
+        return []
+    have = {item.submission_id for item in run.items}
+    return [s for s in _missing(run) if s not in have]
 
 
 # ---------------------------------------------------------------- starting

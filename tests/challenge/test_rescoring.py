@@ -280,6 +280,7 @@ def test_submissions_scored_after_the_run_started_must_be_rescored_before_publis
     phase, organizer = board["phase"], board["organizer"]
     truth.replace(phase, labels=labels_file(V2_LABELS), actor=organizer)
     run = rescoring.start(phase, actor=organizer)
+    assert rescoring.missing(run) == []  # queued is not missing
     drain(app)
     late_user = make_user("late@example.org")
     make_team(board["challenge"], late_user, name="Team D")
@@ -356,7 +357,7 @@ def test_console_replace_rescore_preview_publish_and_roll_back(app, client, db, 
     assert started.status_code == 302
     run_url = started.headers["Location"]
     page = client.get(run_url).get_data(as_text=True)
-    assert "0 of 3 done" in page and 'http-equiv="refresh"' in page
+    assert "0 of 3 done" in page and 'http-equiv="refresh"' in page and "not in this run" not in page
 
     drain(app)
     db.remove()
@@ -371,7 +372,8 @@ def test_console_replace_rescore_preview_publish_and_roll_back(app, client, db, 
     assert client.post(run_url + "/rollback").status_code == 302
     db.remove()
     assert ranks(db.get(Phase, phase_id))["Team A"] == 1
-    assert "rolled-back" in client.get(run_url).get_data(as_text=True)
+    page = client.get(run_url).get_data(as_text=True)
+    assert "rolled-back" in page and "replacing version 1" in page
     assert actions(db)[-4:] == ["truth.replace", "rescore.start", "rescore.publish", "rescore.rollback"]
 
 
