@@ -21,7 +21,7 @@ import secrets
 import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +40,10 @@ from challenge.models import Challenge, Membership, Phase, Submission, Team, Use
 DEMO_EMAIL = "demo@example.org"
 DEMO_PASSWORD = "demo-password"
 
-#: The organizers' public sample on every phase: a weak baseline (about 45% top-5 error).
+#: The organizers' public sample on every phase: a weak baseline (about 45% top-5 error),
+#: also on every board as the organizers' reference entry.
 BASELINE = Model(top5=0.45, loc=0.75, spread=6.0)
+REFERENCE = "Organizers' baseline"
 
 SYNTHETIC = (
     "This is a synthetic demo: the images do not exist, the labels and boxes were generated, "
@@ -232,7 +234,7 @@ def _user(email: str, name: str, password: str | None) -> User:
     return user
 
 
-def _submit(phase: Phase, team: Team, user: User, entry: Entry, content: bytes) -> int:
+def _submit(phase: Phase, team: Team, user: User | None, entry: Entry, content: bytes) -> int:
     """Store and commit one demo upload the way the upload path does; returns its id."""
     period = quota.period_key(phase.quota_period, entry.uploaded)
     slot = 1 + (db.session.scalar(
@@ -243,7 +245,9 @@ def _submit(phase: Phase, team: Team, user: User, entry: Entry, content: bytes) 
     stored = storage.store(phase.id, content)
     submission = Submission(
         phase=phase, team=team, user=user, method=entry.method,
-        description="Synthetic demo entry, generated to land near the error this team published.",
+        description=("The organizers' weak baseline: the sample file offered on the track page."
+                     if team.is_reference else
+                     "Synthetic demo entry, generated to land near the error this team published."),
         filename=f"{entry.method.lower().replace(' ', '-').replace(',', '')}.txt",
         stored_path=stored.path, sha256=stored.sha256, size=stored.size, quota_period=period,
         quota_slot=slot, status="queued", created_at=entry.uploaded,
@@ -265,9 +269,19 @@ def _team(challenge: Challenge, name: str) -> Team:
     return team
 
 
+def _baseline(challenge: Challenge, year: Year) -> list[int]:
+    """The organizers' baseline (the public sample) as a reference entry on every track:
+    shown on the board, never ranked, outside every quota."""
+    team = Team(challenge=challenge, name=REFERENCE, invite_code=secrets.token_hex(16), is_reference=True)
+    db.session.add(team)
+    db.session.commit()
+    entry = Entry(REFERENCE, "Baseline: the sample predictions", BASELINE, year.opens + timedelta(days=1))
+    return [_submit(t.phases[0], team, None, entry, t.phases[0].sample_blob.data) for t in challenge.tracks]
+
+
 def _entries(challenge: Challenge, year: Year, truth: DemoData) -> list[int]:
     rng = np.random.default_rng(year.year + 1)
-    ids: list[int] = []
+    ids = _baseline(challenge, year)
     for entry in year.entries:
         team = _team(challenge, entry.team)
         member = team.memberships[0].user

@@ -27,7 +27,8 @@ from challenge.demo import (
 from challenge.leaderboards.service import ranked
 from challenge.models import Challenge, Membership, Submission, User
 
-SUBMISSIONS = sum(len(_tasks_of(e, y)) for y in YEARS for e in y.entries)
+#: The teams' entries, and the organizers' baseline (a reference entry) on every track.
+SUBMISSIONS = sum(len(_tasks_of(e, y)) for y in YEARS for e in y.entries) + sum(len(y.tracks) for y in YEARS)
 
 
 def test_bundles_are_deterministic(tmp_path):
@@ -85,6 +86,9 @@ def test_load_demo_scores_real_entries_near_the_published_errors(app, db, demo):
         assert entries[0].team == team, (year, track_slug, [e.team for e in entries])
         assert entries[0].error == pytest.approx(error, abs=0.001), (year, track_slug)
         assert len(entries) >= 3 and entries[-1].error > error * 1.3  # a plausible spread
+        baseline = [e for e in entries if e.reference]
+        assert [(e.team, e.rank) for e in baseline] == [("Organizers' baseline", None)]
+        assert baseline[0].error > entries[0].error
         # The stored score is what the scorer says about the stored file.
         best = db.get(Submission, entries[0].submission_id)
         again = scoring.score(Path(app.config["UPLOAD_FOLDER"], best.stored_path).read_bytes(),
