@@ -227,3 +227,20 @@ def test_reference_entries_are_never_flagged(app, client, db, redis, make_user, 
         content_type="multipart/form-data")
     assert response.status_code == 302
     assert flags.scan().copies == []
+
+
+def test_large_phases_get_the_identical_file_check_only(app, db, redis, make_user, make_challenge, make_team,
+                                                        monkeypatch):
+    users = [make_user() for _ in range(3)]
+    challenge = make_challenge()
+    for i, user in enumerate(users):
+        make_team(challenge, user, name=f"T{i}")
+    phase = challenge.tracks[0].phases[0]
+    same = predictions(10)
+    a = submissions.submit(users[0], phase, "a.txt", same)
+    b = submissions.submit(users[1], phase, "b.txt", same)
+    submissions.submit(users[2], phase, "c.txt", predictions(9))  # 95% like the others
+    monkeypatch.setattr(flags, "MAX_NEAR_CELLS", 10)  # 2 distinct files x 20 images: 20 comparisons
+    found = flags.scan()
+    assert [(f.first.id, f.second.id, f.identical) for f in found.copies] == [(a.id, b.id, True)]
+    assert len(found.skipped) == 1 and "only identical files were checked" in found.skipped[0]
