@@ -10,6 +10,7 @@ from sqlalchemy import select
 from submit_helpers import drain
 
 from challenge import flags, moderation
+from challenge.bundles import load_bundle
 from challenge.leaderboards.service import ranked
 from challenge.models import AuditEntry, Submission, Team
 from challenge.submissions import service as submissions
@@ -229,8 +230,8 @@ def test_reference_entries_are_never_flagged(app, client, db, redis, make_user, 
     assert flags.scan().copies == []
 
 
-def test_large_phases_get_the_identical_file_check_only(app, db, redis, make_user, make_challenge, make_team,
-                                                        monkeypatch):
+def test_large_phases_get_the_identical_file_check_only(app, db, redis, make_user, make_challenge,
+                                                        make_team, monkeypatch):
     users = [make_user() for _ in range(3)]
     challenge = make_challenge()
     for i, user in enumerate(users):
@@ -244,3 +245,23 @@ def test_large_phases_get_the_identical_file_check_only(app, db, redis, make_use
     found = flags.scan()
     assert [(f.first.id, f.second.id, f.identical) for f in found.copies] == [(a.id, b.id, True)]
     assert len(found.skipped) == 1 and "only identical files were checked" in found.skipped[0]
+
+
+def test_flags_on_the_real_2012_devkit_predictions(app, db, redis, shared, bundle_2012, make_user,
+                                                    make_team):
+    challenge = load_bundle(bundle_2012)
+    phase = challenge.tracks[0].phases[0]  # classification, 50,000 images
+    users = [make_user() for _ in range(3)]
+    for i, user in enumerate(users):
+        make_team(challenge, user, name=f"Team {i}")
+    real = (shared / "2012" / "demo.val.pred.txt").read_bytes()
+    lines = real.splitlines()
+    # The third team changed its first 3,000 lines (94% of the file left as it was).
+    edited = b"\n".join([b"1 2 3 4 5"] * 3000 + lines[3000:]) + b"\n"
+    first = submissions.submit(users[0], phase, "demo.val.pred.txt", real)
+    second = submissions.submit(users[1], phase, "copy.txt", real)
+    third = submissions.submit(users[2], phase, "edited.txt", edited)
+    found = {(f.first.id, f.second.id): f for f in flags.copies(phase)}
+    assert found[(first.id, second.id)].identical
+    assert round(found[(first.id, third.id)].share, 2) == 0.94 and not found[(first.id, third.id)].identical
+    assert len(found) == 2  # the second is the first's bytes: compared once
