@@ -36,6 +36,7 @@ from challenge.models import (
     VISIBILITIES,
     Blob,
     Challenge,
+    Membership,
     Phase,
     Score,
     Submission,
@@ -378,6 +379,25 @@ def list_submissions(where: SubmissionFilter, limit: int = LIST_LIMIT) -> list[S
     if where.moderated:
         query = query.where((Submission.moderation != "") | (Team.moderation != ""))
     return list(db.session.scalars(query.order_by(Submission.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    team: Team
+    members: int
+    submissions: int
+
+
+def challenge_teams(challenge: Challenge) -> list[TeamRow]:
+    """The challenge's teams by name, with member and submission counts (for moderation)."""
+    members = dict(db.session.execute(
+        select(Membership.team_id, func.count(Membership.id)).where(Membership.challenge_id == challenge.id)
+        .group_by(Membership.team_id)).all())
+    uploads = dict(db.session.execute(
+        select(Submission.team_id, func.count(Submission.id)).join(Team, Team.id == Submission.team_id)
+        .where(Team.challenge_id == challenge.id).group_by(Submission.team_id)).all())
+    teams = db.session.scalars(select(Team).where(Team.challenge_id == challenge.id).order_by(Team.name))
+    return [TeamRow(t, members.get(t.id, 0), uploads.get(t.id, 0)) for t in teams]
 
 
 def team_submissions(team: Team) -> list[Submission]:

@@ -90,6 +90,7 @@ def _challenge_page(challenge: Challenge, form: ChallengeForm | None = None,
     form = form or ChallengeForm(obj=challenge, formdata=None)
     return render_template("admin/challenge.html", challenge=challenge, form=form,
                            classes_form=ClassesForm(formdata=None),
+                           teams=service.challenge_teams(challenge),
                            entries=audit.recent(challenge.id, limit=20)), status
 
 

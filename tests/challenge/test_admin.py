@@ -408,6 +408,8 @@ def test_every_console_page_renders_for_an_organizer(app, client, db, redis, mak
         assert response.status_code == 200, url
         page = response.get_data(as_text=True)
         assert page.count('method="post"') == page.count('name="csrf_token"'), url
+    overview = client.get(f"/admin/challenges/{challenge.id}").get_data(as_text=True)
+    assert f'href="/admin/teams/{team.id}">Alpha</a>' in overview
     assert client.get("/admin/challenges/999999").status_code == 404
     assert client.get("/admin/flags?challenge=nope").status_code == 404
 
