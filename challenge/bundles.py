@@ -38,7 +38,10 @@ PHASE_KEYS = {"slug", "title", "labels", "boxes", "blacklist", "sample", "opens"
               "quota", "leaderboard",
               # Phases and visibility (challenge.leaderboards): split, freeze, picks, rankings.
               "public_fraction", "public_images", "freeze", "final_picks", "rankings",
-              "private_published"}
+              "private_published",
+              # The seed of a public_fraction split, so an exported phase keeps its public images.
+              "split_secret"}
+SECRET = re.compile(r"^[0-9a-f]{16,64}$")
 
 
 class BundleError(Exception):
@@ -76,6 +79,7 @@ class PhaseSpec:
     final_picks: int = 2
     separate_outside_data: bool = False
     private_published_at: datetime | None = None
+    split_secret: str | None = None  # None: keep the phase's own (or draw a new one)
 
 
 @dataclass(frozen=True)
@@ -241,7 +245,22 @@ def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
         opens=opens, closes=closes, quota_count=quota_count, quota_period=quota_period,
         leaderboard=leaderboard, images=images, labels=labels, boxes=boxes,
         blacklist=blacklist, sample=sample, **_visibility(folder, table, where, images, opens, closes),
+        split_secret=_split_secret(table, where),
     )
+
+
+def _split_secret(table: dict[str, Any], where: str) -> str | None:
+    """The exported seed of a fraction split (``challenge export`` writes it; people need not)."""
+    if "split_secret" not in table:
+        return None
+    if "public_fraction" not in table:
+        raise BundleError(f"{where}.split_secret: only a phase with a public_fraction draws its "
+                          "split from a secret")
+    secret = table["split_secret"]
+    if not isinstance(secret, str) or not SECRET.match(secret):
+        raise BundleError(f"{where}.split_secret: expected 16 to 64 lower-case hex digits, as "
+                          "'challenge export' writes it")
+    return secret
 
 
 def _visibility(folder: Path, table: dict[str, Any], where: str, images: int, opens: datetime,
@@ -397,6 +416,8 @@ def _write_phase(track: Track, spec: PhaseSpec, blobs: dict[str, Blob]) -> None:
     phase.blacklist_blob = blobs[spec.blacklist.sha256] if spec.blacklist else None
     phase.sample_blob = blobs[spec.sample.sha256] if spec.sample else None
     phase.public_fraction, phase.public_images = spec.public_fraction, spec.public_images
+    if spec.split_secret is not None:  # an exported phase: the same images stay public
+        phase.split_secret = spec.split_secret
     if not phase.split_secret:  # never derivable: a fresh random secret per phase
         phase.split_secret = new_split_secret()
     phase.frozen_at, phase.final_picks = spec.frozen_at, spec.final_picks
