@@ -22,6 +22,9 @@ from typing import Any
 
 import redis
 from flask import current_app
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.results import Result
 from sqlalchemy import func, select
 from werkzeug.utils import secure_filename
 
@@ -45,6 +48,7 @@ from challenge.models import (
     User,
     utcnow,
 )
+from challenge.queue import get_redis
 from challenge.submissions.service import enqueue
 
 log = logging.getLogger(__name__)
@@ -398,6 +402,19 @@ def challenge_teams(challenge: Challenge) -> list[TeamRow]:
         .where(Team.challenge_id == challenge.id).group_by(Submission.team_id)).all())
     teams = db.session.scalars(select(Team).where(Team.challenge_id == challenge.id).order_by(Team.name))
     return [TeamRow(t, members.get(t.id, 0), uploads.get(t.id, 0)) for t in teams]
+
+
+def failure_details(submission: Submission) -> str | None:
+    """For organizers: the traceback RQ kept of the submission's last failed scoring job
+    (the team is shown only a plain sentence). None when there is none, or Redis is away."""
+    if submission.status != "failed":
+        return None
+    try:
+        job = Job.fetch(submission.job_id, connection=get_redis())
+        result = job.latest_result()
+    except (NoSuchJobError, redis.RedisError):
+        return None
+    return result.exc_string if result is not None and result.type == Result.Type.FAILED else None
 
 
 def team_submissions(team: Team) -> list[Submission]:

@@ -298,7 +298,8 @@ def submission(submission_id: int) -> ResponseReturnValue:
     submission = _get(Submission, submission_id)
     form = ModerationForm(formdata=None, data={"state": submission.moderation or "hidden",
                                                "reason": submission.moderation_reason})
-    return render_template("admin/submission.html", s=submission, form=form)
+    return render_template("admin/submission.html", s=submission, form=form,
+                           details=service.failure_details(submission))
 
 
 @bp.post("/submissions/<int:submission_id>/moderate")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -432,3 +433,26 @@ def test_console_forms_need_the_csrf_token(app, client, db, make_user, make_chal
     assert client.post(f"/admin/phases/{phase.id}", data={**settings, "csrf_token": token}).status_code == 302
     db.expire_all()
     assert db.get(Phase, phase.id).quota_count == 9
+
+
+def test_organizers_see_the_traceback_of_an_internal_scoring_failure(app, client, db, redis, make_user,
+                                                                     make_challenge, make_team):
+    organizer = make_user("boss@example.org", organizer=True)
+    alice = make_user()
+    challenge = make_challenge()
+    make_team(challenge, alice)
+    phase = challenge.tracks[0].phases[0]
+    submission = submissions.submit(alice, phase, "a.txt", predictions(1))
+    # Broken hidden labels: the team reads a plain sentence, organizers the details.
+    blob = phase.labels_blob
+    broken = b"SECRET-LABEL-TOKEN\n" * 20
+    blob.data, blob.sha256 = broken, hashlib.sha256(broken).hexdigest()
+    db.commit()
+    drain(app)
+    login(client, alice)
+    mine = client.get(f"/submissions/{submission.id}").get_data(as_text=True)
+    assert "internal error" in mine and "SECRET-LABEL-TOKEN" not in mine and "Traceback" not in mine
+    client.post("/logout")
+    login(client, organizer)
+    page = client.get(f"/admin/submissions/{submission.id}").get_data(as_text=True)
+    assert "Failure details" in page and "Traceback" in page and "FormatError" in page
