@@ -29,7 +29,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import func, select
 
 from challenge import bundles, jobs, quota, storage
-from challenge.bundles import load_bundle
+from challenge.bundles import read_bundle, save_bundle
 from challenge.demo import data, hierarchy
 from challenge.demo.data import DemoData, Model
 from challenge.demo.metamat import meta_mat
@@ -306,7 +306,7 @@ def load_demo(app: Flask) -> bool:
         for year in YEARS:
             with tempfile.TemporaryDirectory(prefix="challenge-demo-") as folder:
                 truth = write_demo_bundle(Path(folder), year)
-                challenge = load_bundle(folder)
+                challenge = save_bundle(read_bundle(folder), note=f"the synthetic demo ({year.year})")
             ids += _entries(challenge, year, truth)
         _user(DEMO_EMAIL, "Demo User", DEMO_PASSWORD)
         db.session.commit()
