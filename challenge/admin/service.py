@@ -282,9 +282,19 @@ class PhaseSettings:
     leaderboard: str
 
 
-def _settings(settings: PhaseSettings) -> PhaseSettings:
+@dataclass(frozen=True)
+class _Checked:
+    title: str
+    opens: datetime
+    closes: datetime
+    quota_count: int
+    quota_period: str
+    leaderboard: str
+
+
+def _settings(settings: PhaseSettings) -> _Checked:
     opens, closes = _dates(settings.opens, settings.closes)
-    return PhaseSettings(
+    return _Checked(
         title=_text(settings.title, "title", required=False), opens=opens, closes=closes,
         quota_count=_number(settings.quota_count, "quota_count", 1, MAX_QUOTA),
         quota_period=_choice(settings.quota_period, "quota_period", QUOTA_PERIODS),
@@ -299,16 +309,16 @@ def create_phase(actor: User, track: Track, *, slug: str, settings: PhaseSetting
     slug = _slug(slug, "slug")
     if any(p.slug == slug for p in track.phases):
         raise ConsoleError(f"slug: track {track.slug!r} has a phase {slug!r} already")
-    settings = _settings(settings)
+    checked = _settings(settings)
     if not labels.data:
         raise ConsoleError("labels: choose the ground-truth labels file")
     files = {"labels": labels, "boxes": boxes, "blacklist": blacklist, "sample": sample}
     with tempfile.TemporaryDirectory(prefix="console-phase-") as tmp:
         folder = Path(tmp)
         table: dict[str, Any] = {
-            "slug": slug, "title": settings.title or slug, "opens": settings.opens,
-            "closes": settings.closes, "quota": f"{settings.quota_count}/{settings.quota_period}",
-            "leaderboard": settings.leaderboard,
+            "slug": slug, "title": checked.title or slug, "opens": checked.opens,
+            "closes": checked.closes, "quota": f"{checked.quota_count}/{checked.quota_period}",
+            "leaderboard": checked.leaderboard,
         }
         for key, upload in files.items():
             if upload is None or not upload.data:
@@ -340,12 +350,12 @@ def update_phase(actor: User, phase: Phase, settings: PhaseSettings) -> Phase:
     Submissions keep their quota slots: a slot is stored with its submission under the
     period it was taken in, so a lower quota only limits uploads from now on and a new
     period kind (day -> week) counts under the new period's keys."""
-    settings = _settings(settings)
+    checked = _settings(settings)
     before = audit.snapshot(phase, PHASE_FIELDS)
-    phase.title = settings.title or phase.slug
-    phase.opens_at, phase.closes_at = settings.opens, settings.closes  # type: ignore[assignment]
-    phase.quota_count, phase.quota_period = settings.quota_count, settings.quota_period  # type: ignore[assignment]
-    phase.leaderboard = settings.leaderboard
+    phase.title = checked.title or phase.slug
+    phase.opens_at, phase.closes_at = checked.opens, checked.closes
+    phase.quota_count, phase.quota_period = checked.quota_count, checked.quota_period
+    phase.leaderboard = checked.leaderboard
     audit.record(actor, "phase.update", f"phase:{phase.id}", challenge_id=phase.track.challenge_id,
                  before=before, after=audit.snapshot(phase, PHASE_FIELDS))
     db.session.commit()
