@@ -501,6 +501,13 @@ def export_rows(phase: Phase) -> list[dict[str, Any]]:
     return rows
 
 
+def record_export(actor: User, phase: Phase, kind: str) -> None:
+    """Audit a download: it holds every team's scores, hidden ones included, and e-mails."""
+    audit.record(actor, "phase.export_submissions", f"phase:{phase.id}",
+                 challenge_id=phase.track.challenge_id, note=kind)
+    db.session.commit()
+
+
 def export_json(phase: Phase) -> dict[str, Any]:
     track = phase.track
     return {"challenge": track.challenge.slug, "track": track.slug, "phase": phase.slug,

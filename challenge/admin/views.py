@@ -257,6 +257,7 @@ def _export_name(phase: Phase, ext: str) -> str:
 @organizer_required
 def phase_export_csv(phase_id: int) -> ResponseReturnValue:
     phase = _get(Phase, phase_id)
+    service.record_export(me(), phase, "csv")
     return Response(service.export_csv(phase), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{_export_name(phase, "csv")}"'})
 
@@ -265,6 +266,7 @@ def phase_export_csv(phase_id: int) -> ResponseReturnValue:
 @organizer_required
 def phase_export_json(phase_id: int) -> ResponseReturnValue:
     phase = _get(Phase, phase_id)
+    service.record_export(me(), phase, "json")
     response = jsonify(service.export_json(phase))
     response.headers["Content-Disposition"] = f'attachment; filename="{_export_name(phase, "json")}"'
     return response

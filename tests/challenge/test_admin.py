@@ -329,6 +329,7 @@ def test_phase_export_lists_every_submission_as_csv_and_json(app, client, db, re
     assert data["submissions"][0]["description"].startswith("=HYPERLINK")  # JSON keeps it as written
     assert data["submissions"][1]["score_error"] == 0.2 and data["submissions"][3]["score_error"] is None
     assert data["submissions"][0]["finished_at"] is not None and data["submissions"][0]["attempts"] == 1
+    assert [e.note for e in entries(db, "phase.export_submissions")] == ["csv", "json"]
 
 
 def test_reference_entries_are_scored_shown_and_never_ranked(app, client, db, redis, make_user,
