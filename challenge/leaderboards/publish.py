@@ -1,4 +1,5 @@
-"""Publishing a split phase's private leaderboard (organizers; CLI and console), audited."""
+"""Organizers' actions on a phase's boards (CLI and console), each audited: publishing a
+split phase's private leaderboard, and the split, freeze, final picks and rankings settings."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from challenge import audit, splits
 from challenge.extensions import db
 from challenge.leaderboards import cache
 from challenge.models import Challenge, Phase, Track, User, utcnow
+from challenge.models.challenges import new_split_secret
 
 FIELDS = ("private_published_at",)
 
@@ -52,6 +54,44 @@ def publish_private(actor: User | None, phase: Phase, now: datetime | None = Non
     audit.record(actor, "phase.publish_private", f"phase:{phase.id}",
                  challenge_id=phase.track.challenge_id, before=before,
                  after=audit.snapshot(phase, FIELDS), note=f"private leaderboard of {name} published")
+    db.session.commit()
+    cache.invalidate(phase.id)
+    return phase
+
+
+SETTINGS = ("public_fraction", "public_images", "frozen_at", "final_picks", "separate_outside_data")
+MAX_PICKS = 100
+
+
+def update_settings(actor: User | None, phase: Phase, *, public_fraction: float | None,
+                    public_images: list[int] | None, frozen_at: datetime | None, final_picks: int,
+                    separate_outside_data: bool) -> Phase:
+    """Set the phase's split, freeze, final picks and rankings; audited, committed.
+
+    Raises PublishError naming the setting (nothing changed) for a bad value, or for a
+    change of the split once the private board is published (it would change the result)."""
+    try:
+        splits.check_split(public_fraction, public_images, phase.images)
+    except ValueError as exc:
+        raise PublishError(f"split: {exc}") from None
+    if frozen_at is not None and not phase.opens_at < frozen_at < phase.closes_at:
+        raise PublishError("freeze: must be after the phase opens and before it closes")
+    if not 1 <= final_picks <= MAX_PICKS:
+        raise PublishError(f"final picks: from 1 to {MAX_PICKS}")
+    split_changes = (public_fraction, public_images) != (phase.public_fraction, phase.public_images)
+    if split_changes and phase.private_published_at is not None:
+        raise PublishError("split: the private leaderboard is published; changing the split would "
+                           "change the final result")
+    before = audit.snapshot(phase, SETTINGS)
+    phase.public_fraction, phase.public_images = public_fraction, public_images
+    if not phase.split_secret:
+        phase.split_secret = new_split_secret()
+    phase.frozen_at, phase.final_picks = frozen_at, final_picks
+    phase.separate_outside_data = separate_outside_data
+    after = audit.snapshot(phase, SETTINGS)
+    if after != before:
+        audit.record(actor, "phase.boards", f"phase:{phase.id}", challenge_id=phase.track.challenge_id,
+                     before=before, after=after)
     db.session.commit()
     cache.invalidate(phase.id)
     return phase

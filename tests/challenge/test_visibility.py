@@ -487,3 +487,31 @@ def test_publish_private_board_cli_and_console(app, db, runner, make_user, make_
     assert _client(app, make_user()).get("/admin/boards").status_code == 404
     with pytest.raises(PublishError, match="no public/private split"):
         publish_private(None, _phase(make_challenge, "plain2012", **CLOSED))
+
+
+def test_console_sets_a_phase_boards_audited(app, db, make_user, make_challenge):
+    phase = _phase(make_challenge, "settings2012", **OPEN)
+    organizer = _client(app, make_user(organizer=True))
+    page = organizer.get(f"/admin/phases/{phase.id}/boards")
+    assert page.status_code == 200 and "Public fraction" in page.get_data(as_text=True)
+    assert f"/admin/phases/{phase.id}/boards" in organizer.get("/admin/boards").get_data(as_text=True)
+    freeze = (NOW + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")
+    response = organizer.post(f"/admin/phases/{phase.id}/boards", data={
+        "public_fraction": "0.25", "public_images": "", "freeze": freeze, "final_picks": "3",
+        "provided_ranking": "y"})
+    assert response.status_code == 302
+    db.expire_all()
+    assert (phase.public_fraction, phase.final_picks, phase.separate_outside_data) == (0.25, 3, True)
+    assert phase.frozen_at == (NOW + timedelta(days=5)).replace(second=0)
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "phase.boards")).one()
+    assert entry.before["public_fraction"] is None and entry.after["public_fraction"] == 0.25
+    # Bad values are refused, naming the setting, and change nothing.
+    for data, message in [({"public_fraction": "2"}, "strictly between 0 and 1"),
+                          ({"public_fraction": "", "public_images": "1 x"}, "not an image number"),
+                          ({"public_fraction": "0.5", "public_images": "1 2"}, "not both")]:
+        refused = organizer.post(f"/admin/phases/{phase.id}/boards", data={
+            "public_images": "", "final_picks": "3", **data})
+        assert refused.status_code == 400 and message in refused.get_data(as_text=True)
+    db.expire_all()
+    assert phase.public_fraction == 0.25
+    assert _client(app, make_user()).get(f"/admin/phases/{phase.id}/boards").status_code == 404
