@@ -25,7 +25,7 @@ from challenge.leaderboards.publish import PublishError, publish_private
 from challenge.leaderboards.visibility import board_sight, score_sight, visible_scores
 from challenge.models import AuditEntry, Phase, Score, Submission
 from challenge.tokens import create_token
-from tests.conftest import TINY_LABELS
+from tests.conftest import TINY_LABELS, perfect_predictions
 
 NOW = datetime.now(UTC).replace(microsecond=0)  # no fractions in timestamps to mistake
 OPEN = {"opens": NOW - timedelta(days=10), "closes": NOW + timedelta(days=10)}
@@ -331,9 +331,23 @@ def test_scoring_job_stores_subset_scores(app, db, client, redis, make_user, mak
     body = client.get(f"/api/v1/submissions/{score.submission_id}",
                       headers={"Authorization": f"Bearer {t['token']}"}).get_json()
     assert "scores" not in body  # whole-set numbers wait for the published private board
+    # The paired comparison between entries uses the board's images only: a perfect file
+    # beats this one by 0.5 on the public images (0.25 on all of them), and ties privately.
+    rival = make_user()
+    make_team(t["challenge"], rival, name="Rival")
+    assert api_upload(client, create_token(rival), perfect_predictions("classification")).status_code == 202
+    drain(app)
+    public_board = service.ranked(phase, service.Board("public"))
+    assert [(e.team, e.error) for e in public_board] == [("Rival", 0.0), (t["team"].name, pytest.approx(0.5))]
+    assert public_board[1].diff == pytest.approx(0.5) and public_board[1].significant is not None
+    private_board = service.ranked(phase, service.Board("private"))
+    assert [e.error for e in private_board] == [0.0, 0.0] and private_board[1].diff == 0.0
     # Changing the split recomputes the subsets from the stored outcomes.
+    phase = db.get(Phase, phase.id)
     phase.public_images = list(range(11, 21))
     db.commit()
+    score = db.scalars(select(Score).where(Score.submission_id == score.submission_id)).one()
+    assert score.subsets["key"] != splits.split_key(phase)
     assert splits.scores_of(phase, score)["public"]["error"] == pytest.approx(0.0)
 
 
