@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, case, cast, func, select
 
 from challenge.extensions import db
 from challenge.models import Score, Submission
@@ -41,7 +41,9 @@ def _flagged(flag: Any) -> Any:
     """Sum of the ids (and of their squares) of submissions with ``flag`` set: changes
     whenever a team flips the flag on any submission."""
     return (func.coalesce(func.sum(case((flag, Submission.id), else_=0)), 0),
-            func.coalesce(func.sum(case((flag, Submission.id * Submission.id), else_=0)), 0))
+            # BigInteger: a square of an id past 46,340 overflows PostgreSQL's integer.
+            func.coalesce(func.sum(case((flag, cast(Submission.id, BigInteger) * Submission.id),
+                                        else_=0)), 0))
 
 
 def fingerprint(phase_id: int) -> str:
