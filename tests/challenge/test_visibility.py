@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 from submit_helpers import api_upload, drain, team_with_token
+from test_bundles import TOML, write_bundle  # the bundle tests' tiny bundle
 
 from challenge import splits
+from challenge.bundles import BundleError, load_bundle
 from challenge.leaderboards import service
 from challenge.leaderboards.picks import PickError, set_final
 from challenge.leaderboards.publish import PublishError, publish_private
@@ -529,3 +531,34 @@ def test_console_sets_a_phase_boards_audited(app, db, make_user, make_challenge)
     db.expire_all()
     assert phase.public_fraction == 0.25
     assert _client(app, make_user()).get(f"/admin/phases/{phase.id}/boards").status_code == 404
+
+
+# ----------------------------------------------------------------- bundle keys
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("public_fraction = 0.3\n", None),
+    ('public_images = "public.txt"\n', None),
+    ("public_fraction = 1.0\n", "phases[0].public_fraction: public fraction must be a number strictly"),
+    ("public_images = [0]\n", "phases[0].public_images: public image 0 is outside 1..20"),
+    ('public_images = "missing.txt"\n', "missing.txt"),
+    ("freeze = 2031-01-01T00:00:00Z\n", "phases[0].freeze: 2031-01-01T00:00:00+00:00 is not between"),
+    ("final_picks = 0\n", "phases[0].final_picks: expected a whole number from 1 to 100"),
+    ('rankings = ["provided"]\n', "phases[0].rankings: expected"),
+    ("private_published = 2031-01-01T00:00:00Z\n", "only a split phase has a private board"),
+    ("public_fraction = 0.5\nprivate_published = 2020-01-01T00:00:00Z\n", "is before the phase closes"),
+])
+def test_bundle_keys(db, tmp_path, extra, message):
+    toml = TOML.replace('quota = "5/day"\n', 'quota = "5/day"\n' + extra +
+                        'freeze = 2020-01-01T00:00:00Z\nfinal_picks = 3\nrankings = ["all", "provided"]\n'
+                        if message is None else 'quota = "5/day"\n' + extra)
+    folder = write_bundle(tmp_path / "b", toml, **{"public.txt": b"1 2\n3\n"})
+    if message is not None:
+        with pytest.raises(BundleError) as caught:
+            load_bundle(folder)
+        assert message in str(caught.value)
+        return
+    phase = load_bundle(folder).tracks[0].phases[0]
+    assert splits.is_split(phase) and phase.final_picks == 3 and phase.separate_outside_data
+    assert phase.frozen_at == datetime(2020, 1, 1, tzinfo=UTC)
+    assert phase.public_images in (None, [1, 2, 3])
+    assert len(phase.split_secret) == 32
