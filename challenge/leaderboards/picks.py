@@ -15,7 +15,7 @@ from sqlalchemy import select
 from challenge import splits
 from challenge.extensions import db
 from challenge.leaderboards import cache
-from challenge.models import Phase, Submission, User, utcnow
+from challenge.models import Phase, Submission, Team, User, utcnow
 
 
 class PickError(Exception):
@@ -57,6 +57,9 @@ def set_final(user: User, submission: Submission, final: bool, now: datetime | N
     if final:
         if submission.status == "failed":
             raise PickError(409, "a submission that failed to score cannot be a final pick")
+        # Lock the team's row (PostgreSQL) so two members marking at once cannot both take
+        # the last pick.
+        db.session.execute(select(Team.id).where(Team.id == submission.team_id).with_for_update())
         already = marked(phase, submission.team_id)
         if len(already) >= phase.final_picks:
             ids = ", ".join(str(s.id) for s in already)
