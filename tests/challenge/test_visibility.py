@@ -109,13 +109,14 @@ class World:
     crafted: list[Crafted]
 
 
-KINDS = ["public", "after-close", "hidden", "split", "split-published", "frozen", "split-frozen"]
+KINDS = ["public", "after-close", "hidden", "split", "split-published", "frozen", "split-frozen",
+         "split-after-close"]
 
 
 def build(db, make_challenge, make_team, users, kind: str, closed: bool, year: int) -> World:
     dates = CLOSED if closed else OPEN
     slug = f"w{kind.replace('-', '')}{'closed' if closed else 'open'}{year}"
-    visibility = kind if kind in ("after-close", "hidden") else "public"
+    visibility = "after-close" if kind.endswith("after-close") else "hidden" if kind == "hidden" else "public"
     challenge = make_challenge(slug, year=year, leaderboard=visibility, **dates)
     phase = challenge.tracks[0].phases[0]
     if kind.startswith("split"):
@@ -160,6 +161,8 @@ def visible_subsets(world: World, viewer: str, item: Crafted) -> set[str]:
         return everything if closed else {"public"}
     if kind == "split-frozen":  # split, never published: public numbers, frozen for others
         return {"public"} if member or not item.after_freeze else set()
+    if kind == "split-after-close":  # never published: a team's own public numbers until closing
+        return {"public"} if closed or member else set()
     raise AssertionError(kind)
 
 
