@@ -123,7 +123,13 @@ def team_history(team: Team, viewer: User | None) -> TeamHistory:
     )
     rows: list[HistoryRow] = []
     withheld: dict[int, tuple[Phase, str]] = {}
+    # Hidden or disqualified entries (challenge.moderation) are off the public boards, so
+    # they are off the public history too; the team itself and organizers still see them.
+    insider = viewer is not None and (viewer.is_organizer
+                                      or any(m.team_id == team.id for m in viewer.memberships))
     for submission, _score in result:
+        if not insider and (team.moderation or submission.moderation):
+            continue
         phase = submission.phase
         views = {v.subset: v for v in visible_scores(submission, viewer)}
         view = views.get("all") or views.get("public")

@@ -265,3 +265,23 @@ def test_flags_on_the_real_2012_devkit_predictions(app, db, redis, shared, bundl
     assert found[(first.id, second.id)].identical
     assert round(found[(first.id, third.id)].share, 2) == 0.94 and not found[(first.id, third.id)].identical
     assert len(found) == 2  # the second is the first's bytes: compared once
+
+
+def test_moderated_entries_leave_the_public_team_history_but_not_the_teams_own(app, client, db, board):
+    moderation.moderate_submission(board["organizer"], db.get(Submission, board["best"]), "hidden",
+                                   "a test upload")
+    history = f"/teams/{board['alpha']}/history"
+    # The history table shows each scored submission's error: 2 and 4 of the images wrong.
+    best, second = (f"{db.get(Submission, board[k]).score.error:.5f}" for k in ("best", "second"))
+    assert best != second
+    public = client.get(history).get_data(as_text=True)
+    assert best not in public and second in public
+    login(client, board["bob"])
+    assert best not in client.get(history).get_data(as_text=True)
+    client.post("/logout")
+    login(client, board["alice"])
+    assert best in client.get(history).get_data(as_text=True)
+
+    moderation.moderate_team(board["organizer"], db.get(Team, board["alpha"]), "disqualified", "two teams")
+    client.post("/logout")
+    assert second not in client.get(history).get_data(as_text=True)
