@@ -32,7 +32,9 @@ def _closed(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[
 
 STRING = {"type": "string"}
 INTEGER = {"type": "integer"}
-RATE = {"type": "number", "minimum": 0, "maximum": 1}
+# An error rate in [0, 1]; on hierarchical tracks a mean cost, which can exceed 1.
+RATE = {"type": "number", "minimum": 0}
+NULLABLE_RATE = {"type": ["number", "null"], "minimum": 0}
 TIME = {"type": "string", "format": "date-time"}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -150,8 +152,20 @@ SCHEMAS: dict[str, Any] = {
         "created_at": TIME, "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
         "scores": {**_ref("Scores"),
                    "description": "Present once scored, when the phase lets this caller see scores "
-                                  "(never for team members on hidden phases)."},
-    }, optional=("scores",)),
+                                  "(never for team members on hidden phases; on split phases only "
+                                  "once the private leaderboard is published)."},
+        "subset_scores": {"type": "array", "items": _ref("SubsetScores"),
+                          "description": "Split phases: the numbers on the public leaderboard's images "
+                                         "(and the private one's, once published) this caller may see."},
+    }, optional=("scores", "subset_scores")),
+    "SubsetScores": _closed({
+        "subset": {"enum": ["public", "private"]},
+        "error": NULLABLE_RATE,
+        "error_at_k": {"type": "array", "items": NULLABLE_RATE},
+        "ci95": {"type": "array", "items": NULLABLE_RATE, "minItems": 2, "maxItems": 2},
+        "cls_error": NULLABLE_RATE,
+        "cls_error_at_k": {"type": ["array", "null"], "items": NULLABLE_RATE},
+    }, optional=("cls_error", "cls_error_at_k")),
     "SubmissionList": _closed({"submissions": {"type": "array", "items": _ref("Submission")}}),
     "FinalPicks": _closed({
         "id": {**INTEGER, "description": "The submission."},

@@ -12,7 +12,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from challenge.api.auth import api_error, token_required
 from challenge.api.views import bp
 from challenge.extensions import db
-from challenge.models import Submission, utcnow
+from challenge.leaderboards.visibility import visible_scores
+from challenge.models import Submission, User, utcnow
 from challenge.submissions import service
 
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
@@ -28,7 +29,9 @@ def parse_flag(value: str | None) -> bool:
     raise service.SubmitError(f"extra_data must be true or false (got {value!r})")
 
 
-def submission_json(submission: Submission, with_scores: bool) -> dict[str, Any]:
+def submission_json(submission: Submission, viewer: User) -> dict[str, Any]:
+    """The submission as the API shows it to ``viewer``: its scores only where the phase's
+    visibility rules allow (challenge.leaderboards.visibility, the one place that decides)."""
     phase = submission.phase
     data: dict[str, Any] = {
         "id": submission.id,
@@ -51,7 +54,7 @@ def submission_json(submission: Submission, with_scores: bool) -> dict[str, Any]
         "finished_at": submission.finished_at.isoformat() if submission.finished_at else None,
     }
     score = submission.score if submission.status == "scored" else None
-    if with_scores and score is not None:
+    if score is not None and service.scores_visible(viewer, submission):
         scores: dict[str, Any] = {
             "error": score.error, "error_at_k": score.error_at_k,
             "ci95": [score.ci_low, score.ci_high], "images": score.images,
@@ -60,6 +63,11 @@ def submission_json(submission: Submission, with_scores: bool) -> dict[str, Any]
             scores["cls_error"] = score.cls_error
             scores["cls_error_at_k"] = score.cls_error_at_k
         data["scores"] = scores
+    # Split phases: the public (and, once published, private) images' numbers the viewer may
+    # see, even while the whole-set numbers above are withheld.
+    subsets = [view.to_json() for view in visible_scores(submission, viewer) if view.subset != "all"]
+    if subsets:
+        data["subset_scores"] = subsets
     return data
 
 
@@ -115,7 +123,7 @@ def get_submission(submission_id: int) -> ResponseReturnValue:
     submission = db.session.get(Submission, submission_id)
     if submission is None or not service.can_view(g.api_user, submission):
         return api_error(404, f"no submission {submission_id} of yours")
-    return jsonify(submission_json(submission, service.scores_visible(g.api_user, submission)))
+    return jsonify(submission_json(submission, g.api_user))
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -171,7 +179,7 @@ def update_submission(submission_id: int) -> ResponseReturnValue:
         return api_error(exc.status, exc.message, closed_at=exc.when.isoformat())
     except service.SubmitError as exc:
         return api_error(exc.status, exc.message)
-    return jsonify(submission_json(submission, service.scores_visible(g.api_user, submission)))
+    return jsonify(submission_json(submission, g.api_user))
 
 
 @bp.get("/submissions")
@@ -179,4 +187,4 @@ def update_submission(submission_id: int) -> ResponseReturnValue:
 def list_submissions() -> ResponseReturnValue:
     user = g.api_user
     found = service.user_submissions(user, request.args.get("challenge"), request.args.get("track"))
-    return jsonify({"submissions": [submission_json(s, service.scores_visible(user, s)) for s in found]})
+    return jsonify({"submissions": [submission_json(s, user) for s in found]})

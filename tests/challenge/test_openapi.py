@@ -158,6 +158,15 @@ def test_every_documented_response_matches_its_schema(app, client, db, redis, ma
     assert isinstance(quota["retry_after"], int) and quota["retry_after"] > 0
     hidden_id = upload(call, token, perfect_predictions("classification"), 202, slug="hid2013",
                        track="cls")["id"]
+    # A split phase: the team sees its public-image numbers only, as subset_scores.
+    make_team(make_challenge("split2014", year=2014), db.scalars(select(User).where(
+        User.email == t["user"].email)).one())
+    split_phase = db.scalars(select(Phase).join(Track).join(Challenge)
+                             .where(Challenge.slug == "split2014")).one()
+    split_phase.public_fraction = 0.5
+    db.commit()
+    split_id = upload(call, token, perfect_predictions("classification"), 202, slug="split2014",
+                      track="cls")["id"]
 
     queued = call("get", "/submissions/{submission_id}", 200, token=token,
                   path_params={"submission_id": created["id"]})
@@ -172,6 +181,13 @@ def test_every_documented_response_matches_its_schema(app, client, db, redis, ma
     assert status_only["status"] == "scored" and "scores" not in status_only
     call("get", "/submissions/{submission_id}", 200, token=organizer,
          path_params={"submission_id": hidden_id})
+    split = call("get", "/submissions/{submission_id}", 200, token=token,
+                 path_params={"submission_id": split_id})
+    assert "scores" not in split and [v["subset"] for v in split["subset_scores"]] == ["public"]
+    assert split["subset_scores"][0]["error"] == 0.0
+    every = call("get", "/submissions/{submission_id}", 200, token=organizer,
+                 path_params={"submission_id": split_id})
+    assert "scores" in every and [v["subset"] for v in every["subset_scores"]] == ["public", "private"]
     call("get", "/submissions/{submission_id}", 404, token=loose, path_params=sid)
     call("get", "/submissions/{submission_id}", 401, path_params=sid)
     mine = call("get", "/submissions", 200, token=token, query_string={"challenge": "tiny2012"})
