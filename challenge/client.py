@@ -209,7 +209,10 @@ def format_submission(sub: dict[str, Any]) -> list[str]:
         lines.append(f"  reason       {sub['error']}")
     if isinstance(sub.get("scores"), dict):
         lines.extend(format_scores(sub["scores"]))
-    elif sub.get("status") == "scored":
+    for subset in sub.get("subset_scores") or []:  # split phases: public (and private) images
+        lines.append(f"  on the {subset['subset']} leaderboard's images:")
+        lines.extend(format_scores(subset))
+    if sub.get("status") == "scored" and not sub.get("scores") and not sub.get("subset_scores"):
         lines.append("  (scores are not shown for this phase)")
     return lines
 
@@ -334,18 +337,28 @@ def submissions_command(track_ref: str | None) -> None:
 @click.command("leaderboard")
 @click.argument("track_ref", metavar="CHALLENGE/TRACK")
 @click.option("--phase", help="Phase slug (default: the track's current phase).")
-def leaderboard_command(track_ref: str, phase: str | None) -> None:
+@click.option("--board", "board_name", type=click.Choice(["public", "private"]), default="public",
+              show_default=True, help="Split phases: the public or the private leaderboard.")
+@click.option("--ranking", type=click.Choice(["all", "provided"]), default="all", show_default=True,
+              help="All entries, or only those trained on the provided data (where the track ranks both).")
+def leaderboard_command(track_ref: str, phase: str | None, board_name: str, ranking: str) -> None:
     """Print a track's leaderboard as a table."""
     slug, track = _split_track(track_ref)
     try:
         board = Client(load_settings()).get(f"/challenges/{_segment(slug)}/tracks/{_segment(track)}"
-                                            "/leaderboard", {"phase": phase})
+                                            "/leaderboard", {"phase": phase, "board": board_name,
+                                                             "ranking": ranking})
     except ApiError as exc:
         _fail(exc)
-    click.echo(f"{slug}/{track} - {board['phase']['title']} ({board['phase']['slug']})")
+    title = f"{slug}/{track} - {board['phase']['title']} ({board['phase']['slug']})"
+    if board_name != "public" or ranking != "all":
+        title += f", {board_name} board, {'provided data only' if ranking == 'provided' else 'all entries'}"
+    click.echo(title)
     if not board["visible"]:
         click.echo("The scores of this phase are not public yet.")
         return
+    if board.get("frozen"):
+        click.echo("Frozen: this board shows the scores as they stood at the freeze.")
     entries = board["entries"]
     if not entries:
         click.echo("No scored entries yet.")
@@ -356,7 +369,9 @@ def leaderboard_command(track_ref: str, phase: str | None) -> None:
     for e in entries:
         low, high = e.get("ci95") or [None, None]
         ci = f"{_pct(low)}-{_pct(high)}" if low is not None and high is not None else "-"
-        rows.append([str(e["rank"]), e["team"], e.get("method") or "", _pct(e["error"])]
+        # Reference entries (the organizers' baselines) are shown but take no rank.
+        rank = str(e["rank"]) if e.get("rank") is not None else "ref"
+        rows.append([rank, e["team"], e.get("method") or "", _pct(e["error"])]
                     + ([_pct(e.get("cls_error"))] if loc else []) + [ci])
     click.echo("\n".join(table(headers, rows)))
 

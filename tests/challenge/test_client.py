@@ -20,7 +20,7 @@ from submit_helpers import drain, team_with_token
 from werkzeug.serving import make_server
 
 from challenge.client import Client, Settings
-from challenge.models import Submission
+from challenge.models import Phase, Submission
 from tests.conftest import TINY_LABELS, perfect_predictions
 
 CHALLENGE = Path(sys.executable).with_name("challenge")
@@ -71,6 +71,9 @@ def test_submit_wait_status_submissions_and_leaderboard(app, db, redis, tmp_path
     predictions = tmp_path / "loc.txt"
     predictions.write_bytes(perfect_predictions("localization"))
     token = team["token"]
+    for phase in db.scalars(select(Phase)):
+        phase.separate_outside_data = True  # ILSVRC's two rankings, for the leaderboard below
+    db.commit()
 
     done = run(app, tmp_path, "submit", str(predictions), "--track", "tiny2012/loc", "--method",
                "ResNet-0", "--description", "a perfect file", "--wait", "--poll", "0.2",
@@ -106,6 +109,15 @@ def test_submit_wait_status_submissions_and_leaderboard(app, db, redis, tmp_path
     assert lines[1].split() == ["RANK", "TEAM", "METHOD", "ERROR", "CLS", "ERROR", "95%", "CI"]
     row_cells = lines[3].split()
     assert row_cells[0] == "1" and team["team"].name in lines[3] and "ResNet-0" in lines[3]
+
+    # ILSVRC's second ranking (the phases rank both): the entry used provided data only.
+    provided = run(app, tmp_path, "leaderboard", "tiny2012/loc", "--phase", "test", "--ranking", "provided",
+                   url=server)
+    assert provided.returncode == 0, provided.stderr
+    assert provided.stdout.splitlines()[0].endswith("public board, provided data only")
+    assert "ResNet-0" in provided.stdout
+    refused = run(app, tmp_path, "leaderboard", "tiny2012/loc", "--board", "private", url=server)
+    assert refused.returncode == 1 and "unknown board 'private'" in refused.stderr
 
 
 def test_a_bad_file_prints_the_line_and_exits_2(app, db, redis, tmp_path, server, team):
