@@ -2,7 +2,8 @@
 
 from flask import Flask
 
-from challenge.leaderboards.commands import phases_cli
+from challenge.leaderboards.commands import phases_cli, results_cli
+from challenge.leaderboards.final import results_of
 from challenge.leaderboards.picks import pick_state
 from challenge.leaderboards.views import bp
 from challenge.leaderboards.visibility import visible_scores
@@ -11,6 +12,8 @@ from challenge.leaderboards.visibility import visible_scores
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(phases_cli)
+    app.cli.add_command(results_cli)
     # Templates of other areas (the submission page) ask the one visibility decision.
     app.jinja_env.globals["visible_scores"] = visible_scores
     app.jinja_env.globals["final_pick_state"] = pick_state
+    app.jinja_env.globals["final_results_of"] = results_of

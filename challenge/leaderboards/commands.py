@@ -1,11 +1,16 @@
-"""Organizer commands for leaderboards: ``challenge phases publish SLUG/TRACK/PHASE``."""
+"""Organizer commands for leaderboards: ``challenge phases publish SLUG/TRACK/PHASE`` and
+``challenge results publish SLUG``."""
 
 from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import select
 
+from challenge.extensions import db
+from challenge.leaderboards import final
 from challenge.leaderboards.publish import PublishError, find_phase, publish_private
+from challenge.models import Challenge
 
 phases_cli = AppGroup("phases", help="Phases: publish a split phase's private leaderboard.")
 
@@ -20,3 +25,22 @@ def publish_command(phase_spec: str) -> None:
         raise click.ClickException(f"not published: {exc}") from None
     click.echo(f"published the private leaderboard of {phase_spec} at "
                f"{phase.private_published_at:%Y-%m-%d %H:%M} UTC")
+
+
+results_cli = AppGroup("results", help="A year's final results: publish them once, for good.")
+
+
+@results_cli.command("publish")
+@click.argument("slug")
+def publish_results_command(slug: str) -> None:
+    """Publish the final results of challenge SLUG (every phase closed, private boards published)."""
+    challenge = db.session.scalar(select(Challenge).where(Challenge.slug == slug))
+    if challenge is None:
+        raise click.ClickException(f"no challenge {slug!r}")
+    try:
+        results = final.publish(None, challenge)
+    except final.ResultsError as exc:
+        raise click.ClickException(f"not published: {exc}") from None
+    click.echo(f"published the final results of {challenge.title} ({len(results.data['boards'])} boards) "
+               f"at {results.published_at:%Y-%m-%d %H:%M} UTC: /results/{slug}")
+

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from challenge.challenges import service as challenges
 from challenge.extensions import db
-from challenge.leaderboards import export, history, picks
+from challenge.leaderboards import export, final, history, picks
 from challenge.leaderboards.chart import line_chart
 from challenge.leaderboards.forms import FinalPickForm
 from challenge.leaderboards.service import METHOD, Board, ranked, viewer_board
@@ -123,3 +123,21 @@ def series_history(series_slug: str) -> ResponseReturnValue:
         lines.setdefault(w.track_slug, []).append((w.year, w.error, label, href))
     chart = line_chart({names[slug]: points for slug, points in lines.items()})
     return render_template("leaderboards/series.html", series=series, chart=chart)
+
+
+@bp.get("/results/<slug>")
+def final_results(slug: str) -> ResponseReturnValue:
+    challenge = challenges.get_challenge(slug) or abort(404)
+    results = final.results_of(challenge)
+    if results is None:
+        abort(404, description=f"The final results of {challenge.title} are not published yet.")
+    return render_template("leaderboards/final_results.html", challenge=challenge, results=results)
+
+
+@bp.get("/results/<slug>/results.json")
+def final_results_json(slug: str) -> ResponseReturnValue:
+    challenge = challenges.get_challenge(slug) or abort(404)
+    results = final.results_of(challenge) or abort(404)
+    return jsonify({"challenge": challenge.slug, "year": challenge.year, "title": challenge.title,
+                    "published_at": results.published_at.isoformat(), **results.data})
+
