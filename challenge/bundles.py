@@ -19,12 +19,22 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import scorer
 from challenge import audit, splits
 from challenge.extensions import db
-from challenge.models import QUOTA_PERIODS, TASKS, VISIBILITIES, Blob, Challenge, Phase, Track, User
+from challenge.models import (
+    QUOTA_PERIODS,
+    TASKS,
+    VISIBILITIES,
+    Blob,
+    Challenge,
+    Phase,
+    Submission,
+    Track,
+    User,
+)
 from challenge.models.challenges import new_split_secret
 
 MANIFEST = "challenge.toml"
@@ -402,11 +412,38 @@ def _blobs(spec: BundleSpec) -> dict[str, Blob]:
     return blobs
 
 
+def _scored_count(phase: Phase) -> int:
+    return db.session.scalar(select(func.count()).select_from(Submission).where(
+        Submission.phase_id == phase.id, Submission.status == "scored")) or 0
+
+
+def _keep_scored_truth(track: Track, phase: Phase, spec: PhaseSpec) -> None:
+    """Refuse to swap the hidden files under scores computed against them.
+
+    Such scores would silently stop matching the files; ``challenge truth replace`` adds a
+    new version instead, which the organizer rescores, previews and publishes."""
+    stored = tuple(b.sha256 if b is not None else None
+                   for b in (phase.labels_blob, phase.boxes_blob, phase.blacklist_blob))
+    wanted = tuple(f.sha256 if f is not None else None for f in (spec.labels, spec.boxes, spec.blacklist))
+    if stored == wanted:
+        return
+    scored = _scored_count(phase)
+    if scored:
+        name = f"{track.challenge.slug}/{track.slug}/{phase.slug}"
+        raise BundleError(
+            f"tracks[{track.slug}].phases[{phase.slug}]: its ground truth (labels, boxes or blacklist) "
+            f"differs from the stored files, and {scored} submission(s) are scored against them; "
+            f"use 'challenge truth replace {name} ...' to add a new version and rescore, "
+            "or keep the old files in the bundle")
+
+
 def _write_phase(track: Track, spec: PhaseSpec, blobs: dict[str, Blob]) -> None:
     phase = next((p for p in track.phases if p.slug == spec.slug), None)
     if phase is None:
         phase = Phase(slug=spec.slug)
         track.phases.append(phase)
+    elif phase.id is not None:
+        _keep_scored_truth(track, phase, spec)
     phase.title = spec.title
     phase.opens_at, phase.closes_at = spec.opens, spec.closes
     phase.quota_count, phase.quota_period = spec.quota_count, spec.quota_period
@@ -441,6 +478,10 @@ def _write(spec: BundleSpec) -> Challenge:
             if track is None:
                 track = Track(slug=track_spec.slug)
                 challenge.tracks.append(track)
+            if track.id is not None and (track.task, track.guesses) != (track_spec.task, track_spec.guesses) \
+                    and any(_scored_count(p) for p in track.phases):
+                raise BundleError(f"tracks[{track.slug}]: task and guesses cannot change once submissions "
+                                  f"are scored (stored: {track.task}, {track.guesses} guesses)")
             track.title, track.task = track_spec.title, track_spec.task
             track.guesses, track.position = track_spec.guesses, position
             for phase_spec in track_spec.phases:

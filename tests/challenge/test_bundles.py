@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, func, select
+from submit_helpers import drain
 
 from challenge import export_bundle, scoring, splits
 from challenge.bundles import (
@@ -24,7 +25,8 @@ from challenge.bundles import (
     load_bundle,
     read_bundle,
 )
-from challenge.models import AuditEntry, Blob, Challenge, Phase, Track
+from challenge.models import AuditEntry, Blob, Challenge, Phase, Submission, Track
+from challenge.submissions.service import submit
 from tests.conftest import TINY_LABELS, TINY_WNIDS, perfect_predictions, tiny_files
 
 SAMPLE = b"1 2 3 4 5\n" * len(TINY_LABELS)
@@ -425,3 +427,33 @@ def test_bad_split_secret(db, tmp_path, extra, message):
     with pytest.raises(BundleError) as caught:
         load_bundle(write_bundle(tmp_path / "b", toml))
     assert message in str(caught.value)
+
+
+def test_reloading_never_swaps_ground_truth_under_scored_submissions(app, db, redis, tmp_path, make_user,
+                                                                      make_team):
+    folder = write_bundle(tmp_path / "b")
+    challenge = load_bundle(folder)
+    user = make_user()
+    make_team(challenge, user)
+    val = challenge.tracks[0].phases[0]
+    submit(user, val, "p.txt", perfect_predictions("classification"))
+    drain(app)
+    assert db.scalar(select(Submission.status)) == "scored"
+    labels_before = db.scalar(select(Phase).where(Phase.slug == "val")).labels_blob.sha256
+
+    changed = tiny_files()["labels.txt"].replace(b"1\n", b"2\n", 1)
+    write_bundle(folder, **{"labels.txt": changed})
+    with pytest.raises(BundleError, match=r"phases\[val\]: its ground truth .* 1 submission\(s\) are scored "
+                                          r".*challenge truth replace tiny2012/cls/val"):
+        load_bundle(folder)
+    db.expire_all()
+    assert db.scalar(select(Phase).where(Phase.slug == "val")).labels_blob.sha256 == labels_before
+
+    write_bundle(folder, TOML.replace("guesses = 5", "guesses = 3", 1))
+    with pytest.raises(BundleError, match=r"tracks\[cls\]: task and guesses cannot change"):
+        load_bundle(folder)
+    # The same files with other settings still update.
+    write_bundle(folder, TOML.replace('quota = "5/day"', 'quota = "9/day"'))
+    load_bundle(folder)
+    db.expire_all()
+    assert db.scalar(select(Phase).where(Phase.slug == "val")).quota_count == 9
