@@ -27,6 +27,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from challenge import storage
+from challenge.challenges.service import phase_path
 from challenge.extensions import db
 from challenge.models import Challenge, Membership, Phase, Submission, Team, Track, User
 
@@ -126,7 +127,7 @@ def _near(phase: Phase, subs: list[Submission], skipped: list[str]) -> list[Copy
     # Each file has about one line per image: estimate the work before reading anything.
     estimate = len(files) * (len(files) - 1) // 2 * phase.images
     if len(files) > MAX_NEAR_FILES or estimate > MAX_NEAR_CELLS:
-        skipped.append(f"{_name(phase)}: {len(files)} distinct files of {phase.images:,} images "
+        skipped.append(f"{phase_path(phase)}: {len(files)} distinct files of {phase.images:,} images "
                        f"(limits: {MAX_NEAR_FILES} files, {MAX_NEAR_CELLS:,} line comparisons); "
                        "only identical files were checked")
         return []
@@ -141,7 +142,7 @@ def _near(phase: Phase, subs: list[Submission], skipped: list[str]) -> list[Copy
             by_length[hashes.size].append((s, hashes))
     cells = sum(len(g) * (len(g) - 1) // 2 * n for n, g in by_length.items())
     if cells > MAX_NEAR_CELLS:  # files much longer than the phase's image count
-        skipped.append(f"{_name(phase)}: {cells:,} line comparisons (more than {MAX_NEAR_CELLS:,}); "
+        skipped.append(f"{phase_path(phase)}: {cells:,} line comparisons (more than {MAX_NEAR_CELLS:,}); "
                        "only identical files were checked")
         return []
     out: list[CopyFlag] = []
@@ -153,10 +154,6 @@ def _near(phase: Phase, subs: list[Submission], skipped: list[str]) -> list[Copy
             for j in np.nonzero((shares >= NEAR_SHARE) & (teams[i + 1:] != teams[i]))[0]:
                 out.append(CopyFlag(phase, group[i][0], group[i + 1 + j][0], float(shares[j]), False))
     return out
-
-
-def _name(phase: Phase) -> str:
-    return f"{phase.track.challenge.slug}/{phase.track.slug}/{phase.slug}"
 
 
 def copies(phase: Phase, skipped: list[str] | None = None) -> list[CopyFlag]:

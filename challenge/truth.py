@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 import scorer
 from challenge import audit, scoring
+from challenge.challenges import service as challenges
 from challenge.extensions import db
-from challenge.models import Blob, Challenge, Phase, Score, Submission, Track, TruthVersion, User
+from challenge.models import Blob, Phase, Score, Submission, TruthVersion, User
 
 MAX_NOTE = 2000
 
@@ -39,25 +40,13 @@ class TruthFile:
 
 def find_phase(path: str) -> Phase:
     """The phase named ``SLUG/TRACK/PHASE`` (TruthError naming the missing part)."""
-    parts = path.strip().strip("/").split("/")
-    if len(parts) != 3 or not all(parts):
-        raise TruthError(f"{path!r} does not name a phase; write it as SLUG/TRACK/PHASE")
-    slug, track_slug, phase_slug = parts
-    challenge = db.session.scalar(select(Challenge).where(Challenge.slug == slug))
-    if challenge is None:
-        raise TruthError(f"no challenge {slug!r}")
-    track = db.session.scalar(select(Track).where(Track.challenge_id == challenge.id,
-                                                  Track.slug == track_slug))
-    if track is None:
-        raise TruthError(f"challenge {slug!r} has no track {track_slug!r}")
-    phase = next((p for p in track.phases if p.slug == phase_slug), None)
-    if phase is None:
-        raise TruthError(f"track {slug}/{track_slug} has no phase {phase_slug!r}")
-    return phase
+    try:
+        return challenges.find_phase(path)
+    except LookupError as exc:
+        raise TruthError(str(exc)) from None
 
 
-def phase_label(phase: Phase) -> str:
-    return f"{phase.track.challenge.slug}/{phase.track.slug}/{phase.slug}"
+phase_label = challenges.phase_path
 
 
 def _first(phase: Phase) -> TruthVersion:

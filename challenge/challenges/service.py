@@ -24,6 +24,30 @@ def get_track(challenge: Challenge, track_slug: str) -> Track | None:
     return next((t for t in challenge.tracks if t.slug == track_slug), None)
 
 
+def phase_path(phase: Phase) -> str:
+    """The phase's name on the command line and in messages: SLUG/TRACK/PHASE."""
+    return f"{phase.track.challenge.slug}/{phase.track.slug}/{phase.slug}"
+
+
+def find_phase(path: str) -> Phase:
+    """The phase named ``SLUG/TRACK/PHASE``; raises LookupError naming the missing part."""
+    parts = path.strip().strip("/").split("/")
+    if len(parts) != 3 or not all(parts):
+        raise LookupError(f"{path!r} does not name a phase; write it as SLUG/TRACK/PHASE, "
+                          "e.g. ilsvrc2012/cls/test")
+    slug, track_slug, phase_slug = parts
+    challenge = get_challenge(slug)
+    if challenge is None:
+        raise LookupError(f"no challenge {slug!r}")
+    track = get_track(challenge, track_slug)
+    if track is None:
+        raise LookupError(f"challenge {slug!r} has no track {track_slug!r}")
+    phase = next((p for p in track.phases if p.slug == phase_slug), None)
+    if phase is None:
+        raise LookupError(f"track {slug}/{track_slug} has no phase {phase_slug!r}")
+    return phase
+
+
 def phase_status(phase: Phase, now: datetime | None = None) -> str:
     """'upcoming', 'open' or 'closed'."""
     now = now or utcnow()

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
 from challenge import audit, splits
+from challenge.challenges import service as challenges
 from challenge.extensions import db
 from challenge.leaderboards import cache
-from challenge.models import Challenge, Phase, Track, User, utcnow
+from challenge.models import Phase, User, utcnow
 from challenge.models.challenges import new_split_secret
 
 FIELDS = ("private_published_at",)
@@ -22,17 +21,10 @@ class PublishError(Exception):
 
 def find_phase(spec: str) -> Phase:
     """The phase named ``SLUG/TRACK/PHASE``; raises PublishError naming what is missing."""
-    parts = spec.strip("/").split("/")
-    if len(parts) != 3 or not all(parts):
-        raise PublishError(f"name the phase as CHALLENGE/TRACK/PHASE, e.g. ilsvrc2012/cls/test "
-                           f"(got {spec!r})")
-    slug, track_slug, phase_slug = parts
-    phase = db.session.scalar(
-        select(Phase).join(Track).join(Challenge)
-        .where(Challenge.slug == slug, Track.slug == track_slug, Phase.slug == phase_slug))
-    if phase is None:
-        raise PublishError(f"no phase {phase_slug!r} in track {track_slug!r} of challenge {slug!r}")
-    return phase
+    try:
+        return challenges.find_phase(spec)
+    except LookupError as exc:
+        raise PublishError(str(exc)) from None
 
 
 def publish_private(actor: User | None, phase: Phase, now: datetime | None = None) -> Phase:
@@ -40,7 +32,7 @@ def publish_private(actor: User | None, phase: Phase, now: datetime | None = Non
 
     Only a split phase that has closed can be published, once."""
     now = now or utcnow()
-    name = f"{phase.track.challenge.slug}/{phase.track.slug}/{phase.slug}"
+    name = challenges.phase_path(phase)
     if not splits.is_split(phase):
         raise PublishError(f"{name} has no public/private split, so no private board to publish")
     if now < phase.closes_at:
