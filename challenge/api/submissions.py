@@ -13,7 +13,7 @@ from challenge.api.auth import api_error, token_required
 from challenge.api.views import bp
 from challenge.extensions import db
 from challenge.leaderboards.visibility import visible_scores
-from challenge.models import Submission, User, utcnow
+from challenge.models import Phase, Submission, Track, User, utcnow
 from challenge.submissions import service
 
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
@@ -71,6 +71,17 @@ def submission_json(submission: Submission, viewer: User) -> dict[str, Any]:
     return data
 
 
+def _phase(track: Track, named: str | None, now: datetime) -> tuple[Phase | None, ResponseReturnValue]:
+    """The named phase, or else the one open now; when there is none, the API's refusal
+    (404 for an unknown name, 409 when no phase is open)."""
+    phase = service.pick_phase(track, named or None, now)
+    if phase is not None:
+        return phase, ""
+    if named:
+        return None, api_error(404, f"no phase '{named}' in track '{track.slug}'")
+    return None, api_error(409, "no phase of this track is open for uploads now; name one with 'phase'")
+
+
 @bp.post("/challenges/<slug>/tracks/<track_slug>/submissions")
 @token_required
 def create_submission(slug: str, track_slug: str) -> ResponseReturnValue:
@@ -89,11 +100,9 @@ def create_submission(slug: str, track_slug: str) -> ResponseReturnValue:
     except RequestEntityTooLarge:
         return too_large
     now = utcnow()
-    phase = service.pick_phase(track, form.get("phase") or None, now)
+    phase, refusal = _phase(track, form.get("phase"), now)
     if phase is None:
-        if form.get("phase"):
-            return api_error(404, f"no phase '{form['phase']}' in track '{track_slug}'")
-        return api_error(409, "no phase of this track is open for uploads now")
+        return refusal
     if upload is None:
         return api_error(400, "send the prediction file as the multipart field 'file'")
     try:
@@ -136,12 +145,9 @@ def get_quota(slug: str, track_slug: str) -> ResponseReturnValue:
     track = service.get_track(slug, track_slug)
     if track is None:
         return api_error(404, f"no track '{track_slug}' in challenge '{slug}'")
-    named = request.args.get("phase")
-    phase = service.pick_phase(track, named or None, utcnow())
+    phase, refusal = _phase(track, request.args.get("phase"), utcnow())
     if phase is None:
-        if named:
-            return api_error(404, f"no phase '{named}' in track '{track_slug}'")
-        return api_error(409, "no phase of this track is open for uploads now; name one with ?phase=")
+        return refusal
     status = service.quota_status(g.api_user, phase)
     if status is None:
         return api_error(403, f"you are not on a team for {track.challenge.title}")
