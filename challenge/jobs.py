@@ -109,8 +109,9 @@ def _write_score(submission: Submission, result: Any, timings: dict[str, float],
     row.images = int(result.images)
     row.per_class = scorer.pack_array(result.per_class)
     row.outcomes = scorer.pack_outcomes(result.outcomes)
+    row.cls_outcomes = None if result.cls_outcomes is None else scorer.pack_outcomes(result.cls_outcomes)
     # Public/private boards of a split phase read these, not the outcomes.
-    row.subsets = splits.subset_scores(submission.phase, result.outcomes)
+    row.subsets = splits.subset_scores(submission.phase, result.outcomes, result.cls_outcomes)
     row.details = {"warnings": list(result.warnings), "timings": timings}
     row.scored_at = utcnow()
     db.session.add(row)

@@ -99,36 +99,49 @@ def _finite(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
-def _summary(outcomes: np.ndarray, task: str, guesses: int, mask: np.ndarray) -> dict[str, Any]:
+def _at_k(first: np.ndarray, guesses: int) -> list[float | None]:
+    """Error at k = 1..K from first-correct indices (0: never; EXCLUDED counts as wrong,
+    so callers drop excluded images first)."""
+    return [_finite(float(((first < 1) | (first > k)).mean())) if first.size else None
+            for k in range(1, guesses + 1)]
+
+
+def _summary(outcomes: np.ndarray, task: str, guesses: int, mask: np.ndarray,
+             cls_outcomes: np.ndarray | None = None) -> dict[str, Any]:
     wrong, included = scorer.image_errors(outcomes, task, guesses)
     keep = included & mask
     n = int(keep.sum())
     error = float(wrong[keep].mean()) if n else float("nan")
-    if task == "hierarchical":
-        error_at_k: list[float | None] = []  # only the cost at K is stored per image
-    else:
-        kept = outcomes[keep]
-        error_at_k = [_finite(float(((kept < 1) | (kept > k)).mean())) if n else None
-                      for k in range(1, guesses + 1)]
+    # Only the cost at K is stored per image of a hierarchical track.
+    error_at_k = [] if task == "hierarchical" else _at_k(outcomes[keep], guesses)
     low, high = scorer.bootstrap_ci(wrong[mask], included[mask], bootstrap=BOOTSTRAP)
-    # The classification error of a localization track needs per-image class outcomes,
-    # which are not stored; it is not split (and so not shown on split boards).
-    return {"error": _finite(error), "error_at_k": error_at_k, "cls_error": None,
-            "cls_error_at_k": None, "ci95": [_finite(low), _finite(high)], "images": n}
+    # A localization track's classification error counts every image of the subset (the
+    # blacklist is a localization rule), as scorer.evaluate does on the whole set. Scores
+    # stored before class outcomes were kept have none.
+    cls_error_at_k = None if cls_outcomes is None else _at_k(cls_outcomes[mask], guesses)
+    return {"error": _finite(error), "error_at_k": error_at_k,
+            "cls_error": cls_error_at_k[-1] if cls_error_at_k else None,
+            "cls_error_at_k": cls_error_at_k, "ci95": [_finite(low), _finite(high)], "images": n}
 
 
-def subset_scores(phase: Phase, outcomes: np.ndarray) -> dict[str, Any] | None:
-    """Scores of per-image ``outcomes`` on the phase's public and private images (None: unsplit)."""
+def subset_scores(phase: Phase, outcomes: np.ndarray,
+                  cls_outcomes: np.ndarray | None = None) -> dict[str, Any] | None:
+    """Scores of per-image ``outcomes`` (and, for localization, class outcomes) on the phase's
+    public and private images (None: unsplit)."""
     if not is_split(phase):
         return None
     outcomes = np.asarray(outcomes).reshape(-1)
     if outcomes.size != phase.images:
         raise ValueError(f"outcomes cover {outcomes.size} images, the phase has {phase.images}")
+    if cls_outcomes is not None:
+        cls_outcomes = np.asarray(cls_outcomes).reshape(-1)
+        if cls_outcomes.size != outcomes.size:
+            raise ValueError(f"class outcomes cover {cls_outcomes.size} images, the phase has {phase.images}")
     track = phase.track
     public = public_mask(phase)
     return {"key": split_key(phase),
-            "public": _summary(outcomes, track.task, track.guesses, public),
-            "private": _summary(outcomes, track.task, track.guesses, ~public)}
+            "public": _summary(outcomes, track.task, track.guesses, public, cls_outcomes),
+            "private": _summary(outcomes, track.task, track.guesses, ~public, cls_outcomes)}
 
 
 def scores_of(phase: Phase, score: Score) -> dict[str, Any] | None:
@@ -140,4 +153,5 @@ def scores_of(phase: Phase, score: Score) -> dict[str, Any] | None:
         return stored
     if score.outcomes is None:
         return None
-    return subset_scores(phase, scorer.unpack_outcomes(score.outcomes))
+    cls_outcomes = None if score.cls_outcomes is None else scorer.unpack_outcomes(score.cls_outcomes)
+    return subset_scores(phase, scorer.unpack_outcomes(score.outcomes), cls_outcomes)

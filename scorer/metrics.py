@@ -21,7 +21,9 @@ EXCLUDED = 255
 class Result:
     """Scores of one submission. ``outcomes`` (uint8, per image): flat and localization:
     the smallest k at which the image is correct, 0 if never (255 = blacklisted, for
-    localization); hierarchical: the image's minimum cost at K."""
+    localization); hierarchical: the image's minimum cost at K. ``cls_outcomes``
+    (localization only): the same for the class label alone, so the classification
+    error of any subset of images (a public/private split) can be recomputed."""
 
     task: str
     images: int
@@ -33,6 +35,7 @@ class Result:
     per_class: np.ndarray
     outcomes: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    cls_outcomes: np.ndarray | None = None
 
     @property
     def cls_error(self) -> float | None:
@@ -178,4 +181,4 @@ def evaluate(
     per_class = _per_class(truth.labels, wrong, n_classes, included)
     cls_error_at_k = error_at_each_k(cls_first, guesses)
     return Result(task, truth.images, guesses, error_at_k[-1], error_at_k, cls_error_at_k, ci,
-                  per_class, outcomes, warnings)
+                  per_class, outcomes, warnings, cls_outcomes=cls_first)

@@ -98,6 +98,9 @@ class Score(Base):
     # for statistics; deferred so leaderboards never load them.
     per_class: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     outcomes: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # Localization only: per-image first correct class guess, for the classification
+    # error of a split phase's public and private images.
+    cls_outcomes: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Scores on the public and private images of a split phase, computed with the
     # headline ones (challenge.splits.subset_scores): {"key": the split's

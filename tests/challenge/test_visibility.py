@@ -565,3 +565,32 @@ def test_bundle_keys(db, tmp_path, extra, message):
     assert phase.frozen_at == datetime(2020, 1, 1, tzinfo=UTC)
     assert phase.public_images in (None, [1, 2, 3])
     assert len(phase.split_secret) == 32
+
+
+def test_split_localization_boards_carry_the_classification_error_of_each_half(app, db, redis, make_user,
+                                                                                make_challenge, make_team):
+    t = team_with_token(make_user, make_challenge, make_team, task="localization", track_slug="loc")
+    phase = db.get(Phase, t["phase"].id)
+    phase.public_fraction = 0.5
+    db.commit()
+    # Images 0-5: wrong class (so wrong box too); images 6-9: right class, box far off.
+    lines = [f"{label % 10 + 1} 10 10 50 50" if i < 6 else
+             f"{label} 500 500 600 600" if i < 10 else f"{label} 10 10 50 50"
+             for i, label in enumerate(TINY_LABELS)]
+    assert api_upload(app.test_client(), t["token"],
+                      ("\n".join(lines) + "\n").encode(), track="loc").status_code == 202
+    drain(app)
+    score = db.scalars(select(Score)).one()
+    public = splits.public_mask(db.get(Phase, t["phase"].id))
+    cls_wrong = np.arange(len(TINY_LABELS)) < 6
+    loc_wrong = np.arange(len(TINY_LABELS)) < 10
+    for name, mask in (("public", public), ("private", ~public)):
+        numbers = score.subsets[name]
+        assert numbers["cls_error"] == pytest.approx(cls_wrong[mask].mean())
+        assert numbers["error"] == pytest.approx(loc_wrong[mask].mean())
+        assert numbers["cls_error_at_k"][-1] == numbers["cls_error"]
+    # The public board shows it (it used to leave the column out on split boards).
+    entry = service.leaderboard(db.get(Phase, t["phase"].id), None)[0]
+    assert entry.cls_error == pytest.approx(cls_wrong[public].mean())
+    page = app.test_client().get("/c/tiny2012/loc").get_data(as_text=True)
+    assert "Cls. error" in page and f"{cls_wrong[public].mean():.5f}" in page
