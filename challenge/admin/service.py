@@ -49,7 +49,7 @@ from challenge.models import (
     utcnow,
 )
 from challenge.queue import get_redis
-from challenge.submissions.service import enqueue
+from challenge.submissions.service import enqueue_or_leave_to_sweeper
 
 log = logging.getLogger(__name__)
 
@@ -593,8 +593,5 @@ def add_reference_entry(actor: User, phase: Phase, *, name: str, method: str, up
         db.session.rollback()
         storage.remove(stored.path)
         raise
-    try:
-        enqueue(submission)
-    except redis.RedisError:
-        log.exception("could not enqueue reference submission %s; the sweeper will", submission.id)
+    enqueue_or_leave_to_sweeper(submission)
     return submission

@@ -152,12 +152,7 @@ def submit(user: User, phase: Phase, filename: str, data: bytes,
     except BaseException:
         storage.remove(stored.path)
         raise
-    try:
-        enqueue(submission)
-    except redis.RedisError:
-        # The row is committed, so the upload is safe: the sweeper enqueues it
-        # once Redis answers again.
-        log.exception("could not enqueue submission %s; the sweeper will", submission.id)
+    enqueue_or_leave_to_sweeper(submission)
     return submission
 
 
@@ -168,6 +163,15 @@ def enqueue(submission: Submission) -> None:
         job_id=submission.job_id, job_timeout=current_app.config["SCORING_TIMEOUT"],
         description=f"score submission {submission.id}",
     )
+
+
+def enqueue_or_leave_to_sweeper(submission: Submission) -> None:
+    """Enqueue a committed submission; if Redis does not answer, log it and carry on: the
+    row is the source of truth, and the sweeper enqueues it once Redis answers again."""
+    try:
+        enqueue(submission)
+    except redis.RedisError:
+        log.exception("could not enqueue submission %s; the sweeper will", submission.id)
 
 
 def update_metadata(user: User, submission: Submission, meta: Metadata,
