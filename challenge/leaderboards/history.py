@@ -17,7 +17,13 @@ from sqlalchemy import select
 from challenge.challenges.service import all_challenges, select_phase
 from challenge.extensions import db
 from challenge.leaderboards.service import leaderboard
-from challenge.leaderboards.visibility import board_sight, board_visible, explain, visible_scores
+from challenge.leaderboards.visibility import (
+    board_sight,
+    board_visible,
+    explain,
+    sees_moderated,
+    visible_scores,
+)
 from challenge.models import Challenge, Phase, Score, Submission, Team, Track, User
 
 
@@ -123,10 +129,8 @@ def team_history(team: Team, viewer: User | None) -> TeamHistory:
     )
     rows: list[HistoryRow] = []
     withheld: dict[int, tuple[Phase, str]] = {}
-    # Hidden or disqualified entries (challenge.moderation) are off the public boards, so
-    # they are off the public history too; the team itself and organizers still see them.
-    insider = viewer is not None and (viewer.is_organizer
-                                      or any(m.team_id == team.id for m in viewer.memberships))
+    # Hidden or disqualified entries are off the public boards, so off the public history too.
+    insider = sees_moderated(viewer, team.id)
     for submission, _score in result:
         if not insider and (team.moderation or submission.moderation):
             continue

@@ -81,6 +81,12 @@ def _member(viewer: User | None, team_id: int) -> bool:
     return viewer is not None and any(m.team_id == team_id for m in viewer.memberships)
 
 
+def sees_moderated(viewer: User | None, team_id: int) -> bool:
+    """May ``viewer`` see team ``team_id``'s hidden or disqualified entries (challenge.moderation)?
+    Organizers and the team itself do; everyone else sees them gone, as on the boards."""
+    return _organizer(viewer) or _member(viewer, team_id)
+
+
 @dataclass(frozen=True)
 class BoardSight:
     """What a viewer may see of a phase's leaderboards."""
