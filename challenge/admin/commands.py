@@ -7,6 +7,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from challenge import flags, moderation
+from challenge.challenges.service import phase_path
 from challenge.extensions import db
 from challenge.models import Challenge, Submission, Team
 
@@ -62,7 +63,7 @@ def flags_command(slug: str) -> None:
     for c in found.copies:
         phase = c.phase
         kind = "identical" if c.identical else f"{c.share:.1%} identical lines"
-        click.echo(f"copy: {phase.track.challenge.slug}/{phase.track.slug}/{phase.slug}: submission "
+        click.echo(f"copy: {phase_path(phase)}: submission "
                    f"{c.first.id} ({c.first.team.name}) and {c.second.id} ({c.second.team.name}): {kind}")
     for f in found.farms:
         names = ", ".join(t.name for t in f.teams)

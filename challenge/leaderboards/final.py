@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from challenge import audit, splits
+from challenge.challenges.service import phase_path
 from challenge.extensions import db
 from challenge.leaderboards import export
 from challenge.leaderboards.service import board_names, leaderboard, rankings
@@ -37,7 +38,7 @@ def not_ready(challenge: Challenge, now: datetime) -> list[str]:
     reasons: list[str] = []
     for track in challenge.tracks:
         for phase in track.phases:
-            name = f"{challenge.slug}/{track.slug}/{phase.slug}"
+            name = phase_path(phase)
             if now < phase.closes_at:
                 reasons.append(f"{name} is open until {phase.closes_at:%Y-%m-%d %H:%M} UTC")
             elif splits.is_split(phase) and phase.private_published_at is None:
