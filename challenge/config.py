@@ -16,6 +16,9 @@ ENV_KEYS = (
     "MAX_UPLOAD_MB",
     "SCORING_TIMEOUT",
     "SWEEP_INTERVAL",
+    "MAX_DECOMPRESSED_MB",
+    "SCORING_MEMORY_MB",
+    "FORWARDED_ALLOW_IPS",
 )
 
 
@@ -48,6 +51,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # submission 'running' for longer (plus a grace period) as orphaned.
         "SCORING_TIMEOUT": 600,
         "SWEEP_INTERVAL": 30,
+        # An upload's unpacked size (gzip is decompressed as a stream and refused at
+        # this many bytes), and the address space a scoring job may use (RLIMIT_AS).
+        "MAX_DECOMPRESSED_MB": 512,
+        "SCORING_MEMORY_MB": 2048,
+        # Proxies whose X-Forwarded-* headers are believed (comma-separated
+        # addresses, or "*"); empty: none, the client talks to us directly.
+        "FORWARDED_ALLOW_IPS": "",
         "RQ_QUEUE": "scoring",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -57,7 +67,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     config.update(env)
     config.update(overrides)
-    for key in ("MAX_UPLOAD_MB", "SCORING_TIMEOUT", "SWEEP_INTERVAL"):
+    for key in ("MAX_UPLOAD_MB", "SCORING_TIMEOUT", "SWEEP_INTERVAL", "MAX_DECOMPRESSED_MB",
+                "SCORING_MEMORY_MB"):
         config[key] = int(config[key])
     config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_MB"] * 1024 * 1024
     config["UPLOAD_FOLDER"] = str(Path(config["CHALLENGE_INSTANCE"]) / "uploads")

@@ -25,6 +25,9 @@ class User(UserMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_organizer: Mapped[bool] = mapped_column(default=False)
+    # Bumped by logout and password change: a session cookie carrying an older
+    # epoch no longer logs anyone in (challenge.auth.current).
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, LargeBinary, String, Text, UniqueConstraint, false, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, LargeBinary, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from challenge.models.base import Base, UTCDateTime, utcnow
@@ -20,10 +20,9 @@ class Submission(Base):
     its state; the RQ job (id ``submission-<id>``) only carries the id."""
 
     __tablename__ = "submission"
-    # The quota: each accepted upload takes a numbered slot in its team's current
-    # quota period; the unique constraint makes two racing uploads for the last
-    # slot collide in the database, whatever the backend.
-    __table_args__ = (UniqueConstraint("phase_id", "team_id", "quota_period", "quota_slot"),)
+    # The quota (challenge.quota) counts a phase's submissions per period; the count
+    # is taken under a lock on the team's row, so racing uploads queue up.
+    __table_args__ = (Index("ix_submission_phase_period", "phase_id", "quota_period"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     phase_id: Mapped[int] = mapped_column(ForeignKey("phase.id", ondelete="CASCADE"), index=True)
@@ -42,7 +41,10 @@ class Submission(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int]
     quota_period: Mapped[str] = mapped_column(String(20))  # e.g. "2026-11-23", "2026-W48", "total"
-    quota_slot: Mapped[int]
+    quota_slot: Mapped[int]  # the team's n-th upload in the period (informative)
+    # Set when scoring failed for an internal reason: the upload no longer counts
+    # against the quota.
+    quota_refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(10), default="queued", index=True)  # STATUSES
     error: Mapped[str | None] = mapped_column(Text)  # for a competitor to act on
     attempts: Mapped[int] = mapped_column(default=0)
