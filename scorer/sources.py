@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
+import io
 import os
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal, TypeAlias
 
@@ -14,35 +15,112 @@ Source: TypeAlias = str | os.PathLike[str] | bytes
 
 Kind = Literal["mat", "tar", "csv", "xml", "text"]
 
-#: Decompressed size cap: a gzip bomb must not take the worker down.
-MAX_DECOMPRESSED = 2 * 1024**3
+#: Default cap on a file's unpacked size: a gzip bomb must not take the process down.
+DEFAULT_MAX_DECOMPRESSED = 512 * 1024**2
+#: Bytes read, and unpacked, at a time; what one step of the checks holds beyond the output.
+CHUNK = 1 << 20
+_MB = 1024**2
+
+#: Called on each piece of the (unpacked) bytes as it is read; raises FormatError to stop.
+ChunkCheck: TypeAlias = Callable[[memoryview], None]
 
 
-def read_bytes(source: Source) -> bytes:
-    """The raw bytes of a source, gunzipped if they are gzip-compressed."""
+def read_bytes(source: Source, *, max_bytes: int = DEFAULT_MAX_DECOMPRESSED,
+               check: ChunkCheck | None = None) -> bytes:
+    """The bytes of a source, gunzipped (streamed) if they are gzip-compressed.
+
+    At most ``max_bytes`` unpacked bytes are ever held; past them the file is refused.
+    ``check`` sees every piece in order, before it is kept, so it can refuse a file at
+    its first bad line long before the byte limit.
+    """
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
-    else:
-        path = Path(source)
-        if path.is_dir():
-            raise FormatError(f"expected a file, found a directory: {path.name}")
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise FormatError(f"no such file: {path}") from None
-    return gunzip(data)
-
-
-def gunzip(data: bytes) -> bytes:
-    if data[:2] != b"\x1f\x8b":
+        if data[:2] == b"\x1f\x8b":
+            return _collect(_gunzip(_slices(data)), max_bytes, check)
+        _refuse_plain(len(data), max_bytes)
+        if check is not None:
+            for piece in _slices(data):
+                check(piece)
         return data
+    path = Path(source)
+    if path.is_dir():
+        raise FormatError(f"expected a file, found a directory: {path.name}")
     try:
-        out = gzip.decompress(data)
-    except (OSError, EOFError, zlib.error):
-        raise FormatError("the file starts like gzip but is not a valid gzip stream") from None
-    if len(out) > MAX_DECOMPRESSED:
-        raise FormatError("the decompressed file is too large")
-    return out
+        with path.open("rb") as handle:
+            head = handle.read(2)
+            handle.seek(0)
+            pieces = iter(lambda: handle.read(CHUNK), b"")
+            if head == b"\x1f\x8b":
+                return _collect(_gunzip(pieces), max_bytes, check)
+            _refuse_plain(os.fstat(handle.fileno()).st_size, max_bytes)
+            return _collect(pieces, max_bytes, check)
+    except FileNotFoundError:
+        raise FormatError(f"no such file: {path}") from None
+
+
+def gunzip(data: bytes, *, max_bytes: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
+    """``data`` unpacked if it is gzip (concatenated members too), else ``data`` itself."""
+    return read_bytes(data, max_bytes=max_bytes)
+
+
+def _slices(data: bytes) -> Iterator[memoryview]:
+    view = memoryview(data)
+    for lo in range(0, len(data), CHUNK):
+        yield view[lo : lo + CHUNK]
+
+
+def _size(limit: int) -> str:
+    return f"{limit // _MB:,} MB" if limit % _MB == 0 else f"{limit:,} bytes"
+
+
+def _refuse_plain(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise FormatError(f"the file is larger than {_size(max_bytes)}, the limit")
+
+
+def _collect(pieces: Iterator[bytes], max_bytes: int, check: ChunkCheck | None) -> bytes:
+    out = io.BytesIO()  # getvalue() hands over its buffer without a copy
+    total = 0
+    for piece in pieces:
+        total += len(piece)
+        if total > max_bytes:
+            raise FormatError(f"the file unpacks to more than {_size(max_bytes)}; the limit is "
+                              f"{_size(max_bytes)} unpacked")
+        if check is not None:
+            check(memoryview(piece))
+        out.write(piece)
+    return out.getvalue()
+
+
+def _gunzip(pieces: Iterator[bytes | memoryview]) -> Iterator[bytes]:
+    """Unpacked pieces of at most CHUNK bytes. Members may follow each other, with zero
+    padding between them, as ``gzip.decompress`` reads them; zlib checks each member's
+    CRC and length."""
+    bad = "the file starts like gzip but is not a valid gzip stream"
+    member: zlib._Decompress | None = zlib.decompressobj(wbits=31)
+    try:
+        for piece in pieces:
+            data = bytes(piece)
+            while True:
+                if member is None:  # between members
+                    data = data.lstrip(b"\x00")
+                    if not data:
+                        break
+                    member = zlib.decompressobj(wbits=31)
+                out = member.decompress(data, CHUNK)
+                if out:
+                    yield out
+                if member.eof:
+                    data, member = member.unused_data, None
+                    continue
+                data = member.unconsumed_tail
+                # A full piece may leave output inside zlib with no input left: ask again.
+                if not data and len(out) < CHUNK:
+                    break
+    except zlib.error:
+        raise FormatError(bad) from None
+    if member is not None:  # the stream ended inside a member
+        raise FormatError(bad)
 
 
 def sniff(data: bytes) -> Kind:
