@@ -24,6 +24,15 @@ _FLOAT_BYTES = np.zeros(256, dtype=bool)
 _FLOAT_BYTES[np.frombuffer(b"0123456789.eE-\t\n\v\f\r ", dtype=np.uint8)] = True
 #: Longest label (in digits) the fractional path checks.
 _LABEL_DIGITS = 6
+#: A line may hold the track's guesses, or five if it takes fewer (a top-5 file is
+#: accepted on a top-1 track), plus two spare: extras within that are ignored with a
+#: warning, beyond it the file is refused (a line of 2,000 guesses is an attack).
+STANDARD_GUESSES, SPARE_GUESSES = 5, 2
+
+
+def accepted_guesses(guesses: int) -> int:
+    """The most guesses a line may hold for a track that takes ``guesses``."""
+    return max(guesses, STANDARD_GUESSES) + SPARE_GUESSES
 
 
 class Parsed(NamedTuple):
@@ -108,7 +117,8 @@ def parse_numbers(
     data: bytes, *, group: int, guesses: int, n_classes: int, images: int | None,
     wnids: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Parsed | None:
-    """Parse a devkit file whose tokens are all numbers, or return None.
+    """Parse a devkit file whose tokens are all numbers, or return None (also when a
+    line holds more than ``accepted_guesses(guesses)`` guesses).
 
     ``wnids`` (sorted wnid numbers, their class indices) lets negative labels stand
     for wnids (``-1440764`` for ``n01440764``), see ``parse_kaggle_csv``.
@@ -135,6 +145,10 @@ def parse_numbers(
         line_starts = line_starts[:-1]
     counts = _segment_sums(starts, line_starts)
     del starts
+    # Past the cap the precise parser names the line; checked before numpy allocates
+    # 8 bytes per token, so a padded line costs nothing here.
+    if counts.size and counts.max() > accepted_guesses(guesses) * group:
+        return None
     values = _numbers(data)
     fractional = values is None
     if fractional:

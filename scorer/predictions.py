@@ -10,14 +10,19 @@ import numpy as np
 
 from scorer.classes import ClassList
 from scorer.errors import FormatError
-from scorer.fastparse import Parsed, parse_kaggle_csv, parse_numbers
+from scorer.fastparse import Parsed, accepted_guesses, parse_kaggle_csv, parse_numbers
 from scorer.kaggle import HEADER, read_rows
-from scorer.sources import Source, decode_text, read_bytes, sniff, split_lines
+from scorer.sources import DEFAULT_MAX_DECOMPRESSED, Source, decode_text, read_bytes, sniff, split_lines
 
 TASKS = ("classification", "localization", "hierarchical")
 GROUP = "'label xmin ymin xmax ymax'"
 #: Lines per block when a file needs the precise parser somewhere.
 _BLOCK_LINES = 2000
+#: Blank lines accepted after the last image (a CSV may have them anywhere).
+BLANK_TAIL = 100
+#: Bytes a line may spend per token it may hold: a wnid, a float's repr, spacing.
+BYTES_PER_TOKEN = 32
+_NUL, _NEWLINE = 0, ord("\n")
 #: The CSV fast path rewrites wnids of this shape as IDs.
 _WNID_SHAPE = re.compile(r"n\d{8}\Z")
 
@@ -43,21 +48,33 @@ def check_task(task: str, guesses: int) -> None:
         raise ValueError(f"guesses must be 1..254, not {guesses}")
 
 
+def line_bytes(task: str, guesses: int) -> int:
+    """The longest line a submission may have, in bytes (without its line end)."""
+    group = 5 if task == "localization" else 1
+    return BYTES_PER_TOKEN * (accepted_guesses(guesses) * group + 1)  # + 1: a CSV's ImageId
+
+
 def parse_predictions(
-    data: Source, *, task: str, guesses: int, classes: ClassList, images: int | None
+    data: Source, *, task: str, guesses: int, classes: ClassList, images: int | None,
+    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
 ) -> Predictions:
     """Validate and parse a submission; raises ``FormatError`` with the first problem.
 
-    ``images=None`` accepts any number of lines (or CSV rows 1..max).
+    ``images=None`` accepts any number of lines (or CSV rows 1..max). The file is
+    refused while it is read (unpacked) at its first line longer than ``line_bytes``,
+    past ``images`` lines plus ``BLANK_TAIL`` blank ones, or past ``max_decompressed``
+    bytes, so no file costs more memory than a full-size valid one.
     """
     check_task(task, guesses)
-    raw = read_bytes(data)
+    group = 5 if task == "localization" else 1
+    guard = _ShapeGuard(line_bytes(task, guesses), images,
+                        f"{guesses} labels" if group == 1 else f"{guesses} groups {GROUP}")
+    raw = read_bytes(data, max_bytes=max_decompressed, check=guard)
     if not raw or raw.isspace():
         raise FormatError("the file is empty")
     kind = sniff(raw)
     if kind in ("mat", "tar"):
-        raise FormatError("this is a binary file (MATLAB or tar), expected a text submission", line=1)
-    group = 5 if task == "localization" else 1
+        raise _binary()
     parsed: Parsed | None = None
     if kind == "text":
         parsed = parse_numbers(raw, group=group, guesses=guesses, n_classes=len(classes), images=images)
@@ -77,6 +94,73 @@ def parse_predictions(
             f"{parsed.ignored} guesses beyond the first {guesses} per image were ignored"
         )
     return Predictions(parsed.labels, parsed.boxes, parsed.ignored, warnings)
+
+
+def _binary() -> FormatError:
+    return FormatError("this is a binary file (MATLAB or tar), expected a text submission", line=1)
+
+
+class _ShapeGuard:
+    """Checks each piece of a submission as it is read: the first line longer than
+    ``max_bytes``, a line past the last one allowed, a NUL byte, a MATLAB or tar file.
+    Vectorized per piece; state carried across pieces is the line count and the
+    length of the unfinished line."""
+
+    def __init__(self, max_bytes: int, images: int | None, shape: str) -> None:
+        self.max_bytes, self.images, self.shape = max_bytes, images, shape
+        self.max_lines: int | None = None
+        self.started = False
+        self.csv = False
+        self.lines = 0  # complete lines so far
+        self.current = 0  # bytes of the unfinished line
+
+    def __call__(self, piece: memoryview) -> None:
+        if not self.started:
+            self.started = True
+            kind = sniff(bytes(piece[:512]))
+            if kind in ("mat", "tar"):
+                raise _binary()
+            self.csv = kind == "csv"
+            if self.images is not None:
+                self.max_lines = self.images + BLANK_TAIL + self.csv
+        buf = np.frombuffer(piece, dtype=np.uint8)
+        if buf.size == 0:
+            return
+        ends = np.flatnonzero(buf == _NEWLINE)
+        before = self.lines
+        long_at = None
+        if ends.size:
+            lengths = np.diff(ends, prepend=-1) - 1
+            lengths[0] += self.current
+            over = np.flatnonzero(lengths > self.max_bytes)
+            if over.size:
+                long_at = before + int(over[0]) + 1
+            self.lines += int(ends.size)
+            self.current = int(buf.size - ends[-1] - 1)
+        else:
+            self.current += int(buf.size)
+        if long_at is None and self.current > self.max_bytes:
+            long_at = self.lines + 1
+        many_at = None
+        if self.max_lines is not None and (self.lines > self.max_lines
+                                           or (self.lines == self.max_lines and self.current)):
+            many_at = self.max_lines + 1
+        nul_at = None
+        if buf.min() == _NUL:
+            nul_at = before + int(np.searchsorted(ends, np.argmin(buf))) + 1
+        first = min((at for at in (long_at, many_at, nul_at) if at is not None), default=None)
+        if first is None:
+            return
+        if first == nul_at:
+            raise FormatError("this is a binary file, expected plain text (a NUL byte was found)",
+                              line=first)
+        if first == long_at:
+            raise FormatError(f"the line is longer than {self.max_bytes:,} bytes; expected at most "
+                              f"{self.shape}", line=first)
+        what = (f"a header and {self.images:,} rows (one per image)" if self.csv
+                else f"{self.images:,} lines (one per image)")
+        raise FormatError(f"too many lines: expected {what} and at most {BLANK_TAIL} blank lines after "
+                          "them", line=first)
 
 
 def _parse_lines(text: str, group: int, guesses: int, classes: ClassList,
@@ -130,6 +214,7 @@ class _Filler:
 
     def __init__(self, n: int, group: int, guesses: int, classes: ClassList) -> None:
         self.n, self.group, self.guesses, self.classes = n, group, guesses, classes
+        self.accepted = accepted_guesses(guesses)
         self.ignored = 0
         self.rows: list[int] = []
         self.cols: list[int] = []
@@ -150,6 +235,9 @@ class _Filler:
 
     def fill(self, row: int, tokens: list[str], line: int) -> None:
         group, guesses = self.group, self.guesses
+        if len(tokens) > self.accepted * group:
+            raise FormatError(f"{-(-len(tokens) // group):,} guesses; at most {self.accepted} are "
+                              f"accepted (the track takes {guesses})", line=line)
         if len(tokens) % group:
             tail = tokens[len(tokens) - len(tokens) % group :]
             raise FormatError(
