@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from flask import current_app
+
 import scorer
 from challenge.extensions import db
 from challenge.models import Blob, Phase, Track
@@ -66,14 +68,21 @@ def truth_from_files(phase: Phase, labels: Blob, boxes: Blob | None,
     )
 
 
+def _max_decompressed() -> int:
+    """The platform's cap on an upload's unpacked size, in bytes (``MAX_DECOMPRESSED_MB``)."""
+    return int(current_app.config["MAX_DECOMPRESSED_MB"]) * 1024**2
+
+
 def check_upload(data: bytes, phase: Phase) -> scorer.Predictions:
     """Validate an upload's format without touching the ground truth.
 
-    Raises ``FormatError`` (line number, token, sentence) for a bad file.
+    Raises ``FormatError`` (line number, token, sentence) for a bad file; a bomb is
+    refused at its first line past the phase's shape, within ``MAX_DECOMPRESSED_MB``.
     """
     track = phase.track
     return scorer.parse_predictions(
-        data, task=track.task, guesses=track.guesses, classes=class_list(track), images=phase.images
+        data, task=track.task, guesses=track.guesses, classes=class_list(track), images=phase.images,
+        max_decompressed=_max_decompressed(),
     )
 
 
@@ -85,7 +94,8 @@ def score(data: bytes, phase: Phase, truth: scorer.GroundTruth | None = None) ->
         truth, predictions = ground_truth(phase), check_upload(data, phase)
     else:
         predictions = scorer.parse_predictions(data, task=track.task, guesses=track.guesses,
-                                               classes=class_list(track), images=truth.images)
+                                               classes=class_list(track), images=truth.images,
+                                               max_decompressed=_max_decompressed())
     return scorer.evaluate(
         predictions, truth, task=track.task, guesses=track.guesses, classes=class_list(track),
     )

@@ -19,7 +19,7 @@ from scorer.classes import ClassList, load_classes
 from scorer.errors import FormatError
 from scorer.metrics import Result, evaluate
 from scorer.predictions import TASKS, parse_predictions
-from scorer.sources import Source, decode_text, read_bytes, sniff, split_lines
+from scorer.sources import DEFAULT_MAX_DECOMPRESSED, Source, decode_text, read_bytes, sniff, split_lines
 from scorer.truth import load_ground_truth
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--per-class", action="store_true", help="also print the error of every class")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000)")
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--max-decompressed-mb", type=int, default=DEFAULT_MAX_DECOMPRESSED // 1024**2,
+                    metavar="MB", help="refuse a predictions file that unpacks to more than this "
+                    f"(default {DEFAULT_MAX_DECOMPRESSED // 1024**2})")
     return parser
 
 
@@ -91,7 +94,8 @@ def run_evaluate(args: argparse.Namespace) -> Result:
     truth = _load("ground truth", load_ground_truth, classes, labels=args.labels, boxes=args.boxes,
                   blacklist=args.blacklist)
     predictions = _load(f"predictions {args.predictions}", parse_predictions, args.predictions,
-                        task=args.task, guesses=args.guesses, classes=classes, images=truth.images)
+                        task=args.task, guesses=args.guesses, classes=classes, images=truth.images,
+                        max_decompressed=args.max_decompressed_mb * 1024**2)
     return _load(f"predictions {args.predictions}", evaluate, predictions, truth, task=args.task,
                  guesses=args.guesses, classes=classes, bootstrap=args.bootstrap, seed=args.seed)
 
@@ -125,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.guesses < 1:
         print("scorer: --guesses must be at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.max_decompressed_mb < 1:
+        print("scorer: --max-decompressed-mb must be at least 1", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         result = run_evaluate(args)
