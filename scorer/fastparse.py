@@ -11,17 +11,17 @@ in Python.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
 #: Above this, int64 parsing saturates and float64 stops being exact.
 _MAX_EXACT = 2**53
-_NUL, _PLUS, _MINUS, _NEWLINE, _SPACE = 0, ord("+"), ord("-"), ord("\n"), ord(" ")
+_MINUS, _NEWLINE, _SPACE = ord("-"), ord("\n"), ord(" ")
 _BLOCK = 1 << 20
 #: Bytes a file with fractional coordinates may hold (no '+', letters other than e/E).
-_FLOAT_BYTES = np.zeros(256, dtype=bool)
-_FLOAT_BYTES[np.frombuffer(b"0123456789.eE-\t\n\v\f\r ", dtype=np.uint8)] = True
+_FLOAT_BYTES = b"0123456789.eE-\t\n\v\f\r "
 #: Longest label (in digits) the fractional path checks.
 _LABEL_DIGITS = 6
 #: A line may hold the track's guesses, or five if it takes fewer (a top-5 file is
@@ -55,23 +55,41 @@ def _numbers(data: bytes, dtype: type = np.int64) -> np.ndarray | None:
             return None
 
 
-def _segment_sums(flags: np.ndarray, seg_starts: np.ndarray) -> np.ndarray:
-    """Number of True flags in each segment [seg_starts[i], seg_starts[i + 1]).
+def _blocks(line_starts: np.ndarray, size: int) -> Iterator[tuple[int, int, int, int]]:
+    """Runs of whole lines of about ``_BLOCK`` bytes: (first line, end line, first byte, end byte)."""
+    per_block = max(1, int(line_starts.size * _BLOCK // max(size, 1)))
+    for lo in range(0, line_starts.size, per_block):
+        hi = min(lo + per_block, line_starts.size)
+        yield lo, hi, int(line_starts[lo]), int(line_starts[hi]) if hi < line_starts.size else size
 
-    ``np.add.reduceat`` casts its whole input to the sum's dtype (8 bytes per input
-    byte), so it runs on blocks of about a megabyte of lines.
-    """
-    out = np.empty(seg_starts.size, dtype=np.int64)
-    per_block = max(1, int(seg_starts.size * _BLOCK // max(flags.size, 1)))
-    for lo in range(0, seg_starts.size, per_block):
-        hi = min(lo + per_block, seg_starts.size)
-        begin = int(seg_starts[lo])
-        end = int(seg_starts[hi]) if hi < seg_starts.size else flags.size
-        out[lo:hi] = np.add.reduceat(flags[begin:end], seg_starts[lo:hi] - begin, dtype=np.int32)
+
+def _starts(part: np.ndarray) -> np.ndarray:
+    """Where a token starts in ``part`` (a run of whole lines): a byte above ' ' after
+    one at or below it."""
+    solid = part > _SPACE
+    starts = np.empty(part.size, dtype=bool)
+    starts[0] = solid[0]
+    np.greater(solid[1:], solid[:-1], out=starts[1:])
+    return starts
+
+
+def _token_counts(buf: np.ndarray, line_starts: np.ndarray) -> np.ndarray:
+    """Tokens on each line. Masks and ``np.add.reduceat`` (which casts its whole input
+    to the sum's dtype) run on blocks of about a megabyte, so they cost a few
+    megabytes whatever the file's size."""
+    out = np.empty(line_starts.size, dtype=np.int64)
+    for lo, hi, begin, end in _blocks(line_starts, buf.size):
+        out[lo:hi] = np.add.reduceat(_starts(buf[begin:end]), line_starts[lo:hi] - begin, dtype=np.int32)
     return out
 
 
-def _plain_labels(buf: np.ndarray, labels: np.ndarray, group: int) -> bool:
+def _token_positions(buf: np.ndarray, line_starts: np.ndarray) -> np.ndarray:
+    """Byte offset of every token's first byte (blocks of lines, as ``_token_counts``)."""
+    return np.concatenate([np.flatnonzero(_starts(buf[begin:end])) + begin
+                           for _, _, begin, end in _blocks(line_starts, buf.size)])
+
+
+def _plain_labels(buf: np.ndarray, line_starts: np.ndarray, labels: np.ndarray, group: int) -> bool:
     """Whether every label token (each ``group``-th) is written as plain digits.
 
     numpy's float parser would also read "7.0" or "1e2"; the precise parser rejects
@@ -81,11 +99,7 @@ def _plain_labels(buf: np.ndarray, labels: np.ndarray, group: int) -> bool:
         return True
     if (labels != np.floor(labels)).any() or labels.min() < 1 or labels.max() >= 10**_LABEL_DIGITS:
         return False
-    solid = buf > _SPACE
-    starts = np.empty(buf.size, dtype=bool)
-    starts[0] = solid[0]
-    np.greater(solid[1:], solid[:-1], out=starts[1:])
-    where = np.flatnonzero(starts)[::group]
+    where = _token_positions(buf, line_starts)[::group]
     width = 1 + sum((labels >= 10**d).astype(np.int64) for d in range(1, _LABEL_DIGITS))
     offsets = np.arange(_LABEL_DIGITS + 1)
     at = np.minimum(where[:, None] + offsets, buf.size - 1)
@@ -126,25 +140,20 @@ def parse_numbers(
     buf = np.frombuffer(data, dtype=np.uint8)
     # A NUL ends numpy's C-string parse early (the precise path calls the file binary);
     # '+' is legal in a coordinate but not in a label, so let the precise path decide.
-    if buf.size == 0 or buf.min() == _NUL or (buf == _PLUS).any():
+    if buf.size == 0 or b"\x00" in data or b"+" in data:
         return None
     # numpy reads a lone '-' as 0 and "- 2" as -2; a minus must touch its digits.
-    minus = np.flatnonzero(buf == _MINUS)
-    if minus.size and (minus[-1] + 1 >= buf.size or ((buf[minus + 1] - 48) > 9).any()):
-        return None
-    # Count tokens per line before numpy parses them, so the two bool masks are
-    # freed before the int64 values exist (peak memory). A token starts wherever a
-    # byte above ' ' follows one at or below it.
-    solid = buf > _SPACE
-    starts = np.empty(buf.size, dtype=bool)
-    starts[0] = solid[0]
-    np.greater(solid[1:], solid[:-1], out=starts[1:])
-    del solid
-    line_starts = np.concatenate(([0], np.flatnonzero(buf == _NEWLINE) + 1))
+    if b"-" in data:
+        minus = np.flatnonzero(buf == _MINUS)
+        if minus[-1] + 1 >= buf.size or ((buf[minus + 1] - 48) > 9).any():
+            return None
+    # Count tokens per line (in blocks: no mask as large as the file) before numpy
+    # parses them.
+    line_starts = np.concatenate([[0]] + [np.flatnonzero(buf[lo : lo + _BLOCK] == _NEWLINE) + lo + 1
+                                          for lo in range(0, buf.size, _BLOCK)])
     if data[-1:] == b"\n":
         line_starts = line_starts[:-1]
-    counts = _segment_sums(starts, line_starts)
-    del starts
+    counts = _token_counts(buf, line_starts)
     # Past the cap the precise parser names the line; checked before numpy allocates
     # 8 bytes per token, so a padded line costs nothing here.
     if counts.size and counts.max() > accepted_guesses(guesses) * group:
@@ -154,7 +163,9 @@ def parse_numbers(
     if fractional:
         # Fractional coordinates: numpy's float parser (7x slower, still far ahead of
         # Python), on bytes a float may hold; labels are proven plain digits below.
-        if group == 1 or wnids is not None or not np.take(_FLOAT_BYTES, buf).all():
+        # bytes.translate, not a numpy lookup: np.take would cast every byte to an
+        # 8-byte index (9x the file in memory).
+        if group == 1 or wnids is not None or data.translate(None, _FLOAT_BYTES):
             return None
         values = _numbers(data, np.float64)
         if values is None or not np.isfinite(values).all():
@@ -180,7 +191,7 @@ def parse_numbers(
         if wnids is not None and table.size and table[:, 1:].min() < 0:
             return None
         if fractional:
-            if not _plain_labels(buf, raw_labels, group):
+            if not _plain_labels(buf, line_starts, raw_labels, group):
                 return None
             raw_labels = raw_labels.astype(np.int64)
     else:
@@ -216,15 +227,14 @@ _ID_DIGITS = 18
 _COMMA, _LETTER_N = ord(","), ord("n")
 
 
-def _csv_rows(body: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+def _csv_rows(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Each row's ImageId number, and the bytes without the ImageId column; None unless
     every line is ``<anything without a comma><digits>,<rest>``."""
-    buf = np.frombuffer(body, dtype=np.uint8)
     if buf.size == 0:
         return None
     commas = np.flatnonzero(buf == _COMMA)
     line_ends = np.flatnonzero(buf == _NEWLINE)
-    if body[-1:] != b"\n":
+    if buf[-1] != _NEWLINE:
         line_ends = np.append(line_ends, buf.size)
     line_starts = np.concatenate(([0], line_ends[:-1] + 1))
     # Exactly one comma per line: the i-th comma lies inside the i-th line.
@@ -243,19 +253,31 @@ def _csv_rows(body: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     delta = np.zeros(buf.size + 1, dtype=np.int8)
     delta[line_starts] = 1
     delta[commas + 1] = -1
-    rest = buf[np.cumsum(delta[:-1], dtype=np.int8) == 0]
-    return numbers, rest
+    inside = np.cumsum(delta[:-1], dtype=np.int8, out=delta[:-1])
+    return numbers, buf[inside == 0]
 
 
 def parse_kaggle_csv(
-    text: str, *, header: str, group: int, guesses: int, lookup: dict[str, int], images: int | None
+    data: bytes | str, *, header: str, group: int, guesses: int, lookup: dict[str, int],
+    images: int | None,
 ) -> Parsed | None:
     """A Kaggle CSV rewritten as devkit text (ImageIds dropped, wnids as IDs) and parsed by
-    ``parse_numbers``, or None for anything unusual (the precise parser then explains)."""
-    first, _, body = text.partition("\n")
-    if first.strip().replace(" ", "").lower() != header.lower() or not body.isascii():
+    ``parse_numbers``, or None for anything unusual (the precise parser then explains).
+
+    Works on the bytes as read (an ASCII file needs no decoding), through views, so
+    the file is not copied before its ImageIds are dropped."""
+    if isinstance(data, str):
+        data = data.encode()
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    end = data.find(b"\n", start)
+    if end < 0:
         return None
-    rows = _csv_rows(body.encode())
+    first = data[start:end]
+    buf = np.frombuffer(data, dtype=np.uint8, offset=end + 1)
+    if (not first.isascii() or first.decode().strip().replace(" ", "").lower() != header.lower()
+            or (buf.size and buf.max() > 127)):
+        return None
+    rows = _csv_rows(buf)
     if rows is None:
         return None
     index, rest = rows
@@ -266,11 +288,13 @@ def parse_kaggle_csv(
     # -> -1440764); only safe when nothing else in the file is negative.
     if (rest == _MINUS).any():
         return None
-    rest = np.where(rest == _LETTER_N, np.uint8(_MINUS), rest)
+    rest[rest == _LETTER_N] = _MINUS
+    text = rest.tobytes()
+    del rest
     keys = np.array([int(w[1:]) for w in lookup], dtype=np.int64)
     order_keys = np.argsort(keys)
     wnid_table = (keys[order_keys], np.array(list(lookup.values()), dtype=np.int64)[order_keys])
-    parsed = parse_numbers(rest.tobytes(), group=group, guesses=guesses,
+    parsed = parse_numbers(text, group=group, guesses=guesses,
                             n_classes=len(lookup), images=total, wnids=wnid_table)
     if parsed is None:
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from scorer.errors import FormatError
 from scorer.sources import split_lines
@@ -20,7 +21,13 @@ _TRAILING_NUMBER = re.compile(r"(\d+)$")
 class Row:
     image: int  # 0-based
     line: int  # 1-based line in the file
-    tokens: list[str]
+    rest: str  # the PredictionString, unsplit
+
+    @cached_property
+    def tokens(self) -> list[str]:
+        # Split on demand: a list of token strings takes about twice the line's bytes,
+        # so a parser that needs one row at a time splits ``rest`` itself.
+        return self.rest.split()
 
 
 def read_rows(text: str, images: int | None) -> list[Row]:
@@ -53,7 +60,7 @@ def read_rows(text: str, images: int | None) -> list[Row]:
                               token=image_id)
         seen[index] = number
         example = example or image_id
-        rows.append(Row(index - 1, number, rest.split()))
+        rows.append(Row(index - 1, number, rest))
     if not rows:
         raise FormatError("the CSV has a header but no rows")
     total = images if images is not None else max(seen)

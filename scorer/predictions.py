@@ -78,12 +78,12 @@ def parse_predictions(
     parsed: Parsed | None = None
     if kind == "text":
         parsed = parse_numbers(raw, group=group, guesses=guesses, n_classes=len(classes), images=images)
+    elif kind == "csv" and all(_WNID_SHAPE.match(w) for w in classes.wnids):
+        parsed = parse_kaggle_csv(raw, header=HEADER, group=group, guesses=guesses,
+                                  lookup=classes.lookup(), images=images)
     if parsed is None:
         text = decode_text(raw)
-        if kind == "csv" and all(_WNID_SHAPE.match(w) for w in classes.wnids):
-            parsed = parse_kaggle_csv(text, header=HEADER, group=group, guesses=guesses,
-                                      lookup=classes.lookup(), images=images)
-    if parsed is None:
+        del raw  # an unpacked file is held once, as text, by the precise parser
         if kind == "csv":
             parsed = _parse_csv(text, group, guesses, classes, images)
         else:
@@ -204,7 +204,7 @@ def _parse_csv(text: str, group: int, guesses: int, classes: ClassList,
     rows = read_rows(text, images)
     filler = _Filler(len(rows), group, guesses, classes)
     for row in rows:
-        filler.fill(row.image, row.tokens, row.line)
+        filler.fill(row.image, row.rest.split(), row.line)
     return filler.result()
 
 
