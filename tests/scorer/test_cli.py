@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,17 @@ def test_bad_arguments_exit_2(files: dict[str, str], tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no such file" in missing.stderr
     no_truth = run("evaluate", "--task", "classification", "--predictions", files["cls"])
     assert no_truth.returncode == 2 and "--labels" in no_truth.stderr
+
+
+def test_a_gzip_bomb_is_refused_by_line_and_the_limit_is_an_option(files: dict[str, str],
+                                                                 tmp_path: Path) -> None:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = tmp_path / "bomb.txt.gz"
+    bomb.write_bytes(b"".join(packer.compress(b"1\n" * 2**19) for _ in range(256)) + packer.flush())
+    out = run("evaluate", "--task", "classification", "--predictions", str(bomb), "--labels", files["labels"])
+    assert out.returncode == 2
+    assert out.stderr == (f"scorer: predictions {bomb}: line 105: too many lines: expected 4 lines "
+                          "(one per image) and at most 100 blank lines after them\n")
+    out = run("evaluate", "--task", "classification", "--predictions", files["cls"], "--labels",
+              files["labels"], "--max-decompressed-mb", "0")
+    assert out.returncode == 2 and "--max-decompressed-mb must be at least 1" in out.stderr
