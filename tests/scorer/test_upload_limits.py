@@ -76,6 +76,7 @@ def assert_refused_cheaply(outcome: dict, line: int, message: str) -> None:
     assert outcome["seconds"] < 15, outcome
 
 
+@pytest.mark.slow  # a child process, up to 2 GiB unpacked
 def test_gzip_bomb_of_zeros(tmp_path: Path) -> None:
     zeros = bytes(MB)
     bomb = gzip_stream(tmp_path / "zeros.gz", (zeros for _ in range(2048)))  # 2 GiB unpacked
@@ -84,6 +85,7 @@ def test_gzip_bomb_of_zeros(tmp_path: Path) -> None:
     assert_refused_cheaply(outcome, 1, "this is a binary file, expected plain text (a NUL byte was found)")
 
 
+@pytest.mark.slow  # a child process, up to 2 GiB unpacked
 def test_gzip_of_one_enormous_line(tmp_path: Path) -> None:
     def pieces() -> Iterable[bytes]:
         yield b"1 2 3 4 5\n6 7 8 9 10\n"
@@ -93,6 +95,7 @@ def test_gzip_of_one_enormous_line(tmp_path: Path) -> None:
     assert_refused_cheaply(outcome, 3, "the line is longer than 256 bytes; expected at most 5 labels")
 
 
+@pytest.mark.slow  # a child process, up to 2 GiB unpacked
 def test_gzip_of_millions_of_blank_lines(tmp_path: Path) -> None:
     outcome = parse_in_child(gzip_stream(tmp_path / "blank.gz", (b"\n" * MB for _ in range(200))))
     assert_refused_cheaply(
@@ -100,6 +103,7 @@ def test_gzip_of_millions_of_blank_lines(tmp_path: Path) -> None:
         "too many lines: expected 50,000 lines (one per image) and at most 100 blank lines after them")
 
 
+@pytest.mark.slow  # a child process, up to 2 GiB unpacked
 @pytest.mark.parametrize("task", ["classification", "localization"])
 def test_valid_file_padded_with_thousands_of_guesses(tmp_path: Path, task: str) -> None:
     """The platform accepted this (4.5 GB in the web process): every line a valid answer
@@ -215,6 +219,7 @@ def test_streamed_gunzip_reads_what_gzip_decompress_reads(tmp_path: Path) -> Non
             read_bytes(bad)
 
 
+@pytest.mark.slow  # a child process, up to 2 GiB unpacked
 @pytest.mark.parametrize("layout", ["devkit", "kaggle"])
 def test_the_largest_accepted_file_costs_a_few_times_its_size(tmp_path: Path, layout: str) -> None:
     """Every line at the byte cap, 7 groups with wnids and fractional coordinates (the
