@@ -292,9 +292,10 @@ def _wait(client: Client, submission_id: int, poll: float, timeout: float) -> di
             sub = client.get(f"/submissions/{submission_id}", token_needed=True)
         except ApiError as exc:
             _fail(exc)
-        if sub["status"] != last:
-            click.echo(f"  status: {sub['status']}", err=True)
-            last = sub["status"]
+        shown = sub["status"] + (f" ({sub['note']})" if sub.get("note") else "")
+        if shown != last:
+            click.echo(f"  status: {shown}", err=True)
+            last = shown
         if sub["status"] in FINAL_STATUSES:
             return sub
         if time.monotonic() >= deadline:

@@ -176,9 +176,9 @@ def build(challenge: Challenge, slug: str | None = None) -> ExportedBundle:
 
 def _audit(challenge: Challenge, actor: User | None, bundle: ExportedBundle, where: str) -> None:
     # The export carries the hidden ground truth: who took a copy, and where, is logged.
-    audit.record(actor, "challenge.export", f"challenge:{challenge.id}", challenge_id=challenge.id,
-                 after={"slug": bundle.manifest["slug"], "files": sorted(bundle.files)}, note=where)
-    db.session.commit()
+    with db.writing():  # the console's download is a GET: its audit entry is a write of its own
+        audit.record(actor, "challenge.export", f"challenge:{challenge.id}", challenge_id=challenge.id,
+                     after={"slug": bundle.manifest["slug"], "files": sorted(bundle.files)}, note=where)
 
 
 def write(challenge: Challenge, folder: Path, *, slug: str | None = None,

@@ -2,29 +2,59 @@
 
 A job takes only the submission's id; the row is the source of truth. Each
 step commits on its own short transaction so the row shows 'running' while the
-scorer works. Running a job again replaces the previous Score (idempotent).
+scorer works, and no transaction is open while it works (on SQLite an open
+write transaction would hold the database's write lock). Running a job again
+replaces the previous Score (idempotent).
+
+What can go wrong, and what happens:
+- a transient database error (SQLite busy, a PostgreSQL serialization failure or
+  deadlock, a dropped connection): the whole job is tried again, with backoff,
+  inside the job (``run_with_retries``);
+- any other internal error: the submission goes back to ``queued`` and the job
+  fails in RQ (which keeps the traceback); the sweeper re-enqueues it, up to
+  ``sweeper.MAX_ATTEMPTS`` attempts, then marks it failed and refunds its quota;
+- the file's own fault (bad format, too slow, too much memory): failed at once,
+  with a reason the team can act on.
+While a job runs it keeps a heartbeat in Redis, so the sweeper can tell a dead
+worker's job within ``HEARTBEAT_TTL`` seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import resource
+import threading
 import time
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
+import redis
 from flask import Flask, current_app, has_app_context
+from rq.timeouts import JobTimeoutException
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 import challenge
 import scorer
 from challenge import scoring, splits, storage
+from challenge.db import read_only
 from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
-from challenge.models import Score, Submission, utcnow
+from challenge.models import Phase, Score, Submission, utcnow
+from challenge.queue import get_redis
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Reasons shown to competitors; none of them may say anything about the ground truth.
 MISSING_FILE = "the uploaded file is missing on the server; please upload it again"
 INTERNAL = "scoring failed because of an internal error; the organizers can see the details"
+#: Tries of a job that meets transient database errors, and the waits between them.
+TRANSIENT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
+#: A running job refreshes its heartbeat this often; the key lives HEARTBEAT_TTL seconds.
+HEARTBEAT_EVERY = 5
+HEARTBEAT_TTL = 20
 
 _worker_app: Flask | None = None
 
@@ -43,15 +73,133 @@ def _app() -> Flask:
 
 def score_submission(submission_id: int) -> str:
     """Score one submission; returns its final status."""
-    with _app().app_context():
-        return _score(submission_id)
+    with _app().app_context(), heartbeat(submission_id):
+        try:
+            return run_with_retries(_score, submission_id)
+        except Exception:
+            _back_to_queue(submission_id)
+            raise
 
 
-def _fail(submission: Submission, reason: str) -> str:
+def transient(exc: BaseException) -> bool:
+    """A database error that may pass if the same work is tried again."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True  # the connection dropped
+    # SQLite "database is locked"/"busy"; PostgreSQL serialization failures, deadlocks
+    # and lost connections all arrive as OperationalError (InterfaceError: closed).
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def run_with_retries(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)``, tried again after transient database errors, with backoff."""
+    for wait in (*TRANSIENT_BACKOFF, None):
+        try:
+            return work(*args)
+        except Exception as exc:
+            db.session.rollback()
+            if wait is None or not transient(exc):
+                raise
+            log.warning("%s%s met a transient database error (%s); again in %.1f s",
+                        getattr(work, "__name__", "job"), args, exc.__class__.__name__, wait)
+            db.session.remove()  # a fresh connection next time
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _back_to_queue(submission_id: int) -> None:
+    """After an internal failure: leave the submission ``queued`` for the sweeper, which
+    tries again or, past the attempt limit, fails it with ``INTERNAL`` (its ``error``
+    until then) and gives the quota slot back. If even this write fails, the row stays
+    ``running`` and the sweeper finds it just the same (its RQ job has failed)."""
+    log.exception("scoring submission %s failed", submission_id)
+    try:
+        db.session.rollback()
+        fresh = db.session.get(Submission, submission_id)
+        if fresh is not None and fresh.status == "running":
+            fresh.status, fresh.error, fresh.started_at = "queued", INTERNAL, None
+            db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("could not put submission %s back in the queue; the sweeper will", submission_id)
+
+
+def heartbeat_key(submission_id: int) -> str:
+    return f"challenge:heartbeat:submission-{submission_id}"
+
+
+@contextmanager
+def heartbeat(submission_id: int) -> Iterator[None]:
+    """Keep ``heartbeat_key`` alive in Redis while the block runs (a thread of this
+    process), so the sweeper knows the job's worker lives. A worker killed with -9
+    stops beating and its job is re-queued HEARTBEAT_TTL seconds later."""
+    key, stop = heartbeat_key(submission_id), threading.Event()
+    client = get_redis()
+
+    def beat() -> None:
+        while True:
+            try:
+                client.set(key, os.getpid(), ex=HEARTBEAT_TTL)
+            except redis.RedisError:
+                log.warning("heartbeat of submission %s not recorded", submission_id, exc_info=True)
+            if stop.wait(HEARTBEAT_EVERY):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{submission_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        try:
+            client.delete(key)
+        except redis.RedisError:
+            pass  # it expires on its own
+
+
+def _fail(submission: Submission, reason: str, *, refund: bool = False) -> str:
     submission.status, submission.error, submission.finished_at = "failed", reason, utcnow()
+    if refund:
+        submission.quota_refunded_at = submission.finished_at
     db.session.commit()
     log.info("submission %s failed: %s", submission.id, reason)
     return "failed"
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux: this process's (the work horse's) peak so far.
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class _Refused(Exception):
+    """The submission fails with ``reason``: its file's fault, or (``refund``) a lost file."""
+
+    def __init__(self, reason: str, refund: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.refund = reason, refund
+
+
+def _evaluate(submission: Submission, phase: Phase) -> tuple[Any, dict[str, float]]:
+    """Read and score the file; the timings and the horse's peak memory go with the score."""
+    started = time.perf_counter()
+    try:
+        data = storage.read(submission.stored_path)
+    except FileNotFoundError:
+        raise _Refused(MISSING_FILE, refund=True) from None
+    read_s = time.perf_counter() - started
+    config = current_app.config
+    try:
+        result = scoring.score(data, phase)
+    except scoring.FormatError as exc:
+        raise _Refused(f"the file could not be scored: {exc}") from None
+    except MemoryError:
+        raise _Refused(f"scoring this file needed more than the {config['SCORING_MEMORY_MB']} MB of "
+                       "memory a scoring job may use; check its size and format") from None
+    except JobTimeoutException:
+        raise _Refused(f"scoring this file took longer than the {config['SCORING_TIMEOUT']} s a "
+                       "scoring job may take; check its size and format") from None
+    score_s = time.perf_counter() - started - read_s
+    return result, {"read_s": round(read_s, 4), "score_s": round(score_s, 4), "peak_rss_mb": _peak_rss_mb()}
 
 
 def _score(submission_id: int) -> str:
@@ -59,38 +207,38 @@ def _score(submission_id: int) -> str:
     if submission is None:
         log.warning("submission %s no longer exists; nothing to score", submission_id)
         return "missing"
+    if submission.status not in ("queued", "running"):
+        # A second delivery of a job already done (the sweeper re-enqueued it while
+        # the first was finishing): scoring it again would count it twice.
+        log.warning("submission %s is %s; not scoring it again", submission_id, submission.status)
+        return submission.status
+    if submission.status == "queued":
+        # A new delivery; a retry after a transient error (already running) is the same attempt.
+        submission.attempts += 1
     submission.status, submission.started_at = "running", utcnow()
-    submission.attempts += 1
     submission.error, submission.finished_at = None, None
     db.session.commit()
+    phase = submission.phase
+    # Load the hidden ground truth outside the FormatError handler below: a
+    # problem with it is the organizers' to fix, and its message must never
+    # reach a competitor. Loaded before the transaction ends, so scoring below
+    # reads nothing from the database.
+    scoring.ground_truth(phase)
+    scoring.class_list(phase.track)
+    db.session.commit()
     try:
-        started = time.perf_counter()
-        try:
-            data = storage.read(submission.stored_path)
-        except FileNotFoundError:
-            return _fail(submission, MISSING_FILE)
-        read_s = time.perf_counter() - started
-        # Load the hidden ground truth outside the FormatError handler below: a
-        # problem with it is the organizers' to fix, and its message must never
-        # reach a competitor.
-        scoring.ground_truth(submission.phase)
-        try:
-            result = scoring.score(data, submission.phase)
-        except scoring.FormatError as exc:
-            return _fail(submission, f"the file could not be scored: {exc}")
-        score_s = time.perf_counter() - started - read_s
-        _write_score(submission, result, {"read_s": round(read_s, 4), "score_s": round(score_s, 4)})
-        submission.status, submission.finished_at = "scored", utcnow()
-        db.session.commit()
-        leaderboard_cache.invalidate(submission.phase_id)
-        return "scored"
-    except Exception:
-        db.session.rollback()
-        log.exception("scoring submission %s failed", submission_id)
-        fresh = db.session.get(Submission, submission_id)
-        if fresh is not None:
-            _fail(fresh, INTERNAL)
-        raise
+        with read_only():
+            try:
+                result, timings = _evaluate(submission, phase)
+            finally:
+                db.session.commit()  # end any read this needed before writing below
+    except _Refused as refused:
+        return _fail(submission, refused.reason, refund=refused.refund)
+    _write_score(submission, result, timings)
+    submission.status, submission.finished_at = "scored", utcnow()
+    db.session.commit()
+    leaderboard_cache.invalidate(submission.phase_id)
+    return "scored"
 
 
 def _write_score(submission: Submission, result: Any, timings: dict[str, float],

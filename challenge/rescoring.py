@@ -230,7 +230,7 @@ def _job_alive(job_id: str) -> bool:
 def rescore_item(run_id: int, submission_id: int) -> str:
     """RQ job: score one submission of a run into its candidate Score; returns the item's status."""
     with jobs._app().app_context():
-        return _rescore(run_id, submission_id)
+        return jobs.run_with_retries(_rescore, run_id, submission_id)
 
 
 def _fail(item: RescoreItem, reason: str) -> str:
@@ -275,6 +275,8 @@ def _rescore(run_id: int, submission_id: int) -> str:
         return "scored"
     except Exception as exc:
         db.session.rollback()
+        if jobs.transient(exc):
+            raise  # tried again by run_with_retries
         log.exception("rescore %s-%s failed", run_id, submission_id)
         fresh = db.session.scalar(select(RescoreItem).where(RescoreItem.run_id == run_id,
                                                             RescoreItem.submission_id == submission_id))

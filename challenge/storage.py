@@ -12,6 +12,7 @@ import hashlib
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,20 @@ def store(phase_id: int, data: bytes) -> StoredFile:
 def read(relative: str) -> bytes:
     """The stored bytes; FileNotFoundError when the file is gone."""
     return _resolve(relative).read_bytes()
+
+
+def stored_before(cutoff: float) -> Iterator[str]:
+    """Every stored file (and half-written temporary file) last written before ``cutoff``
+    (a Unix time), as a path relative to the upload folder."""
+    root = upload_root()
+    if not root.is_dir():
+        return
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                yield path.relative_to(root).as_posix()
+        except FileNotFoundError:
+            continue  # removed meanwhile
 
 
 def remove(relative: str) -> None:

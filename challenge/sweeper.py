@@ -1,41 +1,56 @@
-"""The sweeper: re-enqueue submissions that no live job holds.
+"""The sweeper: re-enqueue submissions that no live job holds, and tidy the uploads.
 
 The database is the source of truth and Redis may lose what it holds (a
 restart without persistence, a FLUSHDB), and a worker killed with -9 leaves its
 job 'started' in Redis for ever: RQ cannot tell it from a slow job, but the
-submission's lease can: a row 'running' for longer than SCORING_TIMEOUT plus a
-grace period (SWEEP_INTERVAL) has no live worker, since RQ kills a job at its
-timeout. Workers sweep at start and every SWEEP_INTERVAL; ``challenge requeue``
-sweeps once.
+job's heartbeat can (``jobs.heartbeat``: a key the running job refreshes every
+few seconds): a row 'running' without a heartbeat has no live worker. The
+submission's lease (SCORING_TIMEOUT plus SWEEP_INTERVAL) stays as a backstop.
+A job that failed for an internal reason leaves its row 'queued' and is tried
+again here, up to MAX_ATTEMPTS; past that the submission fails and its quota
+slot is given back. Workers sweep at start and every SWEEP_INTERVAL;
+``challenge requeue`` sweeps once, and ``challenge requeue ID`` retries one
+failed submission for an organizer.
+
+Once an hour a sweep also deletes stored upload files that no submission owns
+(a web process that died between storing a file and committing its row).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 
+from challenge import storage
+from challenge.db import read_only
 from challenge.extensions import db
-from challenge.models import Submission, utcnow
+from challenge.jobs import HEARTBEAT_EVERY, HEARTBEAT_TTL, INTERNAL, heartbeat_key
+from challenge.models import MAX_ATTEMPTS, Submission, utcnow
 from challenge.queue import get_redis
-from challenge.submissions.service import enqueue
+from challenge.submissions.service import SubmitError, enqueue, retry
 
 log = logging.getLogger(__name__)
 
-#: Scoring is tried this many times before the submission is marked failed.
-MAX_ATTEMPTS = 3
 GAVE_UP = (
     f"scoring was interrupted {MAX_ATTEMPTS} times (the worker stopped or timed out); "
     "a very large file may take too long: check its size and format, or ask the organizers"
 )
 #: Job states in which a job will still run (or is running) for its submission.
 LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+#: How long the sweeper waits to see a running job's heartbeat again before re-queueing it.
+CONFIRM_WAIT = HEARTBEAT_EVERY + 1
+#: A stored file no submission owns is deleted once it is this old (an upload being
+#: stored right now has no row yet), at most once per FILE_SWEEP_EVERY.
+ORPHAN_FILE_AGE = timedelta(hours=1)
+FILE_SWEEP_EVERY = timedelta(hours=1)
 
 
 @dataclass
@@ -54,17 +69,17 @@ def _job(job_id: str) -> Job | None:
 
 def _orphan_reason(submission: Submission, now: datetime) -> str | None:
     """Why no live job holds this submission, or None when one does."""
+    if submission.status == "running" and get_redis().exists(heartbeat_key(submission.id)):
+        return None  # its worker is alive and scoring it, whatever Redis lost of the job
     job = _job(submission.job_id)
     status = job.get_status(refresh=False) if job is not None else None
     if job is None or status is None:
         return "its job is missing from Redis"
     if status not in LIVE:
         return f"its job is {status.value}"
-    if submission.status == "running":
-        lease = timedelta(seconds=current_app.config["SCORING_TIMEOUT"]
-                          + current_app.config["SWEEP_INTERVAL"])
-        if submission.started_at is not None and now - submission.started_at > lease:
-            return f"it has been running since {submission.started_at:%H:%M:%S} UTC, past its lease"
+    if submission.status == "running" and submission.started_at is not None:
+        if now - submission.started_at > timedelta(seconds=HEARTBEAT_TTL):
+            return f"its worker stopped (no heartbeat for {HEARTBEAT_TTL} s)"
     return None
 
 
@@ -75,28 +90,76 @@ def sweep(now: datetime | None = None) -> list[Action]:
     if not lock.acquire():
         return []  # another process is sweeping right now
     try:
-        actions = []
-        pending = db.session.scalars(
-            select(Submission).where(Submission.status.in_(("queued", "running")))
-            .order_by(Submission.id)
-        ).all()
+        actions: list[Action | None] = []
+        with read_only():  # the scan reads only; on SQLite it must not hold the write lock
+            pending = db.session.scalars(
+                select(Submission).where(Submission.status.in_(("queued", "running")))
+                .order_by(Submission.id)
+            ).all()
+            db.session.commit()
+        suspects = []
         for submission in pending:
             reason = _orphan_reason(submission, now)
             if reason is None:
                 continue
-            actions.append(_repair(submission, reason))
-        return actions
+            if submission.status == "running":
+                suspects.append((submission, reason))
+            else:
+                actions.append(_repair(submission, reason))
+        if suspects:
+            # A live job's heartbeat may be missing for a moment (Redis restarted or
+            # flushed): look again after a beat before declaring its worker dead.
+            time.sleep(CONFIRM_WAIT)
+            for submission, reason in suspects:
+                if not get_redis().exists(heartbeat_key(submission.id)):
+                    actions.append(_repair(submission, reason))
+        _sweep_files_hourly()
+        return [a for a in actions if a is not None]
     finally:
         lock.release()
         db.session.remove()
 
 
-def _repair(submission: Submission, reason: str) -> Action:
+def _sweep_files_hourly() -> None:
+    if get_redis().set("challenge:file-sweep", 1, nx=True, ex=int(FILE_SWEEP_EVERY.total_seconds())):
+        removed = sweep_files()
+        if removed:
+            log.warning("removed %s stored file(s) that no submission owns", len(removed))
+
+
+def sweep_files(older_than: timedelta = ORPHAN_FILE_AGE) -> list[str]:
+    """Delete stored files older than ``older_than`` that no submission names; returns them."""
+    cutoff = time.time() - older_than.total_seconds()
+    candidates = list(storage.stored_before(cutoff))
+    if not candidates:
+        return []
+    with read_only():
+        owned = set(db.session.scalars(select(Submission.stored_path)))
+        db.session.commit()
+    orphans = [path for path in candidates if path not in owned]
+    for path in orphans:
+        storage.remove(path)
+    return orphans
+
+
+def _repair(submission: Submission, reason: str) -> Action | None:
+    seen = (submission.status, submission.attempts)
+    # Read the row again inside the write transaction (locked on PostgreSQL; SQLite's
+    # write lock is taken by this first statement): a job that finished since the scan
+    # must not be queued again.
+    db.session.refresh(submission, with_for_update=True)
+    if (submission.status, submission.attempts) != seen:
+        db.session.rollback()
+        return None
     stale = _job(submission.job_id)
     if stale is not None:
         stale.delete()
     if submission.attempts >= MAX_ATTEMPTS:
-        submission.status, submission.error, submission.finished_at = "failed", GAVE_UP, utcnow()
+        # Our failure, not the file's (that fails at once): the quota slot goes back.
+        now = utcnow()
+        why = INTERNAL if submission.error == INTERNAL else GAVE_UP
+        submission.status, submission.error, submission.finished_at = "failed", why, now
+        submission.quota_refunded_at = now
         db.session.commit()
         log.warning("submission %s: %s; gave up after %s attempts", submission.id, reason,
                     submission.attempts)
@@ -109,8 +172,21 @@ def _repair(submission: Submission, reason: str) -> Action:
 
 
 @click.command("requeue")
-def requeue_command() -> None:
-    """Re-enqueue submissions that no live job holds (run once)."""
+@click.argument("submission_ids", nargs=-1, type=int)
+def requeue_command(submission_ids: tuple[int, ...]) -> None:
+    """Without IDs: re-enqueue submissions that no live job holds (run once).
+    With IDs: retry those failed submissions (audited)."""
+    for ident in submission_ids:
+        submission = db.session.get(Submission, ident)
+        if submission is None:
+            raise click.ClickException(f"no submission with id {ident}")
+        try:
+            retry(None, submission)
+        except SubmitError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"submission {ident}: queued again")
+    if submission_ids:
+        return
     actions = sweep()
     for a in actions:
         click.echo(f"submission {a.submission_id}: {a.action} ({a.why})")

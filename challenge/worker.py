@@ -5,12 +5,16 @@ context; each job runs in a forked work horse that inherits it. The horse must
 not share the parent's database connections, so the engine's pool is replaced
 in the child (``dispose(close=False)`` leaves the parent's sockets alone).
 The sweeper runs from RQ's maintenance hook: at start and every SWEEP_INTERVAL.
+Each work horse runs under an address-space limit (RLIMIT_AS, SCORING_MEMORY_MB),
+so a file that needs too much memory fails its own job with MemoryError (a plain
+reason for the team) instead of taking the machine's memory.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import resource
 
 import click
 from flask import Flask, current_app
@@ -28,8 +32,25 @@ def _fresh_pool_in_child() -> None:
         db.engine.dispose(close=False)
 
 
+def limit_memory(megabytes: int) -> None:
+    """Cap this process's address space (the work horse's, after the fork)."""
+    limit = megabytes * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
 class ScoringWorker(Worker):
-    """An RQ worker whose maintenance also sweeps orphaned submissions."""
+    """An RQ worker whose maintenance also sweeps orphaned submissions, and whose
+    work horses run under the scoring memory limit."""
+
+    memory_mb: int = 0
+
+    def main_work_horse(self, job, queue):  # type: ignore[no-untyped-def]
+        if self.memory_mb:
+            limit_memory(self.memory_mb)
+        super().main_work_horse(job, queue)
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
@@ -52,13 +73,15 @@ def make_worker(app: Flask | None = None) -> ScoringWorker:
         os.register_at_fork(after_in_child=_fresh_pool_in_child)
         _registered_fork_hook = True
     interval = app.config["SWEEP_INTERVAL"]
-    return ScoringWorker(
+    worker = ScoringWorker(
         [get_queue(app)], connection=get_redis(app),
         maintenance_interval=interval,
         # RQ blocks on the queue for worker_ttl - 15 seconds between maintenance
         # checks; keep that wait at the sweep interval.
         worker_ttl=interval + 15,
     )
+    worker.memory_mb = app.config["SCORING_MEMORY_MB"]
+    return worker
 
 
 @click.command("worker")

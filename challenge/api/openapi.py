@@ -149,6 +149,9 @@ SCHEMAS: dict[str, Any] = {
         "filename": STRING,
         "size": {**INTEGER, "minimum": 0}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "attempts": {**INTEGER, "minimum": 0},
+        "note": {"type": ["string", "null"],
+                 "description": "While scoring is tried again after an interrupted attempt: "
+                                "'retrying (attempt 2 of 3)'."},
         "created_at": TIME, "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
         "scores": {**_ref("Scores"),
                    "description": "Present once scored, when the phase lets this caller see scores "

@@ -13,6 +13,9 @@ from challenge.models.challenges import Phase
 from challenge.models.people import Team, User
 
 STATUSES = ("queued", "running", "scored", "failed")
+#: Scoring is tried this many times (a worker died, an internal error) before the
+#: submission is marked failed (challenge.sweeper).
+MAX_ATTEMPTS = 3
 
 
 class Submission(Base):
@@ -68,6 +71,16 @@ class Submission(Base):
     def job_id(self) -> str:
         return f"submission-{self.id}"
 
+    @property
+    def retry_note(self) -> str | None:
+        """'retrying (attempt 2 of 3)' while a submission waits or runs again after an
+        interrupted attempt; None otherwise."""
+        if self.status == "queued" and self.attempts >= 1:
+            return f"retrying (attempt {self.attempts + 1} of {MAX_ATTEMPTS})"
+        if self.status == "running" and self.attempts >= 2:
+            return f"retrying (attempt {self.attempts} of {MAX_ATTEMPTS})"
+        return None
+
 
 class Score(Base):
     """The result of scoring one submission. ``error`` is the headline number
@@ -112,4 +125,4 @@ class Score(Base):
     submission: Mapped[Submission] = relationship(back_populates="score", foreign_keys=[submission_id])
 
 
-__all__ = ["STATUSES", "Score", "Submission"]
+__all__ = ["MAX_ATTEMPTS", "STATUSES", "Score", "Submission"]

@@ -88,6 +88,7 @@ def status_json(viewer: User, submission: Submission) -> dict[str, Any]:
         "id": submission.id,
         "status": submission.status,
         "pending": submission.status in PENDING,
+        "note": submission.retry_note,
         "error": submission.error if submission.status == "failed" else None,
         "queue": None if queue is None else {
             "ahead": queue.ahead, "position": queue.position,

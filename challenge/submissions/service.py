@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 
 import redis
 from flask import current_app
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy import select
 
-from challenge import quota, scoring, storage
+from challenge import audit, quota, scoring, storage
 from challenge.extensions import db
 from challenge.leaderboards.visibility import may_see_scores_of
 from challenge.models import Challenge, Membership, Phase, Submission, Team, Track, User, utcnow
@@ -149,6 +151,10 @@ def submit(user: User, phase: Phase, filename: str, data: bytes,
     )
     try:
         quota.allocate_and_commit(submission, phase, team, now)
+    except quota.NoLongerOnTeam as exc:
+        storage.remove(stored.path)
+        raise NotOnTeam(f"you are no longer on the team '{team.name}' in {challenge.title}; "
+                        "reload the page to see your team") from exc
     except BaseException:
         storage.remove(stored.path)
         raise
@@ -172,6 +178,29 @@ def enqueue_or_leave_to_sweeper(submission: Submission) -> None:
         enqueue(submission)
     except redis.RedisError:
         log.exception("could not enqueue submission %s; the sweeper will", submission.id)
+
+
+RETRY_FIELDS = ("status", "error", "attempts", "quota_refunded_at")
+
+
+def retry(actor: User | None, submission: Submission) -> None:
+    """An organizer's retry of a failed submission: queued again with fresh attempts,
+    audited. Its quota standing is unchanged (a refunded slot stays refunded)."""
+    if submission.status != "failed":
+        raise SubmitError(f"submission {submission.id} is {submission.status}; only a failed "
+                          "submission can be retried (rescore a scored one)")
+    before = audit.snapshot(submission, RETRY_FIELDS)
+    submission.status, submission.error, submission.attempts = "queued", None, 0
+    submission.started_at = submission.finished_at = None
+    audit.record(actor, "submission.retry", f"submission:{submission.id}",
+                 challenge_id=submission.phase.track.challenge_id, before=before,
+                 after=audit.snapshot(submission, RETRY_FIELDS))
+    db.session.commit()
+    try:  # the failed job under the same id makes way for the new one
+        Job.fetch(submission.job_id, connection=get_queue().connection).delete()
+    except (NoSuchJobError, redis.RedisError):
+        pass
+    enqueue_or_leave_to_sweeper(submission)
 
 
 def update_metadata(user: User, submission: Submission, meta: Metadata,

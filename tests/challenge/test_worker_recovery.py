@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 from rq.job import Job
+from sqlalchemy import func, select
 from submit_helpers import api_upload, drain, team_with_token
 
-from challenge.models import Submission, utcnow
+from challenge.db import read_only
+from challenge.jobs import HEARTBEAT_TTL, heartbeat_key
+from challenge.models import MAX_ATTEMPTS, AuditEntry, Submission, utcnow
 from challenge.queue import get_queue, get_redis
 from challenge.submissions.service import submit
-from challenge.sweeper import GAVE_UP, MAX_ATTEMPTS, sweep
+from challenge.sweeper import GAVE_UP, sweep, sweep_files
 from tests.conftest import perfect_predictions
 
 pytestmark = pytest.mark.slow
@@ -69,7 +72,9 @@ def _wait_for(db, submission_id: int, status: str, timeout: float, procs=()) -> 
     deadline = time.monotonic() + timeout
     while True:
         db.remove()
-        row = db.get(Submission, submission_id)
+        with read_only():  # polling must not hold SQLite's write lock from the workers
+            row = db.get(Submission, submission_id)
+            db.commit()
         if row.status == status:
             return row
         for proc in procs:
@@ -141,16 +146,22 @@ def test_redis_losing_its_jobs_is_repaired_by_a_burst_worker(app, db, redis, que
         _stop(worker)
 
 
-def test_sweep_leaves_live_jobs_alone(app, db, queued):
+def test_sweep_leaves_live_jobs_alone(app, db, redis, queued):
     assert sweep() == []
     row = db.get(Submission, queued)
     row.status, row.started_at, row.attempts = "running", utcnow(), 1
     db.commit()
     get_queue(app).fetch_job(row.job_id).set_status("started")
-    assert sweep() == []  # running within its lease
+    assert sweep() == []  # just started: its heartbeat may not be there yet
+    # Long running, but beating: alive, even if Redis lost the job (FLUSHALL) meanwhile.
+    redis.set(heartbeat_key(queued), 1, ex=HEARTBEAT_TTL)
+    later = utcnow() + timedelta(seconds=HEARTBEAT_TTL * 10)
+    assert sweep(later) == []
+    redis.delete(f"rq:job:{row.job_id}")
+    assert sweep(later) == []
 
 
-def test_sweep_requeues_failed_jobs_and_expired_leases(app, db, queued):
+def test_sweep_requeues_failed_jobs_and_dead_workers(app, db, queued):
     job = get_queue(app).fetch_job(f"submission-{queued}")
     job.set_status("failed")
     [action] = sweep()
@@ -159,14 +170,16 @@ def test_sweep_requeues_failed_jobs_and_expired_leases(app, db, queued):
     assert Job.fetch(f"submission-{queued}", connection=get_redis(app)).get_status().value == "queued"
 
     row = db.get(Submission, queued)
-    row.status, row.attempts = "running", 1
-    row.started_at = utcnow() - timedelta(seconds=app.config["SCORING_TIMEOUT"] + 5)
+    row.status, row.attempts, row.started_at = "running", 1, utcnow()
     db.commit()
     get_queue(app).fetch_job(row.job_id).set_status("started")
-    assert sweep(utcnow()) == []  # still within SCORING_TIMEOUT + SWEEP_INTERVAL
-    later = utcnow() + timedelta(seconds=app.config["SWEEP_INTERVAL"])
+    assert sweep(utcnow()) == []  # no heartbeat yet, but it only just started
+    later = utcnow() + timedelta(seconds=HEARTBEAT_TTL + 1)
     [action] = sweep(later)
-    assert action.action == "requeued" and "past its lease" in action.why
+    assert action.action == "requeued"
+    assert action.why == f"its worker stopped (no heartbeat for {HEARTBEAT_TTL} s)"
+    row = db.get(Submission, queued)
+    assert row.status == "queued" and row.retry_note == "retrying (attempt 2 of 3)"
     drain(app)
     assert _wait_for(db, queued, "scored", timeout=5).attempts == 2
 
@@ -181,6 +194,7 @@ def test_sweep_gives_up_after_three_attempts(app, db, redis, queued):
     db.remove()
     row = db.get(Submission, queued)
     assert row.status == "failed" and row.error == GAVE_UP
+    assert row.quota_refunded_at is not None  # our failure, not the file's
 
 
 def test_upload_while_redis_is_down_is_kept_and_swept_later(app, db, redis, client, make_user,
@@ -199,3 +213,63 @@ def test_upload_while_redis_is_down_is_kept_and_swept_later(app, db, redis, clie
     assert (action.submission_id, action.action) == (sid, "requeued")
     drain(app)
     assert _wait_for(db, sid, "scored", timeout=5).score.error == 0.0
+
+
+def test_organizers_retry_a_failed_submission_from_the_console_and_the_cli(app, db, client, redis, queued,
+                                                                          make_user):
+    organizer = make_user("boss@example.org", organizer=True)
+    row = db.get(Submission, queued)
+    row.status, row.error, row.attempts = "failed", GAVE_UP, MAX_ATTEMPTS
+    row.quota_refunded_at = utcnow()
+    db.commit()
+    client.post("/login", data={"email": organizer.email, "password": "password123"})
+    page = client.get(f"/admin/submissions/{queued}").get_data(as_text=True)
+    assert "Retry scoring" in page
+    response = client.post(f"/admin/submissions/{queued}/retry")
+    assert response.status_code == 302
+    db.remove()
+    row = db.get(Submission, queued)
+    assert (row.status, row.attempts, row.error) == ("queued", 0, None)
+    assert row.quota_refunded_at is not None  # the retry does not take a slot again
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "submission.retry"))
+    assert entry.actor_id == organizer.id and entry.before["status"] == "failed"
+    assert entry.after["status"] == "queued"
+    drain(app)
+    assert _wait_for(db, queued, "scored", timeout=5).attempts == 1
+
+    # Only failed submissions: a scored one is rescored instead.
+    refused = client.post(f"/admin/submissions/{queued}/retry", follow_redirects=True)
+    assert "only a failed submission can be retried" in refused.get_data(as_text=True)
+
+    row = db.get(Submission, queued)
+    row.status, row.error = "failed", "scoring failed because of an internal error"
+    db.commit()
+    done = subprocess.run([*CLI, "requeue", str(queued)], env=_env(app), capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"submission {queued}: queued again" in done.stdout
+    db.remove()
+    assert db.get(Submission, queued).status == "queued"
+    assert db.scalar(select(func.count()).select_from(AuditEntry)
+                     .where(AuditEntry.action == "submission.retry")) == 2
+    db.commit()  # end this read: on SQLite it holds the write lock the CLI needs
+    missing = subprocess.run([*CLI, "requeue", "999999"], env=_env(app), capture_output=True, text=True,
+                             timeout=60)
+    assert missing.returncode != 0 and "no submission with id 999999" in missing.stderr
+
+
+def test_the_sweeper_removes_stored_files_no_submission_owns(app, db, queued):
+    root = Path(app.config["UPLOAD_FOLDER"])
+    owned = root / db.get(Submission, queued).stored_path
+    orphan = owned.parent / "0123456789abcdef-deadbeef.txt"
+    orphan.write_bytes(b"1\n")  # the web process died between storing and committing
+    half = owned.parent / ".upload-x.tmp"
+    half.write_bytes(b"1\n")  # ... or while writing
+    fresh = owned.parent / "fedcba9876543210-cafe.txt"
+    fresh.write_bytes(b"1\n")  # an upload being stored right now
+    old = time.time() - 2 * 3600
+    for path in (owned, orphan, half):
+        os.utime(path, (old, old))
+    removed = sweep_files()
+    assert sorted(removed) == sorted(p.relative_to(root).as_posix() for p in (orphan, half))
+    assert owned.exists() and fresh.exists() and not orphan.exists() and not half.exists()
