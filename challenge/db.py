@@ -63,19 +63,46 @@ class Database:
         def _begin_as_the_method_says() -> None:
             # Set for every request, so a thread's previous request never leaks
             # its mode into the next one.
-            _read_only.set(request.method in SAFE_METHODS)
+            reading = request.method in SAFE_METHODS
+            _read_only.set(reading)
+            if not reading:
+                # Take the whole body before the first query: a slow client uploading
+                # must not hold SQLite's write lock (MAX_CONTENT_LENGTH bounds it).
+                if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+                    request.form  # noqa: B018 (parsed and cached; files spool to disk)
+                else:
+                    request.get_data(cache=True)
 
         @app.teardown_request
         def _end_read_only(_exc: BaseException | None) -> None:
             if _read_only.get():
                 # End the read snapshot here, so code after the request in the same app
                 # context (a test, a CLI command) starts a fresh transaction that may write.
-                self.session.rollback()
+                # Commit, not rollback: a read has nothing pending, and a rollback would
+                # expire every loaded object.
+                try:
+                    self.session.commit()
+                except Exception:
+                    self.session.rollback()
             _read_only.set(False)
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
             self.session.remove()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Slow work between a request's or a job's reads and its writes (parsing an
+        upload, scoring): the transaction ends first, so no lock is held meanwhile;
+        anything the block reads is read in a read-only transaction, ended with it."""
+        self.session.commit()  # load what the block needs before: nothing is pending
+        with read_only():
+            try:
+                yield
+            except BaseException:
+                self.session.rollback()
+                raise
+            self.session.commit()  # not rollback: that would expire what was loaded
 
     @contextmanager
     def writing(self) -> Iterator[Session]:

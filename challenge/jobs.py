@@ -38,7 +38,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 import challenge
 import scorer
 from challenge import scoring, splits, storage
-from challenge.db import read_only
 from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
 from challenge.models import Phase, Score, Submission, utcnow
@@ -225,13 +224,9 @@ def _score(submission_id: int) -> str:
     # reads nothing from the database.
     scoring.ground_truth(phase)
     scoring.class_list(phase.track)
-    db.session.commit()
     try:
-        with read_only():
-            try:
-                result, timings = _evaluate(submission, phase)
-            finally:
-                db.session.commit()  # end any read this needed before writing below
+        with db.released():
+            result, timings = _evaluate(submission, phase)
     except _Refused as refused:
         return _fail(submission, refused.reason, refund=refused.refund)
     _write_score(submission, result, timings)

@@ -135,12 +135,13 @@ def submit(user: User, phase: Phase, filename: str, data: bytes,
     if not data.strip():
         raise BadFile("the file is empty", None)
     meta = clean_metadata(meta)
-    try:
-        scoring.check_upload(data, phase)
-    except scoring.FormatError as exc:
-        raise format_error(exc) from exc
-
-    stored = storage.store(phase.id, data)
+    scoring.class_list(phase.track)  # loaded now: the check below reads nothing
+    with db.released():  # parsing and storing take time: hold no database lock meanwhile
+        try:
+            scoring.check_upload(data, phase)
+        except scoring.FormatError as exc:
+            raise format_error(exc) from exc
+        stored = storage.store(phase.id, data)
     submission = Submission(
         # Ids, not relationships: the new row must not join the session (through
         # phase.submissions) before its quota slot is allocated.

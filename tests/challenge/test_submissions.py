@@ -274,7 +274,7 @@ def test_status_json_never_carries_hidden_scores(app, client, db, redis, make_us
     body = client.get(f"/submissions/{sid}/status.json").get_json()
     assert body["status"] == "scored" and body["scores"] is None and body["error"] is None
     # No other field carries a number from the score.
-    assert set(body) == {"id", "status", "pending", "error", "queue", "started_at", "finished_at",
+    assert set(body) == {"id", "status", "pending", "note", "error", "queue", "started_at", "finished_at",
                          "badge_html", "scores"}
     assert "0.00" not in body["badge_html"]
     page = client.get(f"/submissions/{sid}").get_data(as_text=True)
