@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench lint venv clean
+.PHONY: run test bench soak lint venv clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: venv
 
 bench: venv
 	$(BIN)/python bench/run.py
+
+# 10 minutes of uploads, board reads, worker kills and a Redis restart on PostgreSQL
+# (its own database and redis-server); SOAK_ARGS="--minutes 2" for a short one.
+soak: venv
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
