@@ -1,26 +1,36 @@
-"""Submission quotas: calendar periods in UTC and atomic slot allocation.
+"""Submission quotas: calendar periods in UTC, counted per person, allocated under a lock.
 
 A phase allows ``quota_count`` uploads per team per period: "day" resets at
-00:00 UTC, "week" at Monday 00:00 UTC (ISO weeks), "total" never. Each accepted
-upload takes slot (uploads so far in the period) + 1 under the key of its
-period; the unique constraint on Submission (phase, team, period, slot) makes
-two uploads racing for the same slot collide in the database, so the last slot
-cannot be taken twice however many web processes run.
+00:00 UTC, "week" at Monday 00:00 UTC (ISO weeks), "total" never.
+
+**The quota follows people** (Kaggle's merge rule): a team's count in a period
+is the sum of its current members' counts, and a member's count is the uploads
+they made in that phase and period, to any team. Leaving a team and starting
+another therefore starts from what one has already used, and when an organizer
+moves a member (challenge.teams.service.move_member) their uploads move with
+them, with nothing to copy. An upload whose scoring failed for an internal
+reason (``quota_refunded_at`` set) does not count. Uploads whose uploader's
+account is gone (``user_id`` NULL) count for the team they went to.
+
+**Allocation never refuses while slots remain**: an upload locks its team's row
+(``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the write transaction holds
+the database's write lock from its first statement), then checks the uploader is
+still on the team, counts, inserts and commits. Racing uploads of a team queue
+on that lock instead of colliding and retrying. Team changes that can move
+uploads between teams take the same locks (``lock_teams``), in the same order
+(people first, then teams, each by id), so a count never sees half a move.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from challenge.extensions import db
-from challenge.models import Phase, Submission, Team
-
-#: How often a collision on a slot that was not the last one is retried.
-RETRIES = 5
+from challenge.models import Membership, Phase, Submission, Team, Track
 
 
 class QuotaExceeded(Exception):
@@ -32,6 +42,14 @@ class QuotaExceeded(Exception):
             message += f"; the next period starts in {retry_after} seconds"
         super().__init__(message)
         self.message = message
+
+
+class NoLongerOnTeam(Exception):
+    """The uploader left the team (or was moved) between choosing it and taking a slot."""
+
+    def __init__(self, team: Team) -> None:
+        super().__init__(f"you are no longer on the team '{team.name}'")
+        self.team = team
 
 
 def period_key(kind: str, now: datetime) -> str:
@@ -67,49 +85,96 @@ def retry_after(kind: str, now: datetime) -> int | None:
     return max(1, int((reset - now).total_seconds() + 0.999))
 
 
+def counted() -> ColumnElement[bool]:
+    """The uploads that count against a quota: every one not refunded."""
+    return Submission.quota_refunded_at.is_(None)
+
+
 def used(phase: Phase, team: Team, now: datetime) -> int:
-    key = period_key(phase.quota_period, now)
+    """The team's count in the period containing ``now``: its current members' uploads in
+    ``phase`` (to any team), plus uploads to it by accounts since deleted."""
+    members = select(Membership.user_id).where(Membership.team_id == team.id)
     return db.session.scalar(
         select(func.count()).select_from(Submission).where(
-            Submission.phase_id == phase.id, Submission.team_id == team.id,
-            Submission.quota_period == key,
+            Submission.phase_id == phase.id,
+            Submission.quota_period == period_key(phase.quota_period, now),
+            counted(),
+            or_(Submission.user_id.in_(members),
+                and_(Submission.user_id.is_(None), Submission.team_id == team.id)),
         )
     ) or 0
 
 
-def _lock_for_sqlite(team: Team) -> None:
-    # SQLite fails a transaction that read and then writes after another writer
-    # committed ("database is locked") instead of waiting; taking the write lock
-    # before counting makes racing uploads queue up. PostgreSQL needs no lock:
-    # the unique constraint decides the race.
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(
-            update(Team).where(Team.id == team.id).values(name=Team.name),
-            execution_options={"synchronize_session": False},
+def used_by(phase: Phase, user_id: int, now: datetime) -> int:
+    """One person's count in ``phase`` in the period containing ``now`` (to any team)."""
+    return db.session.scalar(
+        select(func.count()).select_from(Submission).where(
+            Submission.phase_id == phase.id, Submission.user_id == user_id,
+            Submission.quota_period == period_key(phase.quota_period, now), counted(),
         )
+    ) or 0
+
+
+def open_phases_uploaded_to(user_id: int, challenge_id: int, now: datetime) -> list[Phase]:
+    """The phases of the challenge open at ``now`` to which the user made a counted upload
+    (reference entries, outside every quota, are not uploads of the person's)."""
+    return list(db.session.scalars(
+        select(Phase).join(Track, Track.id == Phase.track_id)
+        .where(Track.challenge_id == challenge_id, Phase.opens_at <= now, Phase.closes_at > now,
+               Phase.id.in_(
+                   select(Submission.phase_id).join(Team, Team.id == Submission.team_id)
+                   .where(Submission.user_id == user_id, counted(), Team.is_reference.is_(False))))
+        .order_by(Phase.closes_at, Phase.id)
+    ))
+
+
+def lock_teams(team_ids: Iterable[int]) -> None:
+    """Lock these teams' rows until the transaction ends, in id order (so two lockers of
+    the same teams cannot deadlock). Counting a team's quota, and any team change that
+    moves uploads between teams, happen under these locks.
+
+    On SQLite a write transaction holds the whole database's write lock from its first
+    statement (``BEGIN IMMEDIATE``, challenge.db); the no-op UPDATE takes that lock where
+    the transaction began deferred, so it must come before anything is read. PostgreSQL
+    locks just the rows.
+    """
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    for team_id in sorted(set(team_ids)):
+        if sqlite:
+            db.session.execute(
+                update(Team).where(Team.id == team_id).values(name=Team.name),
+                execution_options={"synchronize_session": False},
+            )
+        else:
+            db.session.execute(select(Team.id).where(Team.id == team_id).with_for_update())
 
 
 def allocate_and_commit(submission: Submission, phase: Phase, team: Team, now: datetime) -> Submission:
-    """Give ``submission`` (of ``team`` in ``phase``) the next free slot of the
-    current period and commit it. Raises QuotaExceeded (nothing committed) when
-    the period is full."""
+    """Count ``team``'s uploads in ``phase`` under a lock on its row and commit
+    ``submission`` (by ``submission.user_id``, a member) as the next one.
+
+    Raises QuotaExceeded when the period is full and NoLongerOnTeam when the uploader is no
+    longer on the team; then nothing is committed. Racing uploads wait for each other,
+    so none is refused while a slot remains.
+    """
     key = period_key(phase.quota_period, now)
-    for _ in range(RETRIES):
-        db.session.commit()  # start from a fresh transaction (nothing is pending here)
-        _lock_for_sqlite(team)
+    db.session.commit()  # start from a fresh transaction (nothing is pending here)
+    try:
+        lock_teams([team.id])
+        if submission.user_id is not None and db.session.scalar(
+                select(func.count()).select_from(Membership).where(
+                    Membership.team_id == team.id, Membership.user_id == submission.user_id)) == 0:
+            raise NoLongerOnTeam(team)
         slot = used(phase, team, now) + 1
         if slot > phase.quota_count:
-            db.session.rollback()
             raise QuotaExceeded(phase, key, retry_after(phase.quota_period, now))
         submission.quota_period, submission.quota_slot = key, slot
         db.session.add(submission)
-        try:
-            db.session.commit()
-            return submission
-        except IntegrityError:
-            # Another upload took this slot first; count again.
-            db.session.rollback()
-    raise QuotaExceeded(phase, key, retry_after(phase.quota_period, now))
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return submission
 
 
 @dataclass(frozen=True)
@@ -119,7 +184,7 @@ class QuotaStatus:
     limit: int
     period: str  # "day", "week" or "total"
     period_key: str  # e.g. "2026-11-23"
-    used: int
+    used: int  # the members' uploads in the period, to any team (a move can take it past limit)
     remaining: int
     resets_at: datetime | None  # end of the current period; None for "total"
     next_slot_at: datetime | None  # now if a slot is free; None if none will open

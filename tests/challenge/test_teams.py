@@ -1,16 +1,25 @@
-"""Teams: the service rules, the database constraint, and the pages."""
+"""Teams: the service rules, the database constraint, the pages, and organizers moving members."""
 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from challenge.extensions import db as database
-from challenge.models import Membership, Submission, Team, User
-from challenge.teams.service import TeamError, create_team, join_team, leave_team, remove_member, team_for
+from challenge.models import AuditEntry, Membership, Phase, Submission, Team, User
+from challenge.teams.service import (
+    TeamError,
+    create_team,
+    join_team,
+    leave_team,
+    move_member,
+    remove_member,
+    team_for,
+)
 
 
 def login(client, user: User, password: str = "password123"):
@@ -126,7 +135,8 @@ def test_an_emptied_team_with_submissions_is_kept(db, make_user, make_challenge)
     db.add(Submission(phase=challenge.tracks[0].phases[0], team=team, user=ada, filename="p.txt",
                       stored_path="x/p.txt", sha256="0" * 64, size=1, quota_period="total", quota_slot=1))
     db.commit()
-    leave_team(ada, team)
+    # Leaving once the phase has closed (while it is open, the upload keeps Ada on the team).
+    leave_team(ada, team, now=challenge.tracks[0].phases[0].closes_at)
     assert db.scalars(select(Team.name)).all() == ["Nets"]
     assert members(db, team.id) == {}
 
@@ -305,3 +315,168 @@ def test_racing_joins_leave_one_team_and_a_message(app, db, make_user, make_chal
     assert "ada@example.org is already on the team" in [o for o in outcomes if o != "joined"][0]
     db.expire_all()
     assert len(db.scalars(select(Membership).where(Membership.user_id == ada.id)).all()) == 1
+
+
+# ------------------------------------------------------------------ uploads keep people on their team
+
+def _counted_upload(db, phase, team, user, *, refunded: bool = False) -> Submission:
+    """A counted upload (as the upload path commits it), without a file."""
+    submission = Submission(phase=phase, team=team, user=user, filename="p.txt", stored_path="x/p.txt",
+                            sha256="0" * 64, size=1, quota_period="total", quota_slot=1,
+                            quota_refunded_at=datetime.now(UTC) if refunded else None)
+    db.add(submission)
+    db.commit()
+    return submission
+
+
+def _closed_phase(db, challenge) -> Phase:
+    """A second phase of the challenge's track that has closed already."""
+    test = challenge.tracks[0].phases[0]
+    now = datetime.now(UTC)
+    val = Phase(track=test.track, slug="val", images=test.images, labels_blob_id=test.labels_blob_id,
+                opens_at=now - timedelta(days=60), closes_at=now - timedelta(days=30))
+    db.add(val)
+    db.commit()
+    return val
+
+
+def test_nobody_with_uploads_in_an_open_phase_changes_teams(db, make_user, make_challenge, make_team):
+    ada, bob = make_user("ada@example.org", name="Ada"), make_user("bob@example.org", name="Bob")
+    cy, dan = make_user("cy@example.org"), make_user("dan@example.org")
+    boss = make_user("boss@example.org", organizer=True)
+    challenge = make_challenge()
+    test, val = challenge.tracks[0].phases[0], _closed_phase(db, challenge)
+    nets, other = make_team(challenge, ada, bob, cy, name="Nets"), make_team(challenge, dan, name="Other")
+    _counted_upload(db, test, nets, bob)
+    # Cy uploaded only to a closed phase, and once to the open one but refunded: free to go.
+    _counted_upload(db, val, nets, cy)
+    _counted_upload(db, test, nets, cy, refunded=True)
+    leave_team(cy, nets)
+    assert set(members(db, nets.id)) == {"ada@example.org", "bob@example.org"}
+
+    with pytest.raises(TeamError) as refused:
+        leave_team(bob, nets)
+    assert refused.value.message.startswith(
+        "you cannot leave 'Nets': you have uploaded to a phase of Tiny 2012 that is still open "
+        f"(cls/test, open until {test.closes_at:%Y-%m-%d %H:%M} UTC)")
+    assert "an organizer: they can move you to another team" in refused.value.message
+    for actor in (ada, boss):  # neither the captain nor an organizer removes him behind the audit log
+        with pytest.raises(TeamError, match="Bob cannot be removed from 'Nets': bob@example.org has up"):
+            remove_member(actor, nets, bob.id)
+    assert set(members(db, nets.id)) == {"ada@example.org", "bob@example.org"}
+
+    move_member(boss, challenge, bob, reason="out, for the test")  # onto no team
+    assert team_for(bob.id, challenge.id) is None
+    with pytest.raises(TeamError, match="you cannot join 'Other': you have uploaded"):
+        join_team(bob, other.invite_code)
+    with pytest.raises(TeamError, match="the team cannot be created: bob@example.org has uploaded"):
+        create_team(challenge, "Bob's", [bob])
+    assert team_for(bob.id, challenge.id) is None
+
+    # Once the phase has closed, people may leave and join again.
+    after = test.closes_at
+    assert join_team(bob, other.invite_code, now=after).id == other.id
+    leave_team(bob, db.get(Team, other.id), now=after)
+    assert team_for(bob.id, challenge.id) is None
+
+
+def test_moving_a_member_is_audited_and_keeps_every_team_captained(db, make_user, make_challenge,
+                                                                   make_team):
+    ada, bob, dan = make_user("ada@example.org"), make_user("bob@example.org"), make_user("dan@example.org")
+    boss = make_user("boss@example.org", organizer=True)
+    challenge = make_challenge()
+    nets, other = make_team(challenge, ada, bob, name="Nets"), make_team(challenge, dan, name="Other")
+
+    assert move_member(boss, challenge, ada, to_team=other, reason="asked by both teams").id == other.id
+    assert members(db, nets.id) == {"bob@example.org": True}  # the captaincy passed on
+    assert members(db, other.id) == {"dan@example.org": True, "ada@example.org": False}
+    entry = db.scalars(select(AuditEntry)).one()
+    assert (entry.actor_id, entry.action, entry.target, entry.challenge_id, entry.note) == (
+        boss.id, "team.move_member", f"user:{ada.id}", challenge.id, "asked by both teams")
+    assert entry.before == {"user": "ada@example.org", "team_id": nets.id, "team": "Nets", "captain": True}
+    assert entry.after == {"user": "ada@example.org", "team_id": other.id, "team": "Other", "captain": False}
+
+    # Out of an emptied team that never submitted: the team goes, as on leaving.
+    assert move_member(boss, challenge, bob, reason="left the challenge") is None
+    assert db.get(Team, nets.id) is None
+    # Into a new team of one: its captain.
+    solo = move_member(boss, challenge, bob, new_team="  Solo   Bob ", reason="back")
+    assert (solo.name, members(db, solo.id)) == ("Solo Bob", {"bob@example.org": True})
+
+    reference = Team(challenge=challenge, name="Baseline", invite_code="ref", is_reference=True)
+    db.add(reference)
+    db.commit()
+    elsewhere = make_team(make_challenge("elsewhere", year=2013), make_user())
+    refusals = [
+        ({"to_team": other, "reason": " "}, "say why the member is moved"),
+        ({"to_team": other, "new_team": "X", "reason": "r"}, "not both"),
+        ({"to_team": solo, "reason": "r"}, "bob@example.org is already on 'Solo Bob'"),
+        ({"to_team": reference, "reason": "r"}, "'Baseline' is not a competing team of Tiny 2012"),
+        ({"to_team": elsewhere, "reason": "r"}, "is not a competing team of Tiny 2012"),
+        ({"new_team": "other", "reason": "r"}, "a team named 'other' already exists"),
+    ]
+    for kwargs, message in refusals:
+        with pytest.raises(TeamError, match=message):
+            move_member(boss, challenge, db.get(User, bob.id), **kwargs)
+    with pytest.raises(TeamError, match="on no team in Tiny 2012; nothing to move"):
+        move_member(boss, challenge, make_user(), reason="r")
+    assert len(db.scalars(select(AuditEntry)).all()) == 3  # refusals change and record nothing
+    assert members(db, solo.id) == {"bob@example.org": True}
+
+
+def test_teams_move_command(app, db, runner, make_user, make_challenge, make_team):
+    ada, dan = make_user("ada@example.org"), make_user("dan@example.org")
+    challenge = make_challenge()
+    nets, other = make_team(challenge, ada, name="Nets"), make_team(challenge, dan, name="Other")
+    _counted_upload(db, challenge.tracks[0].phases[0], nets, ada)
+
+    def move(*args: str):
+        return runner.invoke(args=["teams", "move", *args])
+
+    result = move("ADA@example.org", "--challenge", "tiny2012", "--to", "other", "--reason", "merge")
+    assert result.exit_code == 0, result.output
+    assert result.output == (f"moved ada@example.org to the team 'Other' (id {other.id}) in tiny2012; "
+                             "their uploads count there now\n")
+    db.expire_all()
+    assert team_for(ada.id, challenge.id).id == other.id
+    assert db.get(Team, nets.id) is not None  # kept: it has a submission
+    entry = db.scalars(select(AuditEntry)).one()
+    assert (entry.actor_id, entry.action, entry.note, entry.after["team"]) == (
+        None, "team.move_member", "merge", "Other")
+
+    result = move("ada@example.org", "--challenge", "tiny2012", "--to", str(nets.id), "--reason", "back")
+    assert result.exit_code == 0 and "to the team 'Nets'" in result.output, result.output
+    result = move("ada@example.org", "--challenge", "tiny2012", "--new-team", "Ada alone", "--reason", "x")
+    assert result.exit_code == 0 and "to the team 'Ada alone'" in result.output, result.output
+    result = move("ada@example.org", "--challenge", "tiny2012", "--out", "--reason", "gone")
+    assert result.output == "moved ada@example.org to no team in tiny2012; their uploads count there now\n"
+
+    for args, code, message in [
+        (["ada@example.org", "--challenge", "tiny2012", "--to", "Nope", "--reason", "r"], 1,
+         "no team named or numbered 'Nope' in tiny2012"),
+        (["who@example.org", "--challenge", "tiny2012", "--out", "--reason", "r"], 1,
+         "no user with the email who@example.org"),
+        (["ada@example.org", "--challenge", "nope", "--out", "--reason", "r"], 1, "no challenge with the"),
+        (["ada@example.org", "--challenge", "tiny2012", "--out", "--to", "Nets", "--reason", "r"], 2,
+         "give exactly one of --to TEAM, --new-team NAME or --out"),
+        (["ada@example.org", "--challenge", "tiny2012", "--to", "Nets"], 2, "Missing option '--reason'"),
+        (["ada@example.org", "--challenge", "tiny2012", "--out", "--reason", "r"], 1, "nothing to move"),
+    ]:
+        result = move(*args)
+        assert (result.exit_code, message in result.output) == (code, True), (args, result.output)
+    assert len(db.scalars(select(AuditEntry)).all()) == 4
+
+
+def test_leaving_on_the_page_says_why_not_and_who_can_help(client, db, make_user, make_challenge,
+                                                           make_team):
+    challenge = make_challenge()
+    ada, bob = make_user("ada@example.org"), make_user("bob@example.org")
+    team = make_team(challenge, ada, bob, name="Nets")
+    _counted_upload(db, challenge.tracks[0].phases[0], team, bob)
+    login(client, bob)
+    response = client.post(f"/teams/{team.id}/leave")
+    assert response.headers["Location"] == f"/teams/{team.id}"
+    page = client.get(response.headers["Location"]).text
+    assert "you cannot leave &#39;Nets&#39;: you have uploaded to a phase of Tiny 2012" in page
+    assert "they can move you to another team" in page
+    assert members(db, team.id) == {"ada@example.org": True, "bob@example.org": False}
