@@ -16,6 +16,7 @@ from challenge.admin.service import DEFAULT_REFERENCE, MAX_QUOTA, PhaseSettings,
 from challenge.bundles import MAX_GUESSES
 from challenge.models import QUOTA_PERIODS, TASKS, VISIBILITIES
 from challenge.moderation import MAX_REASON
+from challenge.teams.service import MAX_NAME
 
 DATE_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
@@ -103,3 +104,14 @@ class ReferenceForm(FlaskForm):
                        validators=[InputRequired("name: required"), Length(max=100)])
     method = StringField("Method", validators=[Length(max=200)])
     file = FileField("Prediction file", validators=[FileRequired("file: choose a prediction file")])
+
+
+class MoveMemberForm(FlaskForm):
+    """Move a person between the teams of a challenge; ``destination`` is "out", "new" or a
+    team's id (the view fills in the choices)."""
+
+    email = StringField("Member's e-mail", validators=[InputRequired("email: required"), Length(max=254)])
+    destination = SelectField("Move to", choices=[], validate_choice=True)
+    new_team = StringField("New team's name (for 'a new team')", validators=[Length(max=MAX_NAME)])
+    reason = TextAreaField("Reason (kept in the audit log)", validators=[
+        InputRequired("reason: required"), Length(max=MAX_REASON)])

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from submit_helpers import drain
 from test_openapi import validator
 
-from challenge import audit
+from challenge import audit, quota
 from challenge.api.openapi import DOCUMENT
 from challenge.leaderboards.service import ranked
-from challenge.models import AuditEntry, Challenge, Phase, Submission, Track
+from challenge.models import AuditEntry, Challenge, Phase, Submission, Team, Track
 from challenge.submissions import service as submissions
 from tests.conftest import TINY_LABELS, perfect_predictions, tiny_files
 
@@ -457,3 +457,61 @@ def test_organizers_see_the_traceback_of_an_internal_scoring_failure(app, client
     login(client, organizer)
     page = client.get(f"/admin/submissions/{submission.id}").get_data(as_text=True)
     assert "Failure details" in page and "Traceback" in page and "FormatError" in page
+
+
+# ------------------------------------------------------------------ moving members
+
+def test_console_moves_a_member_audited_and_their_uploads_follow(app, client, db, redis, make_user,
+                                                                make_challenge, make_team):
+    organizer = make_user("boss@example.org", organizer=True)
+    ada, bob = make_user("ada@example.org"), make_user("bob@example.org")
+    challenge = make_challenge(quota=(5, "day"))
+    phase = challenge.tracks[0].phases[0]
+    nets, other = make_team(challenge, ada, bob, name="Nets"), make_team(challenge, make_user(), name="Other")
+    for name in ("a.txt", "b.txt"):
+        submissions.submit(ada, phase, name, perfect_predictions("classification"))
+    login(client, organizer)
+    team_page = client.get(f"/admin/teams/{nets.id}").get_data(as_text=True)
+    assert f"/admin/challenges/{challenge.id}/move?email=ada@example.org" in team_page
+    url = f"/admin/challenges/{challenge.id}/move"
+    page = client.get(f"{url}?email=ada@example.org").get_data(as_text=True)
+    assert "Now on:" in page and f'href="/admin/teams/{nets.id}">Nets</a>' in page
+    assert "cls/test: 2 uploads counted this day" in page
+
+    refused = client.post(url, data={"email": "ada@example.org", "destination": str(other.id), "reason": ""})
+    assert refused.status_code == 400 and "reason: required" in refused.get_data(as_text=True)
+    refused = client.post(url, data={"email": "ada@example.org", "destination": "new", "reason": "r"})
+    assert refused.status_code == 400 and "new_team: give the new team" in refused.get_data(as_text=True)
+    refused = client.post(url, data={"email": "nobody@example.org", "destination": "out", "reason": "r"})
+    assert refused.status_code == 400 and "no user with the email" in refused.get_data(as_text=True)
+    assert db.scalars(select(AuditEntry)).all() == []
+
+    moved = client.post(url, data={"email": "ADA@example.org", "destination": "new", "new_team": "Ada's",
+                                   "reason": "she asked to split"})
+    assert moved.status_code == 302
+    db.expire_all()
+    team = db.scalar(select(Team).where(Team.name == "Ada's"))
+    assert moved.headers["Location"] == f"/admin/teams/{team.id}"
+    now = datetime.now(UTC)
+    assert quota.status(phase, team, now).used == 2
+    assert quota.status(phase, db.get(Team, nets.id), now).used == 0
+    entry = db.scalars(select(AuditEntry)).one()
+    assert (entry.actor_id, entry.action, entry.note, entry.before["team"], entry.after["team"]) == (
+        organizer.id, "team.move_member", "she asked to split", "Nets", "Ada's")
+    assert "team.move_member" in client.get("/admin/audit").get_data(as_text=True)
+
+    # Into an existing team, then out of every team.
+    assert client.post(url, data={"email": "ada@example.org", "destination": str(other.id),
+                                  "reason": "merge"}).status_code == 302
+    out = client.post(url, data={"email": "ada@example.org", "destination": "out", "reason": "gone"})
+    assert out.headers["Location"] == f"/admin/challenges/{challenge.id}"
+    same = client.post(url, data={"email": "ada@example.org", "destination": "out", "reason": "again"})
+    assert same.status_code == 400 and "nothing to move" in same.get_data(as_text=True)
+    assert len(db.scalars(select(AuditEntry)).all()) == 3
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    page = client.get(f"{url}?email=ada@example.org&to={other.id}").get_data(as_text=True)
+    assert page.count('method="post"') == page.count('name="csrf_token"')
+    assert f'<option selected value="{other.id}">' in page
+    assert client.post(url, data={"email": "ada@example.org", "destination": "out",
+                                  "reason": "r"}).status_code == 400  # no token
