@@ -138,41 +138,39 @@ class Soak:
             self.stop.wait(0.2)
 
     # ------------------------------------------------------------ faults
-    def _current_job(self, worker_pid: int) -> str | None:
-        from rq import Worker
-
-        try:
-            for w in Worker.all(connection=self.stack.redis_client()):
-                if w.pid == worker_pid:
-                    return w.get_current_job_id()
-        except Exception:
-            return None
-        return None
+    @staticmethod
+    def _current_submission(worker: h.Proc) -> int | None:
+        """The submission the worker is scoring: its log's last job start without an end
+        (RQ logs "score submission N" as it takes a job, before forking the horse)."""
+        current = None
+        for line in worker.log().splitlines():
+            if "scoring: score submission " in line:
+                current = int(line.rsplit("(submission-", 1)[1].rstrip(")"))
+            elif current is not None and f"Job OK (submission-{current})" in line:
+                current = None
+        return current
 
     def killer(self) -> None:
-        n = 0
         while not self.stop.wait(ARGS.kill_every):
             alive = [w for w in self.stack.workers if w.alive()]
             if not alive:
                 continue
-            victim = alive[n % len(alive)]
-            n += 1
+            victim = alive[0]  # the longest-running one: restarted workers go to the end
             # Prefer mid-job: wait up to 10 s for the victim to fork a horse.
             deadline = time.monotonic() + 10
             horses = h.children_of(victim.pid)
             while not horses and time.monotonic() < deadline and not self.stop.is_set():
                 time.sleep(0.05)
                 horses = h.children_of(victim.pid)
-            job = self._current_job(victim.pid) if horses else None
             victim.kill()  # SIGKILL to its group and each child's group (the horse)
+            sid = self._current_submission(victim) if horses else None
             with self.lock:
                 self.stack.workers.remove(victim)
                 self.stack.others.append(victim)
                 self.stack.start_worker()
-                sid = int(job.rsplit("-", 1)[1]) if job and job.startswith("submission-") else None
                 if sid is not None:
                     self.kills_by_submission[sid] += 1
-                self.kills.append({"at": time.monotonic(), "mid_job": bool(horses), "submission": sid})
+                self.kills.append({"at": datetime.now(UTC), "mid_job": bool(horses), "submission": sid})
 
     def supervisor(self) -> None:
         """Restart workers that died on their own (a kill by the killer is not counted)."""
@@ -281,6 +279,11 @@ def report(soak: Soak, states: dict[int, h.SubmissionState], started_at: datetim
     fivexx = sum(n for s, n in statuses.items() if s >= 500) + statuses.get(0, 0)
     read_5xx = sum(n for s, n in soak.read_status.items() if s >= 500 or s == 0)
     mid_job = sum(1 for k in soak.kills if k["mid_job"])
+    # How long each job killed mid-way took to be scored after the kill (bound: 60 s).
+    recoveries = [(k["submission"], (states[k["submission"]].finished_at - k["at"]).total_seconds())
+                  for k in soak.kills if k["submission"] in states
+                  and states[k["submission"]].finished_at is not None]
+    slowest = max(recoveries, key=lambda r: r[1], default=None)
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
 
     def p(values: list[float], q: float) -> str:
@@ -296,6 +299,8 @@ def report(soak: Soak, states: dict[int, h.SubmissionState], started_at: datetim
         ("duplicates (an execution no kill explains)", len(duplicates)),
         ("rows without a 202 (answer lost)", len(unacknowledged)),
         ("worker kills -9 (mid-job) / re-run submissions", f"{len(soak.kills)} ({mid_job}) / {len(rerun)}"),
+        ("killed job -> scored, slowest", "-" if slowest is None else
+         f"{slowest[1]:.0f} s (submission {slowest[0]})" + (" OVER 60 s" if slowest[1] > 60 else "")),
         ("workers that died on their own", soak.worker_deaths),
         ("Redis restart", f"down {soak.redis_restart.get('down_s', '-')} s, "
                           f"{soak.redis_restart.get('uploads_during', '-')} uploads meanwhile"),
