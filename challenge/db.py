@@ -21,12 +21,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, g, request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
-#: Whether transactions begun now only read (begin deferred on SQLite).
-_read_only: contextvars.ContextVar[bool] = contextvars.ContextVar("read_only", default=False)
+#: How transactions begun now begin on SQLite: "write" (BEGIN IMMEDIATE), "read"
+#: (BEGIN, and a write raises ReadOnlyWrite) or "lenient" (BEGIN, writes allowed:
+#: SQLite's own default, for test code only; see ``lenient``).
+_mode: contextvars.ContextVar[str] = contextvars.ContextVar("sqlite_begin_mode", default="write")
 #: HTTP methods whose requests must not write (RFC 9110 safe methods).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Seconds a SQLite connection waits for the write lock before "database is locked".
@@ -40,11 +42,18 @@ class ReadOnlyWrite(RuntimeError):
 @contextmanager
 def read_only(flag: bool = True) -> Iterator[None]:
     """Transactions begun inside this block only read (``flag``) or may write."""
-    token = _read_only.set(flag)
+    token = _mode.set("read" if flag else "write")
     try:
         yield
     finally:
-        _read_only.reset(token)
+        _mode.reset(token)
+
+
+def lenient() -> None:
+    """From now on in this context, transactions begin deferred and may write. For test
+    code that reads while real processes write: a test's read must not hold SQLite's
+    write lock. Product code never calls this; requests and jobs set their own mode."""
+    _mode.set("lenient")
 
 
 class Database:
@@ -64,7 +73,7 @@ class Database:
             # Set for every request, so a thread's previous request never leaks
             # its mode into the next one.
             reading = request.method in SAFE_METHODS
-            _read_only.set(reading)
+            g.sqlite_begin_mode = _mode.set("read" if reading else "write")
             if not reading:
                 # Take the whole body before the first query: a slow client uploading
                 # must not hold SQLite's write lock (MAX_CONTENT_LENGTH bounds it).
@@ -75,7 +84,7 @@ class Database:
 
         @app.teardown_request
         def _end_read_only(_exc: BaseException | None) -> None:
-            if _read_only.get():
+            if _mode.get() == "read":
                 # End the read snapshot here, so code after the request in the same app
                 # context (a test, a CLI command) starts a fresh transaction that may write.
                 # Commit, not rollback: a read has nothing pending, and a rollback would
@@ -84,7 +93,9 @@ class Database:
                     self.session.commit()
                 except Exception:
                     self.session.rollback()
-            _read_only.set(False)
+            token = g.pop("sqlite_begin_mode", None)
+            if token is not None:
+                _mode.reset(token)
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
@@ -148,9 +159,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            reading = _read_only.get()
-            conn.info["sqlite_read_only"] = reading
-            conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+            mode = _mode.get()
+            conn.info["sqlite_read_only"] = mode == "read"
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "write" else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

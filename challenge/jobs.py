@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 import challenge
 import scorer
 from challenge import scoring, splits, storage
+from challenge.db import read_only
 from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
 from challenge.models import Phase, Score, Submission, utcnow
@@ -72,7 +73,7 @@ def _app() -> Flask:
 
 def score_submission(submission_id: int) -> str:
     """Score one submission; returns its final status."""
-    with _app().app_context(), heartbeat(submission_id):
+    with _app().app_context(), read_only(False), heartbeat(submission_id):
         try:
             return run_with_retries(_score, submission_id)
         except Exception:

@@ -25,6 +25,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 
 from challenge import audit, jobs, scoring, storage, truth
+from challenge.db import read_only
 from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
 from challenge.leaderboards import service as boards
@@ -229,7 +230,7 @@ def _job_alive(job_id: str) -> bool:
 
 def rescore_item(run_id: int, submission_id: int) -> str:
     """RQ job: score one submission of a run into its candidate Score; returns the item's status."""
-    with jobs._app().app_context():
+    with jobs._app().app_context(), read_only(False):
         return jobs.run_with_retries(_rescore, run_id, submission_id)
 
 

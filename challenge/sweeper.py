@@ -85,7 +85,11 @@ def _orphan_reason(submission: Submission, now: datetime) -> str | None:
 
 def sweep(now: datetime | None = None) -> list[Action]:
     """Re-enqueue (or give up on) every queued/running submission no live job holds."""
-    now = now or utcnow()
+    with read_only(False):
+        return _sweep(now or utcnow())
+
+
+def _sweep(now: datetime) -> list[Action]:
     lock = get_redis().lock("challenge:sweeper", timeout=60, blocking=False)
     if not lock.acquire():
         return []  # another process is sweeping right now
