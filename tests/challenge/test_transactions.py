@@ -60,7 +60,7 @@ def test_a_deferred_reader_that_writes_fails_at_once_but_a_write_transaction_wai
     started = threading.Event()
     holder = _hold_write_lock(app, 1.0, started)
     t0 = time.monotonic()
-    with Session(engine) as writer:
+    with read_only(False), Session(engine) as writer:
         writer.execute(select(Team.name)).all()
         writer.execute(update(Team).where(Team.id == team.id).values(name="renamed"))
         writer.commit()
