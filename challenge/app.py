@@ -6,7 +6,21 @@ from typing import Any
 
 from flask import Flask
 
-from challenge import admin, api, auth, challenges, leaderboards, migrate, queue, run, submissions, teams
+from challenge import (
+    admin,
+    api,
+    auth,
+    challenges,
+    ids,
+    leaderboards,
+    migrate,
+    queue,
+    ratelimits,
+    run,
+    security,
+    submissions,
+    teams,
+)
 from challenge.config import load_config
 from challenge.extensions import csrf, db, login_manager
 
@@ -20,9 +34,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(overrides))
 
     db.init_app(app)
+    security.init_app(app)
+    ids.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
     queue.init_app(app)
+    ratelimits.init_app(app)
     migrate.init_app(app)
     auth.init_app(app)
     teams.init_app(app)

@@ -19,7 +19,18 @@ ENV_KEYS = (
     "MAX_DECOMPRESSED_MB",
     "SCORING_MEMORY_MB",
     "FORWARDED_ALLOW_IPS",
+    "SESSION_COOKIE_SECURE",
+    "RATELIMIT_ENABLED",
+    "RATELIMIT_LOGIN_IP",
+    "RATELIMIT_LOGIN_EMAIL",
+    "RATELIMIT_REGISTER",
+    "RATELIMIT_TOKEN_CREATE",
+    "RATELIMIT_API_UPLOAD",
 )
+
+#: Settings given as yes/no in the environment.
+BOOL_KEYS = ("SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED")
+_TRUE = ("1", "true", "yes", "on")
 
 
 def _secret_key(instance: Path) -> str:
@@ -58,6 +69,20 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Proxies whose X-Forwarded-* headers are believed (comma-separated
         # addresses, or "*"); empty: none, the client talks to us directly.
         "FORWARDED_ALLOW_IPS": "",
+        # Secure cookies: always when true; otherwise whenever the request came over
+        # HTTPS (directly, or from a proxy listed above) (challenge.security).
+        "SESSION_COOKIE_SECURE": False,
+        # Rate limits (Flask-Limiter syntax, ';' between several), counted in Redis
+        # (challenge.ratelimits). Failed logins per client address and per e-mail: one
+        # address's hourly budget stays below an account's, so a single attacker cannot
+        # lock its owner out; registrations per address; token creation per user; API
+        # uploads per token.
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_LOGIN_IP": "10 per minute;20 per hour",
+        "RATELIMIT_LOGIN_EMAIL": "30 per hour",
+        "RATELIMIT_REGISTER": "5 per minute;30 per hour",
+        "RATELIMIT_TOKEN_CREATE": "10 per hour",
+        "RATELIMIT_API_UPLOAD": "10 per minute;100 per hour",
         "RQ_QUEUE": "scoring",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -70,6 +95,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for key in ("MAX_UPLOAD_MB", "SCORING_TIMEOUT", "SWEEP_INTERVAL", "MAX_DECOMPRESSED_MB",
                 "SCORING_MEMORY_MB"):
         config[key] = int(config[key])
+    for key in BOOL_KEYS:
+        if isinstance(config[key], str):
+            config[key] = config[key].strip().lower() in _TRUE
     config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_MB"] * 1024 * 1024
     config["UPLOAD_FOLDER"] = str(Path(config["CHALLENGE_INSTANCE"]) / "uploads")
     if not config.get("SECRET_KEY"):

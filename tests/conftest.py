@@ -92,6 +92,8 @@ def app_config(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, A
         "CHALLENGE_INSTANCE": str(tmp_path / "instance"),
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
+        # Tests log in many times; tests/challenge/test_security.py turns the limits on.
+        "RATELIMIT_ENABLED": False,
     }
 
 

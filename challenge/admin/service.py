@@ -9,8 +9,6 @@ field, and changes nothing.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import secrets
 import tempfile
@@ -29,7 +27,7 @@ from sqlalchemy import func, select
 from werkzeug.utils import secure_filename
 
 import scorer
-from challenge import audit, bundles, scoring, storage
+from challenge import audit, bundles, csv_export, ids, scoring, storage
 from challenge.extensions import db
 from challenge.leaderboards import cache
 from challenge.models import (
@@ -388,7 +386,8 @@ def list_submissions(where: SubmissionFilter, limit: int = LIST_LIMIT) -> list[S
         query = query.where(Submission.status == where.status)
     if where.team.strip():
         team = where.team.strip()
-        query = query.where(Team.id == int(team) if team.isdigit()
+        team_id = ids.parse_id(team)
+        query = query.where(Team.id == team_id if team_id is not None
                             else Team.name.ilike(f"%{team.replace('%', '').replace('_', '')}%"))
     if where.moderated:
         query = query.where((Submission.moderation != "") | (Team.moderation != ""))
@@ -515,23 +514,8 @@ def export_json(phase: Phase) -> dict[str, Any]:
             "submissions": export_rows(phase)}
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    # Team-written text (method, description, file name) must not start a spreadsheet
-    # formula when an organizer opens the file ("=HYPERLINK(...)"): quote it as text.
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
-        return "'" + value
-    return value
-
-
 def export_csv(phase: Phase) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in export_rows(phase):
-        writer.writerow({k: _cell(v) for k, v in row.items()})
-    return buffer.getvalue()
+    return csv_export.to_csv(EXPORT_COLUMNS, export_rows(phase))
 
 
 # ------------------------------------------------------------------ reference entries

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from challenge import audit, flags, moderation
+from challenge import audit, flags, ids, moderation
 from challenge.admin import service
 from challenge.admin.access import organizer_required
 from challenge.admin.forms import (
@@ -278,10 +278,8 @@ def phase_export_json(phase_id: int) -> ResponseReturnValue:
 @organizer_required
 def submissions() -> ResponseReturnValue:
     args = request.args
-    phase_arg = args.get("phase", "").strip()
     where = service.SubmissionFilter(
-        challenge=args.get("challenge", "").strip(),
-        phase=int(phase_arg) if phase_arg.isdigit() else None,
+        challenge=args.get("challenge", "").strip(), phase=ids.id_arg("phase"),
         status=args.get("status", "").strip(), team=args.get("team", "").strip(),
         moderated=args.get("moderated") == "1")
     try:

@@ -14,6 +14,7 @@ from challenge.api.views import bp
 from challenge.extensions import db
 from challenge.leaderboards.visibility import visible_scores
 from challenge.models import Phase, Submission, Track, User, utcnow
+from challenge.ratelimits import api_upload_limit
 from challenge.submissions import service
 
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
@@ -84,6 +85,7 @@ def _phase(track: Track, named: str | None, now: datetime) -> tuple[Phase | None
 
 @bp.post("/challenges/<slug>/tracks/<track_slug>/submissions")
 @token_required
+@api_upload_limit
 def create_submission(slug: str, track_slug: str) -> ResponseReturnValue:
     track = service.get_track(slug, track_slug)
     if track is None:

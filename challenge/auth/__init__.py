@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask import Flask, flash, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Unauthorized
 
 from challenge.auth.commands import tokens_cli, users_cli
+from challenge.auth.current import load_session_user
 from challenge.auth.views import bp
-from challenge.extensions import db, login_manager
+from challenge.extensions import login_manager
 from challenge.models import User
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def _load_user(session_id: str) -> User | None:
+    return load_session_user(session_id)
 
 
 @login_manager.unauthorized_handler
@@ -41,9 +42,17 @@ def _csrf_failed(exc: CSRFError) -> ResponseReturnValue:
     return render_template("auth/csrf_failed.html", reason=exc.description), 400
 
 
+def _forget_cached_user() -> None:
+    # Flask-Login caches the user in ``g``, which lives as long as the app context: a
+    # request inside an app context that is already open (tests, CLI) would otherwise
+    # act as whoever the previous request there loaded.
+    g.pop("_login_user", None)
+
+
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
+    app.before_request(_forget_cached_user)
     app.register_blueprint(bp)
     app.register_error_handler(401, _unauthorized_page)
     app.register_error_handler(CSRFError, _csrf_failed)

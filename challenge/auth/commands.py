@@ -1,11 +1,11 @@
-"""Admin commands: ``challenge users create`` and ``challenge tokens create``."""
+"""Admin commands: ``challenge users create|set-password`` and ``challenge tokens create``."""
 
 from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
 
-from challenge.auth.service import AccountError, register_user, user_by_email
+from challenge.auth.service import AccountError, change_password, register_user, user_by_email
 from challenge.tokens import create_token
 
 users_cli = AppGroup("users", help="User accounts.")
@@ -25,6 +25,21 @@ def create_user_command(email: str, password: str, name: str, organizer: bool) -
         raise click.ClickException(exc.message) from None
     role = "organizer" if user.is_organizer else "competitor"
     click.echo(f"created {role} {user.email} (id {user.id})")
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option("--password", required=True, help="At least 8 characters.")
+def set_password_command(email: str, password: str) -> None:
+    """Set EMAIL's password; every session of that account ends (logged out everywhere)."""
+    user = user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user with the email {email.strip().lower()}")
+    try:
+        change_password(user, password)
+    except AccountError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"password changed for {user.email}; its sessions have ended")
 
 
 @tokens_cli.command("create")

@@ -36,8 +36,18 @@ def user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == normalize_email(email)))
 
 
+class EmailTaken(AccountError):
+    """Registering an address that already has an account. The command line says so;
+    the register page must not (challenge.auth.views.register)."""
+
+
 def register_user(email: str, password: str, name: str = "", *, organizer: bool = False) -> User:
-    """Create and commit a user. Emails are unique regardless of case (stored lower-case)."""
+    """Create and commit a user. Emails are unique regardless of case (stored lower-case).
+
+    The password is hashed before anything else, whether or not the address is taken: the
+    register page answers both alike, so both must take the same time. (It also keeps
+    the slow hash out of SQLite's write lock.)
+    """
     email = normalize_email(email)
     name = name.strip() or email.split("@", 1)[0]
     if not EMAIL_RE.match(email):
@@ -48,19 +58,37 @@ def register_user(email: str, password: str, name: str = "", *, organizer: bool 
         raise AccountError("names are at most 100 characters")
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"passwords need at least {MIN_PASSWORD} characters")
+    password_hash = generate_password_hash(password)
     _lock_users_for_sqlite()
     if user_by_email(email) is not None:
-        raise AccountError(f"an account with the email {email} already exists")
-    user = User(email=email, name=name, is_organizer=organizer)
-    user.set_password(password)
+        db.session.rollback()  # give back SQLite's write lock
+        raise EmailTaken(f"an account with the email {email} already exists")
+    user = User(email=email, name=name, is_organizer=organizer, password_hash=password_hash)
     db.session.add(user)
     try:
         db.session.commit()
     except IntegrityError:
         # Two registrations raced past the check above; the unique index decided.
         db.session.rollback()
-        raise AccountError(f"an account with the email {email} already exists") from None
+        raise EmailTaken(f"an account with the email {email} already exists") from None
     return user
+
+
+def change_password(user: User, password: str) -> None:
+    """Set a new password and commit; every session of the account ends."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"passwords need at least {MIN_PASSWORD} characters")
+    user.set_password(password)
+    db.session.commit()
+
+
+def end_sessions(user: User) -> None:
+    """End every session of ``user`` (logout): bump the epoch their sessions carry
+    (challenge.auth.current) in one short write transaction."""
+    db.session.commit()  # end the request's read transaction first (nothing is pending)
+    db.session.execute(update(User).where(User.id == user.id)
+                       .values(session_epoch=User.session_epoch + 1))
+    db.session.commit()
 
 
 def _lock_users_for_sqlite() -> None:

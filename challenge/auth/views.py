@@ -10,7 +10,15 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from challenge.auth.current import me
 from challenge.auth.forms import LoginForm, RegisterForm, TokenForm
-from challenge.auth.service import AccountError, authenticate, live_tokens, register_user
+from challenge.auth.service import (
+    AccountError,
+    EmailTaken,
+    authenticate,
+    end_sessions,
+    live_tokens,
+    register_user,
+)
+from challenge.ratelimits import login_limits, register_limit, token_create_limit
 from challenge.tokens import create_token, revoke_token
 
 bp = Blueprint("auth", __name__)
@@ -33,23 +41,30 @@ def safe_next(target: str | None) -> str | None:
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@register_limit
 def register() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(url_for("teams.mine"))
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = register_user(form.email.data or "", form.password.data or "", form.name.data or "")
+            register_user(form.email.data or "", form.password.data or "", form.name.data or "")
+        except EmailTaken:
+            # Answered exactly as a new account (same redirect, same message, the same
+            # password hash first): the page must not tell anyone who has an account.
+            pass
         except AccountError as exc:
             form.email.errors = [*form.email.errors, exc.message]
-        else:
-            login_user(user)
-            flash(f"Welcome, {user.name}. Create or join a team to submit.", "success")
-            return redirect(url_for("teams.mine"))
+        if not form.errors:
+            flash("If this address was new, your account is ready: log in with the password you "
+                  "chose. If it already had an account, that account and its password are "
+                  "unchanged.", "success")
+            return redirect(url_for("auth.login", next=url_for("teams.mine")))
     return render_template("auth/register.html", form=form), 400 if form.errors else 200
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@login_limits
 def login() -> ResponseReturnValue:
     form = LoginForm()
     if request.method == "GET":
@@ -68,7 +83,10 @@ def login() -> ResponseReturnValue:
 @bp.route("/logout", methods=["POST"])
 def logout() -> ResponseReturnValue:
     # POST with a CSRF token (checked by CSRFProtect before this runs): a link
-    # or image on another site cannot log people out.
+    # or image on another site cannot log people out. Every session of the account
+    # ends, on every device, a copied cookie included.
+    if current_user.is_authenticated:
+        end_sessions(me())
     logout_user()
     flash("You are logged out.", "success")
     return redirect(url_for("challenges.index"))
@@ -82,6 +100,7 @@ def account() -> ResponseReturnValue:
 
 @bp.route("/account/tokens", methods=["POST"])
 @login_required
+@token_create_limit
 def create_api_token() -> ResponseReturnValue:
     form = TokenForm()
     if not form.validate_on_submit():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
+from challenge import csv_export
 from challenge.leaderboards.service import Entry
 
 COLUMNS = ("rank", "tie_group", "team", "method", "submitted_at", "error", "top1_error",
@@ -35,9 +34,4 @@ def rows(entries: list[Entry], task: str) -> list[dict[str, Any]]:
 
 def to_csv(entries: list[Entry], task: str) -> str:
     columns = [c for c in COLUMNS if task == "localization" or c != "cls_error"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows(entries, task):
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buffer.getvalue()
+    return csv_export.to_csv(columns, rows(entries, task))

@@ -33,7 +33,15 @@ class User(UserMixin, Base):
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session: the id and the session epoch, so a
+        session from before the last logout or password change is refused."""
+        return f"{self.id}:{self.session_epoch or 0}"
+
     def set_password(self, password: str) -> None:
+        """Set a new password; changing one ends every session of the account."""
+        if self.password_hash:
+            self.session_epoch = (self.session_epoch or 0) + 1
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:

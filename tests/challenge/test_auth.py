@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from challenge.auth.service import AccountError, register_user
 from challenge.auth.views import safe_next
+from challenge.db import read_only
 from challenge.extensions import db as database
 from challenge.models import ApiToken, User
 from challenge.tokens import create_token, user_for_token
@@ -41,10 +42,11 @@ def csrf_on(app_config):
 
 # ------------------------------------------------------------------ register
 
-def test_register_stores_a_password_hash_and_logs_in(client, db):
+def test_register_stores_a_password_hash_and_sends_to_login(client, db):
     response = register(client, email="  Ada@Example.ORG ", password="correct horse")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/teams"
+    assert response.headers["Location"] == "/login?next=/teams"
+    assert "If this address was new, your account is ready" in client.get("/login?next=/teams").text
     user = db.scalar(select(User))
     assert user.email == "ada@example.org"
     assert user.name == "Ada"
@@ -52,16 +54,22 @@ def test_register_stores_a_password_hash_and_logs_in(client, db):
     assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
     assert user.check_password("correct horse") and not user.check_password("wrong horse")
     assert not user.is_organizer
+    assert client.get("/account").status_code == 302  # not logged in by registering
+    response = login(client, "ada@example.org", "correct horse", next="/teams")
+    assert response.headers["Location"] == "/teams"
     assert client.get("/account").status_code == 200
 
 
-def test_email_is_unique_whatever_the_case(client, db):
-    assert register(client, email="ada@example.org").status_code == 302
-    client.post("/logout")
-    response = register(client, email="ADA@example.ORG")
-    assert response.status_code == 400
-    assert "an account with the email ada@example.org already exists" in response.text
+def test_email_is_unique_whatever_the_case_and_the_page_does_not_tell(client, db):
+    """A second registration of an address is answered like the first (it must not reveal
+    that the address has an account) and changes nothing: no user, same password."""
+    first = register(client, email="ada@example.org", password="correct horse")
+    second = register(client, email="ADA@example.ORG", password="another password")
+    assert second.status_code == first.status_code == 302
+    assert second.headers["Location"] == first.headers["Location"]
     assert len(db.scalars(select(User)).all()) == 1
+    assert login(client, "ada@example.org", "another password").status_code == 400
+    assert login(client, "ada@example.org", "correct horse").status_code == 302
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -257,7 +265,9 @@ def test_simultaneous_registrations_all_succeed_or_get_the_duplicate_message(app
 
     def run(email: str) -> None:
         with app.app_context():
-            database.session.scalar(select(User.id))  # a read first, as a real request does
+            with read_only():  # a read first, as a page does (a POST would hold the write lock)
+                database.session.scalar(select(User.id))
+                database.session.commit()
             barrier.wait()
             try:
                 register_user(email, "password123")
