@@ -24,6 +24,7 @@ from typing import Any
 from flask import Flask, g, request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from werkzeug.exceptions import RequestEntityTooLarge
 
 #: How transactions begun now begin on SQLite: "write" (BEGIN IMMEDIATE), "read"
 #: (BEGIN, and a write raises ReadOnlyWrite) or "lenient" (BEGIN, writes allowed:
@@ -77,10 +78,13 @@ class Database:
             if not reading:
                 # Take the whole body before the first query: a slow client uploading
                 # must not hold SQLite's write lock (MAX_CONTENT_LENGTH bounds it).
-                if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-                    request.form  # noqa: B018 (parsed and cached; files spool to disk)
-                else:
-                    request.get_data(cache=True)
+                try:
+                    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+                        request.form  # noqa: B018 (parsed and cached; files spool to disk)
+                    else:
+                        request.get_data(cache=True)
+                except RequestEntityTooLarge:
+                    pass  # nothing read; the view meets it again and answers in its own words
 
         @app.teardown_request
         def _end_read_only(_exc: BaseException | None) -> None:

@@ -48,6 +48,9 @@ def _record_use(token_id: int, now: datetime) -> None:
     fail it. The WHERE clause makes racing requests write once a minute, not each."""
     stale = or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_RESOLUTION)
     assert db.engine is not None
+    # End what the request holds so far (nothing is pending when it authenticates): in a
+    # POST that is SQLite's write lock, which the stamp's own connection would wait for.
+    db.session.commit()
     try:
         with read_only(False), db.engine.begin() as conn:
             conn.execute(update(ApiToken).where(ApiToken.id == token_id, stale).values(last_used_at=now))

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from submit_helpers import team_with_token
+from submit_helpers import api_upload, team_with_token
 
 from challenge.db import ReadOnlyWrite, make_engine, read_only
 from challenge.demo import DEMO_EMAIL, DEMO_PASSWORD, load_demo
 from challenge.models import ApiToken, Team, User, utcnow
+from tests.conftest import perfect_predictions
 
 
 @pytest.fixture
@@ -145,3 +146,16 @@ def test_every_page_reachable_in_the_demo_reads_only(app, db, client):
                 if not link.startswith(("/static/", "/logout")) and link not in seen:
                     todo.append(link.replace("&amp;", "&"))
         assert len(seen) > 40, seen
+
+
+def test_an_upload_with_a_token_stamps_its_use_without_waiting_on_itself(app, db, client, make_user,
+                                                                         make_challenge, make_team):
+    """A POST holds SQLite's write lock from its first query; the token's last-use stamp
+    (a connection of its own) must not wait for it (it did: the 30 s busy timeout)."""
+    t = team_with_token(make_user, make_challenge, make_team)
+    started = time.monotonic()
+    response = api_upload(client, t["token"], perfect_predictions("classification"))
+    assert response.status_code == 202
+    assert time.monotonic() - started < 10
+    db.remove()
+    assert db.scalar(select(ApiToken.last_used_at)) is not None
