@@ -15,6 +15,7 @@ import redis as redis_lib
 from sqlalchemy import text
 
 from challenge import create_app
+from challenge.db import lenient
 from challenge.extensions import db as database
 from challenge.migrate import upgrade
 from challenge.models import Base, Blob, Challenge, Membership, Phase, Team, Track, User
@@ -101,6 +102,9 @@ def app_config(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, A
 def app(_schema: None, app_config: dict[str, Any]) -> Iterator[Any]:
     app = create_app(app_config)
     with app.app_context():
+        # The test's own reads must not hold SQLite's write lock while the real
+        # processes and threads it starts write; requests and jobs set their own mode.
+        lenient()
         _empty_tables()
         yield app
         database.session.remove()

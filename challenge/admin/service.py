@@ -415,8 +415,9 @@ def challenge_teams(challenge: Challenge) -> list[TeamRow]:
 
 def failure_details(submission: Submission) -> str | None:
     """For organizers: the traceback RQ kept of the submission's last failed scoring job
-    (the team is shown only a plain sentence). None when there is none, or Redis is away."""
-    if submission.status != "failed":
+    (the team is shown only a plain sentence). None when there is none, or Redis is away.
+    A queued submission may have one too: an internal failure waiting to be tried again."""
+    if submission.status not in ("failed", "queued"):
         return None
     try:
         job = Job.fetch(submission.job_id, connection=get_redis())
@@ -502,9 +503,9 @@ def export_rows(phase: Phase) -> list[dict[str, Any]]:
 
 def record_export(actor: User, phase: Phase, kind: str) -> None:
     """Audit a download: it holds every team's scores, hidden ones included, and e-mails."""
-    audit.record(actor, "phase.export_submissions", f"phase:{phase.id}",
-                 challenge_id=phase.track.challenge_id, note=kind)
-    db.session.commit()
+    with db.writing():  # a download is a GET: its audit entry is a write of its own
+        audit.record(actor, "phase.export_submissions", f"phase:{phase.id}",
+                     challenge_id=phase.track.challenge_id, note=kind)
 
 
 def export_json(phase: Phase) -> dict[str, Any]:

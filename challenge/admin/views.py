@@ -28,6 +28,7 @@ from challenge.admin.forms import (
 from challenge.auth.current import me
 from challenge.extensions import db
 from challenge.models import STATUSES, Challenge, Phase, Submission, Team, Track
+from challenge.submissions import service as submit_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 T = TypeVar("T")
@@ -316,6 +317,18 @@ def submission_moderate(submission_id: int) -> ResponseReturnValue:
         flash(exc.message, "error")
         return _refused("admin/submission.html", s=submission, form=form)
     flash(f"Submission {submission.id}: {submission.moderation or 'restored'}.", "success")
+    return redirect(url_for("admin.submission", submission_id=submission.id))
+
+
+@bp.post("/submissions/<int:submission_id>/retry")
+@organizer_required
+def submission_retry(submission_id: int) -> ResponseReturnValue:
+    submission = _get(Submission, submission_id)
+    try:
+        submit_service.retry(me(), submission)
+        flash(f"Submission {submission.id} is queued again.", "success")
+    except submit_service.SubmitError as exc:
+        flash(exc.message, "error")
     return redirect(url_for("admin.submission", submission_id=submission.id))
 
 

@@ -50,6 +50,7 @@ def submission_json(submission: Submission, viewer: User) -> dict[str, Any]:
         "size": submission.size,
         "sha256": submission.sha256,
         "attempts": submission.attempts,
+        "note": submission.retry_note,
         "created_at": submission.created_at.isoformat(),
         "started_at": submission.started_at.isoformat() if submission.started_at else None,
         "finished_at": submission.finished_at.isoformat() if submission.finished_at else None,
