@@ -12,6 +12,8 @@ cd /app 2>/dev/null || cd "$(dirname "$0")/.."
 case "${1:-web}" in
 web)
     [ $# -gt 0 ] && shift
+    # One list of trusted proxies for gunicorn and the app (challenge.security).
+    export FORWARDED_ALLOW_IPS="${FORWARDED_ALLOW_IPS:-127.0.0.1}"
     # gthread: uploads are I/O-bound and their format check releases the GIL in
     # numpy; threads keep a slow upload from holding a whole process.
     exec gunicorn \
@@ -20,7 +22,7 @@ web)
         --workers "${WEB_CONCURRENCY:-2}" \
         --threads "${WEB_THREADS:-4}" \
         --timeout 120 \
-        --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
+        --forwarded-allow-ips "$FORWARDED_ALLOW_IPS" \
         --access-logfile - \
         --no-control-socket \
         "$@" \
