@@ -299,7 +299,10 @@ def test_racing_joins_leave_one_team_and_a_message(app, db, make_user, make_chal
     def join(code: str) -> None:
         with app.app_context():
             user = database.session.get(User, ada.id)
-            barrier.wait()
+            # End the read: on SQLite every transaction that may write holds the write lock
+            # from its first statement, and the other thread must get past its read too.
+            database.session.commit()
+            barrier.wait(timeout=30)
             try:
                 join_team(user, code)
                 outcomes.append("joined")
