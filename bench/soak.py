@@ -16,7 +16,8 @@ redis-server of its own on a free loopback port, gunicorn serving wsgi:app as
   attempts > 1 + the kills that hit that submission's job), upload->scored p50/p99,
   board p99, peak RSS of the web and worker processes.
 
-Exit status 1 if anything was lost, failed, scored twice, or answered 5xx.
+Exit status 1 if anything was lost, failed, scored twice, answered 5xx, or if a job
+killed mid-way took more than 60 s to be scored.
 Usage: python bench/soak.py [--minutes 10] [--teams 20] [--readers 3] [--keep]
 """
 
@@ -331,6 +332,9 @@ def report(soak: Soak, states: dict[int, h.SubmissionState], started_at: datetim
     if duplicates:
         problems.append("duplicates (id, attempts, kills): " + str(
             [(i, states[i].attempts, soak.kills_by_submission.get(i, 0)) for i in duplicates[:20]]))
+    if slowest is not None and slowest[1] > 60:
+        problems.append(f"a killed job took {slowest[1]:.0f} s to be scored (submission {slowest[0]}; "
+                        "bound 60 s)")
     if fivexx or read_5xx:
         problems.append(f"5xx/no answer: uploads {fivexx}, reads {read_5xx}")
     print()

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from reliability_harness import (
     SETUP,
+    children_of,
     make_teams,
     print_figures,
     submission_states,
@@ -146,3 +147,56 @@ def test_redis_restarts_and_flushall_lose_nothing(make_stack, tmp_path: Path) ->
         figures["answers A..E"] = {k: [a[0] for a in v] for k, v in answers.items()}
         figures["slowest upload"] = f"{max((a[1] for v in answers.values() for a in v), default=0):.2f} s"
         print_figures("(d) Redis killed + restarted, FLUSHALL, while uploads are queued", figures)
+
+
+def test_a_worker_survives_redis_restarting_under_a_running_job(make_stack, big_files) -> None:
+    """Redis goes away while a job is in flight (the horse is paused mid-job, Redis is
+    killed, the horse resumes, Redis is started again 3 s later by the harness itself,
+    as an operator or a supervisor would, on both setups): the worker that was running
+    the job must still be alive, and the submission scored once within 60 s. A worker
+    that exits here takes `challenge run` down with it (it stops everything when a
+    child dies)."""
+    import os
+    import signal
+
+    from challenge.queue import ensure_embedded_redis
+
+    stack = make_stack(workers=1)
+    stack.cli("load", str(big_files["bundle"]), timeout=300)
+    [team] = make_teams(stack, "big2012", 1)
+    status, _, body = stack.upload(team.members[0].token, "big2012", "loc", big_files["loc_pred"])
+    assert status == 202, body
+    sid = json.loads(body)["id"]
+    [worker] = stack.workers
+    horse = None
+
+    def running_with_horse() -> bool:
+        nonlocal horse
+        kids = children_of(worker.pid)
+        if kids and submission_states(stack, [sid])[sid].status == "running":
+            horse = kids[0]
+            return True
+        return False
+
+    assert wait_for(running_with_horse, timeout=60, interval=0.01) is not None, "the job never ran"
+    os.kill(horse, signal.SIGSTOP)
+    stack.stop_redis()
+    os.kill(horse, signal.SIGCONT)
+    time.sleep(3)
+    if SETUP == "postgresql":
+        stack.start_redis()
+    else:
+        ensure_embedded_redis(stack.instance)
+    scored_in = wait_for(lambda: submission_states(stack, [sid])[sid].status in ("scored", "failed"),
+                         timeout=60, interval=0.2)
+    time.sleep(2)
+    state = submission_states(stack, [sid])[sid]
+    alive = worker.alive()
+    print_figures("(d) Redis restarted under a running job", {
+        "worker alive afterwards": alive if alive else f"no: exited {worker.popen.returncode}",
+        "submission": f"{state.status}, attempts {state.attempts}, score rows {state.score_rows}",
+        "final within": f"{scored_in:.1f} s" if scored_in is not None else "NOT within 60 s",
+    })
+    assert alive, ("the scoring worker exited when Redis went away under its running job:\n"
+                   + "\n".join(worker.log().splitlines()[-8:]))
+    assert (state.status, state.score_rows) == ("scored", 1), state
