@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import time
 
 import click
+import redis
 from flask import Flask, current_app
 from rq import Worker
 
@@ -89,9 +91,31 @@ def make_worker(app: Flask | None = None) -> ScoringWorker:
 def worker_command(burst: bool) -> None:
     """Run a scoring worker (forks a work horse per job)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    worker = make_worker()
-    click.echo(f"worker {worker.name} on queue {current_app.config['RQ_QUEUE']}", err=True)
-    worker.work(burst=burst)
+    while True:
+        worker = make_worker()
+        click.echo(f"worker {worker.name} on queue {current_app.config['RQ_QUEUE']}", err=True)
+        try:
+            worker.work(burst=burst)
+            return
+        except redis.RedisError as exc:
+            # Redis restarted or went away (RQ gives up on the worker then, even mid-job):
+            # wait for it and carry on as a new worker. A job in flight is not lost: its
+            # horse finishes on its own, or the sweeper finds it by its missing heartbeat.
+            log.warning("lost Redis (%s: %s); reconnecting", type(exc).__name__, exc)
+            wait_for_redis(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+def wait_for_redis(app: Flask, pause: float = 1.0) -> None:
+    """Block until the platform's Redis answers again, starting the embedded one if it
+    died (nobody else would; its start is guarded by a file lock)."""
+    while True:
+        app.extensions.pop("redis_client", None)  # a fresh client, on a fresh connection
+        try:
+            get_redis(app).ping()
+            return
+        except (redis.RedisError, RuntimeError, OSError) as exc:
+            log.warning("Redis does not answer yet (%s); again in %.0f s", exc, pause)
+            time.sleep(pause)
 
 
 def init_app(app: Flask) -> None:
