@@ -61,9 +61,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # A job running longer than this is killed by RQ, and the sweeper treats a
         # submission 'running' for longer (plus a grace period) as orphaned.
         "SCORING_TIMEOUT": 600,
-        # With the jobs' heartbeat (20 s), a dead worker's job is re-queued within
-        # about 35 s.
-        "SWEEP_INTERVAL": 15,
+        # With the jobs' heartbeat (15 s), a dead worker's job is re-queued within
+        # about 30 s (challenge.sweeper).
+        "SWEEP_INTERVAL": 10,
         # An upload's unpacked size (gzip is decompressed as a stream and refused at
         # this many bytes), and the address space a scoring job may use (RLIMIT_AS).
         "MAX_DECOMPRESSED_MB": 512,

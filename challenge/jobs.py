@@ -54,7 +54,7 @@ INTERNAL = "scoring failed because of an internal error; the organizers can see 
 TRANSIENT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 #: A running job refreshes its heartbeat this often; the key lives HEARTBEAT_TTL seconds.
 HEARTBEAT_EVERY = 5
-HEARTBEAT_TTL = 20
+HEARTBEAT_TTL = 15
 
 _worker_app: Flask | None = None
 

@@ -170,7 +170,7 @@ def _repair(submission: Submission, reason: str) -> Action | None:
         return Action(submission.id, "failed", reason)
     submission.status, submission.started_at = "queued", None
     db.session.commit()
-    enqueue(submission)
+    enqueue(submission, at_front=True)  # it has waited its turn once already
     log.warning("submission %s: %s; re-enqueued", submission.id, reason)
     return Action(submission.id, "requeued", reason)
 

@@ -163,12 +163,13 @@ def submit(user: User, phase: Phase, filename: str, data: bytes,
     return submission
 
 
-def enqueue(submission: Submission) -> None:
-    """Put the scoring job on the queue, with the submission's deterministic job id."""
+def enqueue(submission: Submission, *, at_front: bool = False) -> None:
+    """Put the scoring job on the queue, with the submission's deterministic job id
+    (``at_front``: a job being recovered, which has waited its turn already)."""
     get_queue().enqueue(
         "challenge.jobs.score_submission", submission.id,
         job_id=submission.job_id, job_timeout=current_app.config["SCORING_TIMEOUT"],
-        description=f"score submission {submission.id}",
+        description=f"score submission {submission.id}", at_front=at_front,
     )
 
 
