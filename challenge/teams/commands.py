@@ -60,8 +60,11 @@ def move_team_command(email: str, slug: str, to: str, new_team: str, out: bool, 
         team = move_member(None, challenge, user, to_team=target, new_team=new_team, reason=reason)
     except TeamError as exc:
         raise click.ClickException(exc.message) from None
-    where = f"the team '{team.name}' (id {team.id})" if team is not None else "no team"
-    click.echo(f"moved {user.email} to {where} in {challenge.slug}; their uploads count there now")
+    if team is None:
+        click.echo(f"moved {user.email} out of their team in {challenge.slug}: they are on no team now")
+    else:
+        click.echo(f"moved {user.email} to the team '{team.name}' (id {team.id}) in {challenge.slug}; "
+                   "their uploads count there now")
 
 
 def _challenge(slug: str) -> Challenge:

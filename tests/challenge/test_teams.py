@@ -452,7 +452,7 @@ def test_teams_move_command(app, db, runner, make_user, make_challenge, make_tea
     result = move("ada@example.org", "--challenge", "tiny2012", "--new-team", "Ada alone", "--reason", "x")
     assert result.exit_code == 0 and "to the team 'Ada alone'" in result.output, result.output
     result = move("ada@example.org", "--challenge", "tiny2012", "--out", "--reason", "gone")
-    assert result.output == "moved ada@example.org to no team in tiny2012; their uploads count there now\n"
+    assert result.output == "moved ada@example.org out of their team in tiny2012: they are on no team now\n"
 
     for args, code, message in [
         (["ada@example.org", "--challenge", "tiny2012", "--to", "Nope", "--reason", "r"], 1,
