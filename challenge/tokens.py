@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from challenge.db import read_only
 from challenge.extensions import db
@@ -39,6 +40,8 @@ def user_for_token(raw: str) -> User | None:
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         _record_use(token.id, now)
+        # What the stamp wrote, without making the loaded row dirty (a GET may not flush).
+        set_committed_value(token, "last_used_at", now)
     return token.user
 
 
