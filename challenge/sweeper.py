@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import click
+import redis
 from flask import Flask
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -60,10 +61,24 @@ class Action:
     why: str
 
 
+def _delete_job(job_id: str) -> None:
+    """Remove a dead job (it is enqueued again under the same id). RQ's own delete can
+    fail on what a killed worker left half-written (an execution that has expired): then
+    drop the job's key, so the new job starts clean."""
+    stale = _job(job_id)
+    try:
+        if stale is not None:
+            stale.delete()
+    except (ValueError, redis.ResponseError):
+        log.warning("job %s could not be deleted cleanly; dropping its key", job_id, exc_info=True)
+    get_redis().delete(Job.key_for(job_id))  # whatever is left under the id
+
+
 def _job(job_id: str) -> Job | None:
+    """The job, or None when it is missing or unreadable (a half-written or foreign key)."""
     try:
         return Job.fetch(job_id, connection=get_redis())
-    except NoSuchJobError:
+    except (NoSuchJobError, redis.ResponseError, ValueError):
         return None
 
 
@@ -103,20 +118,24 @@ def _sweep(now: datetime) -> list[Action]:
             db.session.commit()
         suspects = []
         for submission in pending:
-            reason = _orphan_reason(submission, now)
+            try:
+                reason = _orphan_reason(submission, now)
+            except redis.ResponseError:
+                log.exception("could not look at submission %s's job", submission.id)
+                continue
             if reason is None:
                 continue
             if submission.status == "running":
                 suspects.append((submission, reason))
             else:
-                actions.append(_repair(submission, reason))
+                actions.append(_repair_one(submission, reason))
         if suspects:
             # A live job's heartbeat may be missing for a moment (Redis restarted or
             # flushed): look again after a beat before declaring its worker dead.
             time.sleep(CONFIRM_WAIT)
             for submission, reason in suspects:
                 if not get_redis().exists(heartbeat_key(submission.id)):
-                    actions.append(_repair(submission, reason))
+                    actions.append(_repair_one(submission, reason))
         _sweep_files_hourly()
         return [a for a in actions if a is not None]
     finally:
@@ -146,6 +165,17 @@ def sweep_files(older_than: timedelta = ORPHAN_FILE_AGE) -> list[str]:
     return orphans
 
 
+def _repair_one(submission: Submission, reason: str) -> Action | None:
+    """``_repair``, but a failure with one submission never stops the sweep of the rest."""
+    try:
+        return _repair(submission, reason)
+    except Exception:
+        db.session.rollback()
+        log.exception("could not repair submission %s (%s); the next sweep tries again",
+                      submission.id, reason)
+        return None
+
+
 def _repair(submission: Submission, reason: str) -> Action | None:
     seen = (submission.status, submission.attempts)
     # Read the row again inside the write transaction (locked on PostgreSQL; SQLite's
@@ -155,9 +185,7 @@ def _repair(submission: Submission, reason: str) -> Action | None:
     if (submission.status, submission.attempts) != seen:
         db.session.rollback()
         return None
-    stale = _job(submission.job_id)
-    if stale is not None:
-        stale.delete()
+    _delete_job(submission.job_id)
     if submission.attempts >= MAX_ATTEMPTS:
         # Our failure, not the file's (that fails at once): the quota slot goes back.
         now = utcnow()

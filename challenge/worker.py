@@ -23,7 +23,7 @@ from flask import Flask, current_app
 from rq import Worker
 
 from challenge.extensions import db
-from challenge.queue import get_queue, get_redis
+from challenge.queue import get_queue, get_redis, revive_embedded
 from challenge.sweeper import sweep
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,16 @@ class ScoringWorker(Worker):
     work horses run under the scoring memory limit."""
 
     memory_mb: int = 0
+    # RQ retries a lost connection for ever; at most this long between tries.
+    max_connection_wait_time = 5.0
+
+    def heartbeat(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return super().heartbeat(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError):
+            # RQ will try again; if the embedded Redis died, there is something to reach then.
+            revive_embedded()
+            raise
 
     def main_work_horse(self, job, queue):  # type: ignore[no-untyped-def]
         if self.memory_mb:

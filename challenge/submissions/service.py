@@ -26,7 +26,7 @@ from challenge import audit, quota, scoring, storage
 from challenge.extensions import db
 from challenge.leaderboards.visibility import may_see_scores_of
 from challenge.models import Challenge, Membership, Phase, Submission, Team, Track, User, utcnow
-from challenge.queue import get_queue
+from challenge.queue import get_queue, revive_embedded
 from challenge.teams.service import team_for
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,13 @@ def enqueue_or_leave_to_sweeper(submission: Submission) -> None:
     """Enqueue a committed submission; if Redis does not answer, log it and carry on: the
     row is the source of truth, and the sweeper enqueues it once Redis answers again."""
     try:
+        enqueue(submission)
+        return
+    except redis.RedisError:
+        if not revive_embedded():
+            log.exception("could not enqueue submission %s; the sweeper will", submission.id)
+            return
+    try:  # the embedded Redis had died and has just been started again
         enqueue(submission)
     except redis.RedisError:
         log.exception("could not enqueue submission %s; the sweeper will", submission.id)

@@ -273,3 +273,18 @@ def test_the_sweeper_removes_stored_files_no_submission_owns(app, db, queued):
     removed = sweep_files()
     assert sorted(removed) == sorted(p.relative_to(root).as_posix() for p in (orphan, half))
     assert owned.exists() and fresh.exists() and not orphan.exists() and not half.exists()
+
+
+def test_one_unreadable_job_does_not_stop_the_sweep(app, db, redis, make_user, make_challenge, make_team):
+    """What a killed worker leaves half-written in Redis must not abort the sweep (it
+    did, every cycle, for minutes): both submissions are queued again."""
+    t = team_with_token(make_user, make_challenge, make_team)
+    first = submit(t["user"], t["phase"], "a.txt", perfect_predictions("classification")).id
+    second = submit(t["user"], t["phase"], "b.txt", perfect_predictions("classification")).id
+    redis.delete(f"rq:job:submission-{first}", f"rq:job:submission-{second}")
+    redis.set(f"rq:job:submission-{first}", "not a job")  # a foreign or broken key
+    actions = sweep()
+    assert sorted((a.submission_id, a.action) for a in actions) == [(first, "requeued"), (second, "requeued")]
+    drain(app)
+    assert _wait_for(db, first, "scored", timeout=5).score.error == 0.0
+    assert _wait_for(db, second, "scored", timeout=5).score.error == 0.0
