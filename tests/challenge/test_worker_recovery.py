@@ -24,6 +24,7 @@ from challenge.queue import get_queue, get_redis
 from challenge.submissions.service import submit
 from challenge.sweeper import GAVE_UP, sweep, sweep_files
 from tests.conftest import perfect_predictions
+from tests.reliability.reliability_harness import children_of
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-c", "from challenge.cli import main; main()"]
@@ -53,19 +54,6 @@ def _stop(proc: subprocess.Popen) -> None:
             pass
     proc.wait(timeout=10)
     proc.log.close()  # type: ignore[attr-defined]
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _wait_for(db, submission_id: int, status: str, timeout: float, procs=()) -> Submission:
@@ -101,7 +89,7 @@ def test_worker_killed_mid_job_is_recovered_by_the_next_workers_sweeper(app, db,
     second = None
     try:
         _wait_for(db, queued, "running", timeout=60, procs=[first])
-        horses = _children(first.pid)
+        horses = children_of(first.pid)
         assert horses, "the worker forked no work horse"
         os.killpg(first.pid, signal.SIGKILL)
         for horse in horses:  # RQ puts the horse in its own process group
