@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 import redis
@@ -46,6 +46,7 @@ GAVE_UP = (
 )
 #: Job states in which a job will still run (or is running) for its submission.
 LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+NO_HEARTBEAT = f"its worker stopped (no heartbeat for {HEARTBEAT_TTL} s)"
 #: How long the sweeper waits to see a running job's heartbeat again before re-queueing it.
 CONFIRM_WAIT = HEARTBEAT_EVERY + 1
 #: A stored file no submission owns is deleted once it is this old (an upload being
@@ -92,9 +93,15 @@ def _orphan_reason(submission: Submission, now: datetime) -> str | None:
         return "its job is missing from Redis"
     if status not in LIVE:
         return f"its job is {status.value}"
-    if submission.status == "running" and submission.started_at is not None:
-        if now - submission.started_at > timedelta(seconds=HEARTBEAT_TTL):
-            return f"its worker stopped (no heartbeat for {HEARTBEAT_TTL} s)"
+    # A started job without a heartbeat: its worker died while scoring, or just after
+    # taking the job, before the row said 'running' (then only RQ's clock says when).
+    began = submission.started_at if submission.status == "running" else None
+    if status == JobStatus.STARTED and began is None and job.started_at is not None:
+        began = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+        if get_redis().exists(heartbeat_key(submission.id)):
+            return None
+    if began is not None and now - began > timedelta(seconds=HEARTBEAT_TTL):
+        return NO_HEARTBEAT
     return None
 
 
@@ -125,7 +132,7 @@ def _sweep(now: datetime) -> list[Action]:
                 continue
             if reason is None:
                 continue
-            if submission.status == "running":
+            if reason == NO_HEARTBEAT:
                 suspects.append((submission, reason))
             else:
                 actions.append(_repair_one(submission, reason))

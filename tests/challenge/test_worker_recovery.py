@@ -276,3 +276,17 @@ def test_one_unreadable_job_does_not_stop_the_sweep(app, db, redis, make_user, m
     drain(app)
     assert _wait_for(db, first, "scored", timeout=5).score.error == 0.0
     assert _wait_for(db, second, "scored", timeout=5).score.error == 0.0
+
+
+def test_a_worker_killed_right_after_taking_a_job_is_found_too(app, db, queued):
+    """Killed between RQ starting the job and the row saying 'running': the row is still
+    queued, the job 'started' for ever; RQ's start time and the missing heartbeat tell."""
+    job = get_queue(app).fetch_job(f"submission-{queued}")
+    job.set_status("started")
+    job.started_at = utcnow() - timedelta(seconds=HEARTBEAT_TTL + 5)
+    job.save()
+    [action] = sweep()
+    assert (action.submission_id, action.action) == (queued, "requeued")
+    assert action.why == f"its worker stopped (no heartbeat for {HEARTBEAT_TTL} s)"
+    drain(app)
+    assert _wait_for(db, queued, "scored", timeout=5).attempts == 1
