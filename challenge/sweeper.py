@@ -26,8 +26,7 @@ from datetime import UTC, datetime, timedelta
 import click
 import redis
 from flask import Flask
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 from sqlalchemy import select
 
 from challenge import storage
@@ -35,7 +34,7 @@ from challenge.db import read_only
 from challenge.extensions import db
 from challenge.jobs import HEARTBEAT_EVERY, HEARTBEAT_TTL, INTERNAL, heartbeat_key
 from challenge.models import MAX_ATTEMPTS, Submission, utcnow
-from challenge.queue import get_redis
+from challenge.queue import delete_job, fetch_job, get_redis
 from challenge.submissions.service import SubmitError, enqueue, retry
 
 log = logging.getLogger(__name__)
@@ -62,32 +61,11 @@ class Action:
     why: str
 
 
-def _delete_job(job_id: str) -> None:
-    """Remove a dead job (it is enqueued again under the same id). RQ's own delete can
-    fail on what a killed worker left half-written (an execution that has expired): then
-    drop the job's key, so the new job starts clean."""
-    stale = _job(job_id)
-    try:
-        if stale is not None:
-            stale.delete()
-    except (ValueError, redis.ResponseError):
-        log.warning("job %s could not be deleted cleanly; dropping its key", job_id, exc_info=True)
-    get_redis().delete(Job.key_for(job_id))  # whatever is left under the id
-
-
-def _job(job_id: str) -> Job | None:
-    """The job, or None when it is missing or unreadable (a half-written or foreign key)."""
-    try:
-        return Job.fetch(job_id, connection=get_redis())
-    except (NoSuchJobError, redis.ResponseError, ValueError):
-        return None
-
-
 def _orphan_reason(submission: Submission, now: datetime) -> str | None:
     """Why no live job holds this submission, or None when one does."""
     if submission.status == "running" and get_redis().exists(heartbeat_key(submission.id)):
         return None  # its worker is alive and scoring it, whatever Redis lost of the job
-    job = _job(submission.job_id)
+    job = fetch_job(submission.job_id)
     status = job.get_status(refresh=False) if job is not None else None
     if job is None or status is None:
         return "its job is missing from Redis"
@@ -117,12 +95,11 @@ def _sweep(now: datetime) -> list[Action]:
         return []  # another process is sweeping right now
     try:
         actions: list[Action | None] = []
-        with read_only():  # the scan reads only; on SQLite it must not hold the write lock
+        with db.released():  # the scan reads only; on SQLite it must not hold the write lock
             pending = db.session.scalars(
                 select(Submission).where(Submission.status.in_(("queued", "running")))
                 .order_by(Submission.id)
             ).all()
-            db.session.commit()
         suspects = []
         for submission in pending:
             try:
@@ -163,9 +140,8 @@ def sweep_files(older_than: timedelta = ORPHAN_FILE_AGE) -> list[str]:
     candidates = list(storage.stored_before(cutoff))
     if not candidates:
         return []
-    with read_only():
+    with db.released():
         owned = set(db.session.scalars(select(Submission.stored_path)))
-        db.session.commit()
     orphans = [path for path in candidates if path not in owned]
     for path in orphans:
         storage.remove(path)
@@ -192,7 +168,7 @@ def _repair(submission: Submission, reason: str) -> Action | None:
     if (submission.status, submission.attempts) != seen:
         db.session.rollback()
         return None
-    _delete_job(submission.job_id)
+    delete_job(submission.job_id)
     if submission.attempts >= MAX_ATTEMPTS:
         # Our failure, not the file's (that fails at once): the quota slot goes back.
         now = utcnow()

@@ -18,15 +18,13 @@ from urllib.parse import urlsplit
 
 import redis
 from flask import current_app
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from sqlalchemy import select
 
 from challenge import audit, quota, scoring, storage
 from challenge.extensions import db
 from challenge.leaderboards.visibility import may_see_scores_of
 from challenge.models import Challenge, Membership, Phase, Submission, Team, Track, User, utcnow
-from challenge.queue import get_queue, revive_embedded
+from challenge.queue import delete_job, get_queue, revive_embedded
 from challenge.teams.service import team_for
 
 log = logging.getLogger(__name__)
@@ -206,9 +204,9 @@ def retry(actor: User | None, submission: Submission) -> None:
                  after=audit.snapshot(submission, RETRY_FIELDS))
     db.session.commit()
     try:  # the failed job under the same id makes way for the new one
-        Job.fetch(submission.job_id, connection=get_queue().connection).delete()
-    except (NoSuchJobError, redis.RedisError):
-        pass
+        delete_job(submission.job_id)
+    except redis.RedisError:
+        pass  # Redis is away: the sweeper enqueues the row once it is back
     enqueue_or_leave_to_sweeper(submission)
 
 
