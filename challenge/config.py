@@ -85,7 +85,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RATELIMIT_REGISTER": "5 per minute;30 per hour",
         "RATELIMIT_TOKEN_CREATE": "10 per hour",
         "RATELIMIT_API_UPLOAD": "10 per minute;100 per hour",
-        "RQ_QUEUE": "scoring",
+        "RQ_QUEUE": "scoring",            # uploads (and their recovery by the sweeper)
+        "RQ_RESCORE_QUEUE": "rescoring",  # bulk rescoring; taken only when uploads wait for none
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

@@ -68,9 +68,30 @@ def revive_embedded(app: Flask | None = None) -> bool:
         return False
 
 
-def get_queue(app: Flask | None = None) -> Queue:
+def get_queue(app: Flask | None = None, name: str | None = None) -> Queue:
+    """The uploads' queue (``RQ_QUEUE``), or the queue called ``name``."""
     app = app or current_app
-    return Queue(app.config["RQ_QUEUE"], connection=get_redis(app))
+    return Queue(name or app.config["RQ_QUEUE"], connection=get_redis(app))
+
+
+def rescore_queue(app: Flask | None = None) -> Queue:
+    """Bulk rescoring's queue (``RQ_RESCORE_QUEUE``): workers take it only when the
+    uploads' queue is empty, so a 10,000-submission rescore never delays a new upload."""
+    app = app or current_app
+    return get_queue(app, app.config["RQ_RESCORE_QUEUE"])
+
+
+def queue_names(app: Flask | None = None) -> list[str]:
+    """The queues a worker takes jobs from, most urgent first. RQ's worker pops them in
+    this order on every job (a non-blocking LPOP of each, then BLPOP over all in the same
+    order), so priority is strict, not weighted."""
+    app = app or current_app
+    return [app.config["RQ_QUEUE"], app.config["RQ_RESCORE_QUEUE"]]
+
+
+def worker_queues(app: Flask | None = None, names: list[str] | None = None) -> list[Queue]:
+    app = app or current_app
+    return [get_queue(app, name) for name in (names or queue_names(app))]
 
 
 def fetch_job(job_id: str, app: Flask | None = None) -> Job | None:

@@ -30,7 +30,7 @@ from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
 from challenge.leaderboards import service as boards
 from challenge.models import Phase, RescoreItem, RescoreRun, Score, Submission, User, utcnow
-from challenge.queue import get_queue, get_redis
+from challenge.queue import get_redis, rescore_queue
 from challenge.submissions.service import enqueue as enqueue_scoring
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def missing(run: RescoreRun) -> list[int]:
 # ---------------------------------------------------------------- starting
 
 def _enqueue(item: RescoreItem) -> None:
-    get_queue().enqueue(
+    rescore_queue().enqueue(
         "challenge.rescoring.rescore_item", item.run_id, item.submission_id,
         job_id=item.job_id, job_timeout=current_app.config["SCORING_TIMEOUT"],
         description=f"rescore submission {item.submission_id} (run {item.run_id})",

@@ -1,4 +1,7 @@
-"""``challenge worker``: a real forking RQ worker on the scoring queue.
+"""``challenge worker``: a real forking RQ worker on the scoring queues.
+
+It takes uploads (``scoring``) before bulk rescoring (``rescoring``): RQ pops its
+queues in the order given, on every job.
 
 The worker process creates the app once (the CLI does) and keeps its app
 context; each job runs in a forked work horse that inherits it. The horse must
@@ -23,7 +26,7 @@ from flask import Flask, current_app
 from rq import Worker
 
 from challenge.extensions import db
-from challenge.queue import get_queue, get_redis, revive_embedded
+from challenge.queue import get_redis, queue_names, revive_embedded, worker_queues
 from challenge.sweeper import sweep
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,8 @@ class ScoringWorker(Worker):
 _registered_fork_hook = False
 
 
-def make_worker(app: Flask | None = None) -> ScoringWorker:
+def make_worker(app: Flask | None = None, queues: list[str] | None = None) -> ScoringWorker:
+    """A worker on ``queues`` (default: uploads, then rescoring), most urgent first."""
     global _registered_fork_hook
     app = app or current_app
     if not _registered_fork_hook:
@@ -86,7 +90,7 @@ def make_worker(app: Flask | None = None) -> ScoringWorker:
         _registered_fork_hook = True
     interval = app.config["SWEEP_INTERVAL"]
     worker = ScoringWorker(
-        [get_queue(app)], connection=get_redis(app),
+        worker_queues(app, queues), connection=get_redis(app),
         maintenance_interval=interval,
         # RQ blocks on the queue for worker_ttl - 15 seconds between maintenance
         # checks; keep that wait at the sweep interval.
@@ -97,13 +101,17 @@ def make_worker(app: Flask | None = None) -> ScoringWorker:
 
 
 @click.command("worker")
-@click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
-def worker_command(burst: bool) -> None:
+@click.option("--burst", is_flag=True, help="Quit when the queues are empty.")
+@click.option("--queue", "queues", multiple=True, metavar="NAME",
+              help="Take jobs from this queue only (repeat for several, most urgent first); "
+                   "default: scoring, then rescoring.")
+def worker_command(burst: bool, queues: tuple[str, ...]) -> None:
     """Run a scoring worker (forks a work horse per job)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    names = list(queues) or queue_names()
     while True:
-        worker = make_worker()
-        click.echo(f"worker {worker.name} on queue {current_app.config['RQ_QUEUE']}", err=True)
+        worker = make_worker(queues=names)
+        click.echo(f"worker {worker.name} on queues {', '.join(names)}", err=True)
         try:
             worker.work(burst=burst)
             return

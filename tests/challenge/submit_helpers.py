@@ -8,7 +8,7 @@ from typing import Any
 
 from rq import SimpleWorker
 
-from challenge.queue import get_queue, get_redis
+from challenge.queue import get_redis, worker_queues
 from challenge.tokens import create_token
 
 
@@ -36,7 +36,7 @@ def drain(app: Any) -> bool:
     # pytest's back so a later signal is not turned into rq's StopRequested.
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return SimpleWorker([get_queue(app)], connection=get_redis(app)).work(burst=True)
+        return SimpleWorker(worker_queues(app), connection=get_redis(app)).work(burst=True)
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
