@@ -317,12 +317,16 @@ def status_command(submission_id: int) -> None:
 
 @click.command("submissions")
 @click.option("--track", "track_ref", metavar="CHALLENGE[/TRACK]", help="Only this challenge or track.")
-def submissions_command(track_ref: str | None) -> None:
-    """List your teams' submissions, newest first."""
+@click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True,
+              help="How many to list (one page).")
+@click.option("--before", type=click.IntRange(min=1), help="Only submissions older than this id "
+                                                           "(the next page, as the list says).")
+def submissions_command(track_ref: str | None, limit: int, before: int | None) -> None:
+    """List your teams' submissions, newest first, a page at a time."""
     slug, _, track = (track_ref or "").partition("/")
+    query = {"challenge": slug, "track": track, "limit": str(limit), "before": str(before or "")}
     try:
-        body = Client(load_settings()).get("/submissions", {"challenge": slug, "track": track},
-                                           token_needed=True)
+        body = Client(load_settings()).get("/submissions", query, token_needed=True)
     except ApiError as exc:
         _fail(exc)
     subs = body["submissions"]
@@ -333,6 +337,10 @@ def submissions_command(track_ref: str | None) -> None:
              s["status"], _pct((s.get("scores") or {}).get("error")), s.get("method") or "",
              str(s.get("created_at") or "")[:19].replace("T", " ")] for s in subs]
     click.echo("\n".join(table(["ID", "TRACK", "STATUS", "ERROR", "METHOD", "UPLOADED (UTC)"], rows)))
+    if body.get("next_before"):
+        more = " ".join(["challenge submissions", *([f"--track {track_ref}"] if track_ref else []),
+                         *([f"--limit {limit}"] if limit != 50 else []), f"--before {body['next_before']}"])
+        click.echo(f"Older submissions: {more}")
 
 
 @click.command("leaderboard")

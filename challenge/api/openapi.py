@@ -169,7 +169,12 @@ SCHEMAS: dict[str, Any] = {
         "cls_error": NULLABLE_RATE,
         "cls_error_at_k": {"type": ["array", "null"], "items": NULLABLE_RATE},
     }, optional=("cls_error", "cls_error_at_k")),
-    "SubmissionList": _closed({"submissions": {"type": "array", "items": _ref("Submission")}}),
+    "SubmissionList": _closed({
+        "submissions": {"type": "array", "items": _ref("Submission"), "description": "Newest first."},
+        "next_before": {"type": ["integer", "null"], "minimum": 1,
+                        "description": "Pass as `before` for the next (older) page; null on the last."},
+        "next": {"type": ["string", "null"], "description": "The next page's path, or null."},
+    }),
     "FinalPicks": _closed({
         "id": {**INTEGER, "description": "The submission."},
         "final": {"type": "boolean", "description": "Is it now one of the team's final picks?"},
@@ -299,8 +304,16 @@ PATHS: dict[str, Any] = {
         "operationId": "listSubmissions", "summary": "The caller's teams' submissions, newest first.",
         "security": BEARER,
         "parameters": [{"name": "challenge", "in": "query", "required": False, "schema": STRING},
-                       {"name": "track", "in": "query", "required": False, "schema": STRING}],
-        "responses": {"200": _response("The submissions.", "SubmissionList"), **_errors(401)},
+                       {"name": "track", "in": "query", "required": False, "schema": STRING},
+                       {"name": "before", "in": "query", "required": False,
+                        "schema": {**INTEGER, "minimum": 1},
+                        "description": "Only submissions with a smaller id (the previous page's "
+                                       "`next_before`)."},
+                       {"name": "limit", "in": "query", "required": False,
+                        "schema": {**INTEGER, "minimum": 1, "maximum": 200, "default": 50},
+                        "description": "Page size."}],
+        "responses": {"200": _response("A page of the submissions, newest first.", "SubmissionList"),
+                      **_errors(400, 401)},
     }},
     "/submissions/{submission_id}": {"get": {
         "operationId": "getSubmission", "summary": "One submission of the caller's team (organizers: any).",

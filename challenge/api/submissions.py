@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -195,5 +195,16 @@ def update_submission(submission_id: int) -> ResponseReturnValue:
 @token_required
 def list_submissions() -> ResponseReturnValue:
     user = g.api_user
-    found = service.user_submissions(user, request.args.get("challenge"), request.args.get("track"))
-    return jsonify({"submissions": [submission_json(s, user) for s in found]})
+    args = request.args
+    try:
+        before, limit = service.page_args(args.get("before"), args.get("limit"))
+    except service.BadPage as exc:
+        return api_error(400, str(exc))
+    page = service.user_submissions(user, args.get("challenge"), args.get("track"),
+                                    before=before, limit=limit)
+    following = None
+    if page.next_before is not None:
+        query = {k: args[k] for k in ("challenge", "track", "limit") if args.get(k)}
+        following = url_for("api.list_submissions", **query, before=page.next_before)
+    return jsonify({"submissions": [submission_json(s, user) for s in page.items],
+                    "next_before": page.next_before, "next": following})

@@ -11,14 +11,14 @@ that does not exist (a lost enqueue is repaired by the sweeper).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
 import redis
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from challenge import audit, quota, scoring, storage
 from challenge.extensions import db
@@ -251,26 +251,72 @@ def can_view(user: User | None, submission: Submission) -> bool:
     return any(m.user_id == user.id for m in submission.team.memberships)
 
 
-def team_submissions(team: Team, phase: Phase | None = None) -> Sequence[Submission]:
+#: Own-submission lists come in pages of this many (newest first); ``limit`` may ask for
+#: up to MAX_PAGE. A page costs the same whether the team has 10 submissions or 10,000.
+PAGE_SIZE = 50
+MAX_PAGE = 200
+
+
+@dataclass
+class SubmissionPage:
+    """One page of a list, newest first. ``next_before``: pass it as ``before`` for the
+    next (older) page; None on the last one."""
+
+    items: list[Submission]
+    next_before: int | None
+
+
+class BadPage(ValueError):
+    """``before`` or ``limit`` that is not what a page asks for; the message says what is."""
+
+
+def page_args(before: str | None, limit: str | None) -> tuple[int | None, int]:
+    """``?before=&limit=`` checked: before a positive id, limit 1..MAX_PAGE (default PAGE_SIZE)."""
+    def number(name: str, text: str, high: int) -> int:
+        if not text.isdigit() or not 1 <= int(text) <= high:
+            raise BadPage(f"{name} must be a whole number from 1 to {high} (got {text[:40]!r})")
+        return int(text)
+
+    return (number("before", before, 2**62) if before else None,
+            number("limit", limit, MAX_PAGE) if limit else PAGE_SIZE)
+
+
+def _paged(query: Select, before: int | None, limit: int) -> SubmissionPage:
+    # Keyset pagination on the primary key (ids grow with upload time): each page is one
+    # index range scan, with no OFFSET to walk past, however deep the page.
+    if before is not None:
+        query = query.where(Submission.id < before)
+    query = query.options(
+        selectinload(Submission.score), joinedload(Submission.team),
+        joinedload(Submission.phase).joinedload(Phase.track).joinedload(Track.challenge),
+    ).order_by(Submission.id.desc()).limit(limit + 1)
+    rows = list(db.session.scalars(query).unique())
+    more = len(rows) > limit
+    items = rows[:limit]
+    return SubmissionPage(items, items[-1].id if more and items else None)
+
+
+def team_submissions(team: Team, phase: Phase | None = None, *, before: int | None = None,
+                     limit: int = PAGE_SIZE) -> SubmissionPage:
+    """A page of the team's submissions (in ``phase``, if given), newest first."""
     query = select(Submission).where(Submission.team_id == team.id)
     if phase is not None:
         query = query.where(Submission.phase_id == phase.id)
-    return db.session.scalars(query.order_by(Submission.created_at.desc(), Submission.id.desc())).all()
+    return _paged(query, before, limit)
 
 
-def user_submissions(user: User, challenge_slug: str | None = None,
-                     track_slug: str | None = None) -> Sequence[Submission]:
-    """Submissions of every team the user is on, newest first."""
+def user_submissions(user: User, challenge_slug: str | None = None, track_slug: str | None = None,
+                     *, before: int | None = None, limit: int = PAGE_SIZE) -> SubmissionPage:
+    """A page of the submissions of every team the user is on, newest first."""
     teams = select(Membership.team_id).where(Membership.user_id == user.id)
-    query = (
-        select(Submission).join(Phase).join(Track).join(Challenge)
-        .where(Submission.team_id.in_(teams))
-    )
+    query = select(Submission).where(Submission.team_id.in_(teams))
+    if challenge_slug or track_slug:
+        query = query.join(Phase).join(Track).join(Challenge)
     if challenge_slug:
         query = query.where(Challenge.slug == challenge_slug)
     if track_slug:
         query = query.where(Track.slug == track_slug)
-    return db.session.scalars(query.order_by(Submission.created_at.desc(), Submission.id.desc())).all()
+    return _paged(query, before, limit)
 
 
 def scores_visible(user: User, submission: Submission, now: datetime | None = None) -> bool:

@@ -140,8 +140,13 @@ def team_list(team_id: int) -> ResponseReturnValue:
     user = me()
     if team is None or not (user.is_organizer or any(m.user_id == user.id for m in team.memberships)):
         abort(404)
-    return render_template("submissions/team.html", team=team,
-                           submissions=service.team_submissions(team), track_url=track_url)
+    try:
+        before, limit = service.page_args(request.args.get("before"), None)
+    except service.BadPage:
+        abort(404)
+    page = service.team_submissions(team, before=before, limit=limit)
+    return render_template("submissions/team.html", team=team, page=page, first_page=before is None,
+                           track_url=track_url)
 
 
 def my_quota(phase: Phase) -> quota.QuotaStatus | None:
@@ -151,9 +156,14 @@ def my_quota(phase: Phase) -> quota.QuotaStatus | None:
     return service.quota_status(me(), phase)
 
 
-def my_submissions(phase: Phase) -> list[Submission]:
-    """For the upload partial: the logged-in user's team's submissions in ``phase``."""
-    if not current_user.is_authenticated:
-        return []
-    team = service.team_for(me().id, phase.track.challenge_id)
-    return list(service.team_submissions(team, phase)) if team is not None else []
+#: The upload partial lists this many of the team's newest submissions in the phase; the
+#: team's own page has the rest, a page at a time.
+RECENT = 20
+
+
+def my_submissions(phase: Phase) -> service.SubmissionPage:
+    """For the upload partial: the logged-in user's team's newest submissions in ``phase``."""
+    team = service.team_for(me().id, phase.track.challenge_id) if current_user.is_authenticated else None
+    if team is None:
+        return service.SubmissionPage([], None)
+    return service.team_submissions(team, phase, limit=RECENT)

@@ -191,7 +191,11 @@ def test_every_documented_response_matches_its_schema(app, client, db, redis, ma
     call("get", "/submissions/{submission_id}", 404, token=loose, path_params=sid)
     call("get", "/submissions/{submission_id}", 401, path_params=sid)
     mine = call("get", "/submissions", 200, token=token, query_string={"challenge": "tiny2012"})
-    assert len(mine["submissions"]) == 2
+    assert len(mine["submissions"]) == 2 and mine["next_before"] is None
+    paged = call("get", "/submissions", 200, token=token, query_string={"limit": "1"})
+    assert len(paged["submissions"]) == 1 and paged["next"].endswith(f"before={paged['next_before']}")
+    assert "limit must be" in call("get", "/submissions", 400, token=token,
+                                   query_string={"limit": "0"})["error"]
     call("get", "/submissions", 401)
 
     # Quota: both uploads of the day used; closed phases have no next slot.
