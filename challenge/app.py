@@ -13,6 +13,7 @@ from challenge import (
     challenges,
     ids,
     leaderboards,
+    metrics,
     migrate,
     queue,
     ratelimits,
@@ -49,4 +50,5 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     admin.init_app(app)
     api.init_app(app)
     run.init_app(app)
+    metrics.init_app(app)
     return app

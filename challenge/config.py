@@ -26,6 +26,7 @@ ENV_KEYS = (
     "RATELIMIT_REGISTER",
     "RATELIMIT_TOKEN_CREATE",
     "RATELIMIT_API_UPLOAD",
+    "METRICS_TOKEN",
 )
 
 #: Settings given as yes/no in the environment.
@@ -85,6 +86,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RATELIMIT_REGISTER": "5 per minute;30 per hour",
         "RATELIMIT_TOKEN_CREATE": "10 per hour",
         "RATELIMIT_API_UPLOAD": "10 per minute;100 per hour",
+        # /metrics asks for "Authorization: Bearer <this>" when set; unset, it is open (it
+        # shows counts and timings only: no names, files or scores).
+        "METRICS_TOKEN": "",
         "RQ_QUEUE": "scoring",            # uploads (and their recovery by the sweeper)
         "RQ_RESCORE_QUEUE": "rescoring",  # bulk rescoring; taken only when uploads wait for none
         "SESSION_COOKIE_HTTPONLY": True,

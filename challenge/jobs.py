@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 import challenge
 import scorer
-from challenge import scoring, splits, storage
+from challenge import metrics, scoring, splits, storage
 from challenge.db import read_only
 from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
@@ -73,9 +73,12 @@ def _app() -> Flask:
 
 def score_submission(submission_id: int) -> str:
     """Score one submission; returns its final status."""
-    with _app().app_context(), read_only(False), heartbeat(submission_id):
+    app = _app()
+    with app.app_context(), read_only(False), heartbeat(submission_id), \
+            metrics.job(app.config["RQ_QUEUE"]) as outcome:
         try:
-            return run_with_retries(_score, submission_id)
+            outcome["outcome"] = status = run_with_retries(_score, submission_id)
+            return status
         except Exception:
             _back_to_queue(submission_id)
             raise

@@ -24,7 +24,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 
-from challenge import audit, jobs, scoring, storage, truth
+from challenge import audit, jobs, metrics, scoring, storage, truth
 from challenge.db import read_only
 from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
@@ -230,8 +230,10 @@ def _job_alive(job_id: str) -> bool:
 
 def rescore_item(run_id: int, submission_id: int) -> str:
     """RQ job: score one submission of a run into its candidate Score; returns the item's status."""
-    with jobs._app().app_context(), read_only(False):
-        return jobs.run_with_retries(_rescore, run_id, submission_id)
+    app = jobs._app()
+    with app.app_context(), read_only(False), metrics.job(app.config["RQ_RESCORE_QUEUE"]) as outcome:
+        outcome["outcome"] = status = jobs.run_with_retries(_rescore, run_id, submission_id)
+        return status
 
 
 def _fail(item: RescoreItem, reason: str) -> str:

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from challenge import audit, flags, ids, moderation
-from challenge.admin import service
+from challenge.admin import service, workers
 from challenge.admin.access import organizer_required
 from challenge.admin.forms import (
     ChallengeForm,
@@ -55,6 +55,23 @@ def _refused(template: str, status: int = 400, **context: object) -> ResponseRet
 def index() -> ResponseReturnValue:
     challenges = db.session.scalars(select(Challenge).order_by(Challenge.year.desc())).all()
     return render_template("admin/index.html", challenges=challenges)
+
+
+@bp.get("/workers")
+@organizer_required
+def workers_page() -> ResponseReturnValue:
+    return render_template("admin/workers.html", o=workers.overview())
+
+
+@bp.post("/workers/retry")
+@organizer_required
+def workers_retry() -> ResponseReturnValue:
+    try:
+        flash(workers.retry(me(), request.form.get("queue", ""), request.form.get("job_id", "")).capitalize()
+              + ".", "success")
+    except workers.RetryError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("admin.workers_page"))
 
 
 @bp.get("/audit")

@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from challenge import audit, quota, scoring, storage
+from challenge import audit, metrics, quota, scoring, storage
 from challenge.extensions import db
 from challenge.leaderboards.visibility import may_see_scores_of
 from challenge.models import Challenge, Membership, Phase, Submission, Team, Track, User, utcnow
@@ -115,12 +115,29 @@ def clean_metadata(meta: Metadata) -> Metadata:
     return Metadata(method, description, link, bool(meta.extra_data))
 
 
+#: The ``uploads`` metric's outcome for each refusal (a fixed set of labels).
+REFUSALS = {NotOnTeam: "not_on_team", PhaseClosed: "closed", TooLarge: "too_large", BadFile: "bad_file",
+            quota.QuotaExceeded: "quota"}
+
+
 def submit(user: User, phase: Phase, filename: str, data: bytes,
            meta: Metadata = Metadata(), *, now: datetime | None = None) -> Submission:
     """Check, store, commit and enqueue one upload; returns the queued Submission.
 
     Raises a SubmitError subclass or QuotaExceeded; then nothing is stored or committed.
     """
+    try:
+        submission = _submit(user, phase, filename, data, meta, now)
+    except (SubmitError, quota.QuotaExceeded) as exc:
+        metrics.inc("uploads", outcome=REFUSALS.get(type(exc), "refused"))
+        raise
+    metrics.inc("uploads", outcome="accepted")
+    metrics.observe("upload_bytes", submission.size)
+    return submission
+
+
+def _submit(user: User, phase: Phase, filename: str, data: bytes, meta: Metadata,
+            now: datetime | None) -> Submission:
     now = now or utcnow()
     challenge = phase.track.challenge
     team = team_for(user.id, challenge.id)
