@@ -11,6 +11,7 @@ from challenge import (
     api,
     auth,
     challenges,
+    health,
     ids,
     leaderboards,
     metrics,
@@ -51,4 +52,5 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     run.init_app(app)
     metrics.init_app(app)
+    health.init_app(app)
     return app

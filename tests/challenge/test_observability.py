@@ -130,3 +130,12 @@ def test_workers_page_lists_queues_and_failed_jobs_and_retries_one(app, client, 
     login(client, make_user("someone@example.org"))
     assert client.get("/admin/workers").status_code == 404
     assert client.post("/admin/workers/retry", data={"queue": "scoring", "job_id": "x"}).status_code == 404
+
+
+def test_healthz_says_whether_database_and_redis_answer(app_config, _schema, client, redis) -> None:
+    ok = client.get("/healthz")
+    assert (ok.status_code, ok.get_json()) == (200, {"status": "ok", "database": "ok", "redis": "ok"})
+    away = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:1/0"}).test_client().get("/healthz")
+    assert away.status_code == 503
+    assert away.get_json() == {"status": "unavailable", "database": "ok",
+                               "redis": "unreachable (ConnectionError)"}
