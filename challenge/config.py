@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ ENV_KEYS = (
     "RATELIMIT_REGISTER",
     "RATELIMIT_TOKEN_CREATE",
     "RATELIMIT_API_UPLOAD",
+    "STORAGE_URL",
+    "S3_ENDPOINT_URL",
 )
 
 #: Settings given as yes/no in the environment.
@@ -43,6 +47,19 @@ def _secret_key(instance: Path) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def _storage_url(url: str, instance: Path) -> str:
+    """The store's URL, checked here so a typo stops the app at start, not at the first upload."""
+    url = url.strip()
+    if not url:
+        return (instance / "uploads").resolve().as_uri()
+    scheme, sep, rest = url.partition("://")
+    if scheme == "file" and sep and rest.startswith("/"):
+        return url
+    if scheme == "s3" and sep and rest.split("/", 1)[0]:
+        return url
+    raise ValueError(f"STORAGE_URL {url!r}: expected s3://bucket[/prefix] or file:///absolute/folder")
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -85,6 +102,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RATELIMIT_REGISTER": "5 per minute;30 per hour",
         "RATELIMIT_TOKEN_CREATE": "10 per hour",
         "RATELIMIT_API_UPLOAD": "10 per minute;100 per hour",
+        # Where uploads are kept (challenge.storage): empty means the folder uploads/ in
+        # the instance folder; file:///path another folder; s3://bucket/prefix an
+        # S3-compatible store that every host reaches (S3_ENDPOINT_URL for MinIO, Ceph
+        # or R2; credentials from the standard AWS_* variables, read by boto3 itself).
+        "STORAGE_URL": "",
+        "S3_ENDPOINT_URL": "",
         "RQ_QUEUE": "scoring",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -101,7 +124,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         if isinstance(config[key], str):
             config[key] = config[key].strip().lower() in _TRUE
     config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_MB"] * 1024 * 1024
-    config["UPLOAD_FOLDER"] = str(Path(config["CHALLENGE_INSTANCE"]) / "uploads")
+    config["STORAGE_URL"] = _storage_url(config["STORAGE_URL"], Path(config["CHALLENGE_INSTANCE"]))
+    # The local folder, when the store is one (empty on S3).
+    config["UPLOAD_FOLDER"] = (
+        urllib.request.url2pathname(urllib.parse.urlsplit(config["STORAGE_URL"]).path)
+        if config["STORAGE_URL"].startswith("file:") else "")
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _secret_key(Path(config["CHALLENGE_INSTANCE"]))
     # SQLAlchemy wants the driver spelled out; accept the common Heroku-style URL.
