@@ -24,6 +24,7 @@ from rq import Worker
 
 from challenge.extensions import db
 from challenge.queue import get_queue, get_redis, revive_embedded
+from challenge.storage import get_store
 from challenge.sweeper import sweep
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def make_worker(app: Flask | None = None) -> ScoringWorker:
 def worker_command(burst: bool) -> None:
     """Run a scoring worker (forks a work horse per job)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    get_store().warm()  # before the first fork: each work horse inherits it
     while True:
         worker = make_worker()
         click.echo(f"worker {worker.name} on queue {current_app.config['RQ_QUEUE']}", err=True)

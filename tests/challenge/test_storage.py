@@ -4,6 +4,7 @@ upload scored by a worker that reads it back from the bucket."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from datetime import timedelta
@@ -134,3 +135,26 @@ def test_an_upload_is_scored_by_a_worker_reading_the_store(backend, app, db, red
     client.post("/login", data={"email": t["user"].email, "password": "password123"})
     download = client.get(f"/submissions/{submission.id}/file")
     assert download.status_code == 200 and download.data == data
+
+
+def test_a_forked_child_reads_on_a_client_of_its_own(backend, app) -> None:
+    # As a work horse does: the parent has used (and warmed) the store before forking.
+    stored = storage.store(3, b"3\n" * 10)
+    store = storage.get_store()
+    store.warm()
+    assert storage.read(stored.path) == b"3\n" * 10
+    parent_client = getattr(store, "_client_obj", None)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, and leave without running pytest's teardown
+        try:
+            ok = storage.read(stored.path) == b"3\n" * 10
+            fresh = backend == "local" or store._client_obj is not parent_client
+            os.write(write_end, b"ok" if ok and fresh else b"bad")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read_end, 16) == b"ok" and status == 0
+    os.close(read_end)
+    assert storage.read(stored.path) == b"3\n" * 10  # the parent's client still works
