@@ -4,18 +4,22 @@ upload scored by a worker that reads it back from the bucket."""
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
+import tarfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from submit_helpers import api_upload, drain, team_with_token
 
 from challenge import create_app, storage
+from challenge.bundles import load_bundle
 from challenge.config import load_config
-from challenge.models import Submission
+from challenge.models import AuditEntry, Submission
 from challenge.sweeper import sweep_files
 from tests.conftest import perfect_predictions
 
@@ -158,3 +162,26 @@ def test_a_forked_child_reads_on_a_client_of_its_own(backend, app) -> None:
     assert os.read(read_end, 16) == b"ok" and status == 0
     os.close(read_end)
     assert storage.read(stored.path) == b"3\n" * 10  # the parent's client still works
+
+
+def test_an_export_is_kept_in_the_store_and_loads_again(backend, app, db, runner, make_challenge,
+                                                        tmp_path) -> None:
+    make_challenge("tiny2012")
+    result = runner.invoke(args=["export", "tiny2012", "--to-store", "--as", "tiny2012-copy"])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().rsplit(" as ", 1)[1]
+    assert key.startswith(f"{storage.EXPORTS}/tiny2012-copy/") and key.endswith(".tar.gz")
+    assert app.config["STORAGE_URL"] in result.output
+    data = storage.get_store().get(key, 1 << 30)
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    copy = load_bundle(tmp_path / "unpacked" / "tiny2012-copy")
+    assert copy.slug == "tiny2012-copy" and len(copy.tracks) == 1
+    # Kept, not an orphan upload: the sweeper never lists it.
+    assert key not in list(storage.stored_before(time.time() + 5))
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "challenge.export"))
+    assert entry.note == f"kept in the store as {key}"
+
+    for args in (["export", "tiny2012"], ["export", "tiny2012", str(tmp_path / "out"), "--to-store"]):
+        refused = runner.invoke(args=args)
+        assert refused.exit_code == 2 and "give OUTDIR or --to-store" in refused.output
