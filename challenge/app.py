@@ -20,6 +20,7 @@ from challenge import (
     ratelimits,
     run,
     security,
+    storage,
     submissions,
     teams,
 )
@@ -41,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     queue.init_app(app)
+    storage.init_app(app)
     ratelimits.init_app(app)
     migrate.init_app(app)
     auth.init_app(app)

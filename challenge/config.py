@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ ENV_KEYS = (
     "RATELIMIT_TOKEN_CREATE",
     "RATELIMIT_API_UPLOAD",
     "METRICS_TOKEN",
+    "STORAGE_URL",
+    "S3_ENDPOINT_URL",
 )
 
 #: Settings given as yes/no in the environment.
@@ -44,6 +48,19 @@ def _secret_key(instance: Path) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def _storage_url(url: str, instance: Path) -> str:
+    """The store's URL, checked here so a typo stops the app at start, not at the first upload."""
+    url = url.strip()
+    if not url:
+        return (instance / "uploads").resolve().as_uri()
+    scheme, sep, rest = url.partition("://")
+    if scheme == "file" and sep and rest.startswith("/"):
+        return url
+    if scheme == "s3" and sep and rest.split("/", 1)[0]:
+        return url
+    raise ValueError(f"STORAGE_URL {url!r}: expected s3://bucket[/prefix] or file:///absolute/folder")
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -91,6 +108,12 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "METRICS_TOKEN": "",
         "RQ_QUEUE": "scoring",            # uploads (and their recovery by the sweeper)
         "RQ_RESCORE_QUEUE": "rescoring",  # bulk rescoring; taken only when uploads wait for none
+        # Where uploads are kept (challenge.storage): empty means the folder uploads/ in
+        # the instance folder; file:///path another folder; s3://bucket/prefix an
+        # S3-compatible store that every host reaches (S3_ENDPOINT_URL for MinIO, Ceph
+        # or R2; credentials from the standard AWS_* variables, read by boto3 itself).
+        "STORAGE_URL": "",
+        "S3_ENDPOINT_URL": "",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
@@ -106,7 +129,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         if isinstance(config[key], str):
             config[key] = config[key].strip().lower() in _TRUE
     config["MAX_CONTENT_LENGTH"] = config["MAX_UPLOAD_MB"] * 1024 * 1024
-    config["UPLOAD_FOLDER"] = str(Path(config["CHALLENGE_INSTANCE"]) / "uploads")
+    config["STORAGE_URL"] = _storage_url(config["STORAGE_URL"], Path(config["CHALLENGE_INSTANCE"]))
+    # The local folder, when the store is one (empty on S3).
+    config["UPLOAD_FOLDER"] = (
+        urllib.request.url2pathname(urllib.parse.urlsplit(config["STORAGE_URL"]).path)
+        if config["STORAGE_URL"].startswith("file:") else "")
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _secret_key(Path(config["CHALLENGE_INSTANCE"]))
     # SQLAlchemy wants the driver spelled out; accept the common Heroku-style URL.

@@ -17,6 +17,7 @@ import io
 import json
 import re
 import tarfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from challenge import audit
+from challenge import audit, storage
 from challenge.bundles import CHALLENGE_KEYS, MANIFEST, PHASE_KEYS, TRACK_KEYS
 from challenge.extensions import db
 from challenge.models import Blob, Challenge, Phase, User
@@ -195,18 +196,36 @@ def write(challenge: Challenge, folder: Path, *, slug: str | None = None,
     return bundle
 
 
-def archive(challenge: Challenge, *, actor: User | None = None) -> bytes:
-    """The bundle as a .tar.gz holding one folder named after the challenge's slug."""
-    bundle = build(challenge)
+def _tar_gz(slug: str, bundle: ExportedBundle) -> bytes:
+    """The bundle as a .tar.gz holding one folder named ``slug``."""
     out = io.BytesIO()
     now = datetime.now(UTC).timestamp()
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
         for name, data in [(MANIFEST, bundle.toml().encode()), *bundle.files.items()]:
-            info = tarfile.TarInfo(f"{challenge.slug}/{name}")
+            info = tarfile.TarInfo(f"{slug}/{name}")
             info.size, info.mtime, info.mode = len(data), int(now), 0o644
             tar.addfile(info, io.BytesIO(data))
-    _audit(challenge, actor, bundle, "downloaded from the console")
     return out.getvalue()
+
+
+def archive(challenge: Challenge, *, actor: User | None = None) -> bytes:
+    """The bundle as a .tar.gz holding one folder named after the challenge's slug."""
+    bundle = build(challenge)
+    data = _tar_gz(challenge.slug, bundle)
+    _audit(challenge, actor, bundle, "downloaded from the console")
+    return data
+
+
+def keep(challenge: Challenge, *, slug: str | None = None, actor: User | None = None) -> str:
+    """Keep the bundle's .tar.gz in the platform's store (``exports/<slug>/<UTC time>-<id>.tar.gz``,
+    beside the uploads: on S3 where every host reaches it); returns its key."""
+    bundle = build(challenge, slug)
+    name = bundle.manifest["slug"]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    key = f"{storage.EXPORTS}/{name}/{stamp}-{uuid.uuid4().hex[:8]}.tar.gz"
+    storage.get_store().put(key, _tar_gz(name, bundle))
+    _audit(challenge, actor, bundle, f"kept in the store as {key}")
+    return key
 
 
 # ---------------------------------------------------------------- TOML

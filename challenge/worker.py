@@ -27,6 +27,7 @@ from rq import Worker
 
 from challenge.extensions import db
 from challenge.queue import get_redis, queue_names, revive_embedded, worker_queues
+from challenge.storage import get_store
 from challenge.sweeper import sweep
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ def worker_command(burst: bool, queues: tuple[str, ...]) -> None:
     """Run a scoring worker (forks a work horse per job)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     names = list(queues) or queue_names()
+    get_store().warm()  # before the first fork: each work horse inherits it
     while True:
         worker = make_worker(queues=names)
         click.echo(f"worker {worker.name} on queues {', '.join(names)}", err=True)

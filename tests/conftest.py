@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import redis as redis_lib
 from sqlalchemy import text
@@ -50,6 +60,75 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ensure_embedded_redis(folder)
     yield f"unix://{folder / 'redis.sock'}"
     stop_embedded_redis(folder)
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """moto's standalone S3 server, a real HTTP endpoint on loopback, and one bucket on it."""
+
+    endpoint_url: str
+    bucket: str
+    #: What a process of the platform needs in its environment to use it.
+    env: dict[str, str]
+
+    def client(self) -> object:
+        return boto3.session.Session().client("s3", endpoint_url=self.endpoint_url)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+#: Test credentials only: moto accepts any, and nothing here may reach a real account.
+S3_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """Start ``python -m moto.server`` on a free loopback port for the session, with one
+    bucket; the AWS variables above are set in this process for as long (boto3 reads
+    them, in the app as in the platform's processes)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **S3_TEST_ENV}, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(endpoint + "/moto-api/", timeout=2):
+                    break
+            except (urllib.error.URLError, OSError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto's S3 server did not start:\n" + log_path.read_text()) from None
+                time.sleep(0.1)
+        with pytest.MonkeyPatch.context() as env:
+            for key, value in S3_TEST_ENV.items():
+                env.setenv(key, value)
+            server = S3Server(endpoint, f"test-{secrets.token_hex(4)}",
+                              {**S3_TEST_ENV, "S3_ENDPOINT_URL": endpoint})
+            server.client().create_bucket(Bucket=server.bucket)
+            yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from flask import current_app
 from challenge import demo
 from challenge.bundles import BundleError, load_bundle
 from challenge.devkit import DevkitError, ImportOptions, import_devkit
-from challenge.export_bundle import ExportError, find, write
+from challenge.export_bundle import ExportError, find, keep, write
 
 
 @click.command("load")
@@ -76,20 +76,31 @@ def import_devkit_command(path: Path, year: int, slug: str | None, title: str | 
 
 @click.command("export")
 @click.argument("slug")
-@click.argument("outdir", type=click.Path(path_type=Path))
+@click.argument("outdir", type=click.Path(path_type=Path), required=False)
 @click.option("--as", "new_slug", help="Write the bundle under this slug (to re-create the year as a copy).")
-def export_command(slug: str, outdir: Path, new_slug: str | None) -> None:
-    """Write challenge SLUG as a bundle folder OUTDIR that `challenge load` re-creates
-    (it holds the hidden ground truth: keep it private)."""
+@click.option("--to-store", is_flag=True,
+              help="Keep the bundle as a .tar.gz in the platform's store (STORAGE_URL) instead of OUTDIR.")
+def export_command(slug: str, outdir: Path | None, new_slug: str | None, to_store: bool) -> None:
+    """Write challenge SLUG as a bundle folder OUTDIR that `challenge load` re-creates,
+    or (--to-store) keep it as a .tar.gz in the platform's store, where every host
+    reaches it (it holds the hidden ground truth: keep it private)."""
+    if (outdir is None) == (not to_store):
+        raise click.UsageError("give OUTDIR or --to-store (one of them)")
     challenge = find(slug)
     if challenge is None:
         raise click.ClickException(f"no challenge {slug!r}")
     try:
-        bundle = write(challenge, outdir, slug=new_slug)
+        if to_store:
+            key = keep(challenge, slug=new_slug)
+        else:
+            bundle = write(challenge, outdir, slug=new_slug)
     except ExportError as exc:
         raise click.ClickException(f"not exported: {exc}") from None
-    click.echo(f"exported {slug} to {outdir}: {len(bundle.files) + 1} files "
-               f"(load it with: challenge load {outdir})")
+    if to_store:
+        click.echo(f"exported {slug} into the store ({current_app.config['STORAGE_URL']}) as {key}")
+    else:
+        click.echo(f"exported {slug} to {outdir}: {len(bundle.files) + 1} files "
+                   f"(load it with: challenge load {outdir})")
 
 
 @click.command("demo")

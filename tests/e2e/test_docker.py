@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 COMPOSE = ROOT / "docker" / "compose.yaml"
-SERVICES = ("postgres", "redis", "migrate", "web", "worker")
+SERVICES = ("postgres", "redis", "minio", "minio-init", "migrate", "web", "worker")
 
 
 def entrypoint(*args: str, instance: Path) -> subprocess.CompletedProcess[str]:
@@ -56,6 +56,15 @@ def test_compose_services_use_the_entrypoint_commands() -> None:
     assert "container_name:" not in text  # the worker must stay scalable
 
 
+def test_compose_keeps_uploads_in_minio_not_a_shared_volume() -> None:
+    text = COMPOSE.read_text()
+    assert "image: minio/minio" in text and "mc mb --ignore-existing" in text
+    assert "STORAGE_URL: ${STORAGE_URL:-s3://challenge/uploads}" in text
+    assert "S3_ENDPOINT_URL: ${S3_ENDPOINT_URL-http://minio:9000}" in text
+    # Web and workers share no folder: workers may run on other hosts.
+    assert "uploads:/data" not in text and "\n  uploads:" not in text
+
+
 def _compose_client() -> list[str] | None:
     if shutil.which("docker"):
         probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
@@ -70,14 +79,20 @@ def test_compose_config_is_valid() -> None:
     client = _compose_client()
     if client is None:
         pytest.skip("no compose client (docker compose or docker-compose) on this machine")
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "POSTGRES_PASSWORD")}
-    missing = subprocess.run([*client, "-f", str(COMPOSE), "config"], env=env,
-                             capture_output=True, text=True, timeout=60)
-    assert missing.returncode != 0
-    assert "SECRET_KEY" in missing.stderr + missing.stdout
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SECRET_KEY", "POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD")}
+    for required, given in (("SECRET_KEY", {"MINIO_ROOT_PASSWORD": "minio-s3cret"}),
+                            ("MINIO_ROOT_PASSWORD", {"SECRET_KEY": "s3cret"})):
+        missing = subprocess.run([*client, "-f", str(COMPOSE), "config"], env={**env, **given},
+                                 capture_output=True, text=True, timeout=60)
+        assert missing.returncode != 0
+        assert required in missing.stderr + missing.stdout
 
-    env["SECRET_KEY"] = "s3cret"
+    env.update(SECRET_KEY="s3cret", MINIO_ROOT_PASSWORD="minio-s3cret")
     result = subprocess.run([*client, "-f", str(COMPOSE), "config", "--services"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert set(result.stdout.split()) == set(SERVICES)
+    config = subprocess.run([*client, "-f", str(COMPOSE), "config"], env=env,
+                            capture_output=True, text=True, timeout=60).stdout
+    assert config.count("STORAGE_URL: s3://challenge/uploads") == 3  # migrate, web, worker

@@ -48,6 +48,8 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DB_URL = os.environ.get("DATABASE_URL", "")
 SETUP = "postgresql" if SHARED_DB_URL.startswith(("postgres", "postgresql")) else "sqlite"
+#: The server a ``Stack(setup="postgresql")`` makes its database on when the session is on SQLite.
+PG_URL = SHARED_DB_URL if SETUP == "postgresql" else "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_SERVER = "/usr/bin/redis-server"
 HOST = "127.0.0.1"
 
@@ -57,11 +59,11 @@ HOST = "127.0.0.1"
 FIGURES: list[str] = []
 
 
-def print_figures(title: str, figures: dict[str, Any]) -> None:
+def print_figures(title: str, figures: dict[str, Any], setup: str | None = None) -> None:
     """Print a test's measured figures: to its captured output, and (collected here) to
     the end of the pytest run's summary, so `make test` shows them without -s."""
     width = max(len(k) for k in figures)
-    text = "\n".join([f"[{SETUP}] {title}"] + [f"  {k:<{width}}  {v}" for k, v in figures.items()])
+    text = "\n".join([f"[{setup or SETUP}] {title}"] + [f"  {k:<{width}}  {v}" for k, v in figures.items()])
     print(text)
     FIGURES.append(text)
 
@@ -161,15 +163,15 @@ class Stack:
     """One platform of real processes on its own database and Redis."""
 
     def __init__(self, root: Path, *, workers: int | None = None, env: dict[str, str] | None = None,
-                 web_memory_cap_mb: int | None = 4096) -> None:
+                 web_memory_cap_mb: int | None = 4096, setup: str | None = None) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.instance = root / "instance"
         self.instance.mkdir(exist_ok=True)
         self.logs = root / "logs"
         self.logs.mkdir(exist_ok=True)
-        self.setup = SETUP
-        self.n_workers = workers if workers is not None else (2 if SETUP == "postgresql" else 1)
+        self.setup = setup or SETUP  # a test may ask for PostgreSQL whatever the session is on
+        self.n_workers = workers if workers is not None else (2 if self.setup == "postgresql" else 1)
         self.extra_env = dict(env or {})
         # A guard, not the thing measured: a web process that tried to unpack a 10 GB
         # bomb would take the shared machine down with it. The bound asserted is 1 GB
@@ -185,11 +187,11 @@ class Stack:
         self._app: Any = None
         self._reader: Any = None
         self._n = 0
-        if SETUP == "postgresql":
+        if self.setup == "postgresql":
             self.database_url = self._create_pg_database()
         else:
             self.database_url = f"sqlite:///{self.instance / 'challenge.sqlite'}"
-        if SETUP == "postgresql":
+        if self.setup == "postgresql":
             self.redis_port = free_port()
             self.redis_url = f"redis://{HOST}:{self.redis_port}/0"
         else:
@@ -200,7 +202,7 @@ class Stack:
     def _pg_admin(self) -> Any:
         import psycopg
 
-        parts = urllib.parse.urlsplit(SHARED_DB_URL.replace("postgresql+psycopg://", "postgresql://"))
+        parts = urllib.parse.urlsplit(PG_URL.replace("postgresql+psycopg://", "postgresql://"))
         base = parts._replace(scheme="postgresql")
         last_error: Exception | None = None
         for name in ("postgres", "test", parts.path.lstrip("/") or "postgres"):
@@ -209,13 +211,13 @@ class Stack:
                                        autocommit=True, connect_timeout=10)
             except psycopg.Error as exc:
                 last_error = exc
-        raise RuntimeError(f"cannot reach PostgreSQL at {SHARED_DB_URL}: {last_error}")
+        raise RuntimeError(f"cannot reach PostgreSQL at {PG_URL}: {last_error}")
 
     def _create_pg_database(self) -> str:
         self.pg_dbname = f"rel_{secrets.token_hex(6)}"
         with self._pg_admin() as conn:
             conn.execute(f'CREATE DATABASE "{self.pg_dbname}"')
-        parts = urllib.parse.urlsplit(SHARED_DB_URL)
+        parts = urllib.parse.urlsplit(PG_URL)
         return urllib.parse.urlunsplit(parts._replace(scheme="postgresql+psycopg",
                                                       path="/" + self.pg_dbname))
 
@@ -229,7 +231,7 @@ class Stack:
     def start_redis(self) -> None:
         """PostgreSQL setup: start (or restart) this stack's own redis-server. The
         embedded default is started by the app itself; use stop_redis to stop it."""
-        if SETUP != "postgresql":
+        if self.setup != "postgresql":
             raise RuntimeError("the embedded Redis is started by the app, not the harness")
         if not Path(REDIS_SERVER).exists():
             raise RuntimeError(f"{REDIS_SERVER} is missing (apt-get install -y redis-server)")
@@ -260,7 +262,7 @@ class Stack:
 
     def stop_redis(self) -> None:
         """Stop this stack's Redis (kill -9: nothing is saved either way)."""
-        if SETUP == "postgresql":
+        if self.setup == "postgresql":
             if self.redis_proc is not None:
                 self.redis_proc.kill()
                 self.redis_proc = None
@@ -294,7 +296,7 @@ class Stack:
         """A plain client to this stack's Redis (never starts anything)."""
         import redis
 
-        if SETUP == "postgresql":
+        if self.setup == "postgresql":
             return redis.Redis(host=HOST, port=self.redis_port, db=0, socket_timeout=5)
         return redis.Redis(unix_socket_path=str(self.instance / "redis.sock"), socket_timeout=5)
 
@@ -335,7 +337,7 @@ class Stack:
         return done
 
     def start(self, *, web: bool = True, workers: bool = True) -> Stack:
-        if SETUP == "postgresql":
+        if self.setup == "postgresql":
             self.start_redis()
         self.cli("db", "upgrade")
         if web:
@@ -345,11 +347,12 @@ class Stack:
                 self.start_worker()
         return self
 
-    def start_web(self) -> None:
+    def start_web(self, env: dict[str, str] | None = None) -> None:
+        """``env``: variables for this process only (over the stack's)."""
         from challenge.run import web_command
 
         self.web_port = free_port()
-        self.web = self._spawn("web", web_command(HOST, self.web_port),
+        self.web = self._spawn("web", web_command(HOST, self.web_port), env={**self.env, **(env or {})},
                                memory_cap_mb=self.web_memory_cap_mb)
         deadline = time.monotonic() + 90
         while True:
@@ -366,8 +369,10 @@ class Stack:
         while len(self.web_worker_pids()) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def start_worker(self) -> Proc:
-        proc = self._spawn(f"worker{len(self.workers) + 1}", [sys.executable, "-m", "challenge", "worker"])
+    def start_worker(self, env: dict[str, str] | None = None) -> Proc:
+        """``env``: variables for this process only (over the stack's)."""
+        proc = self._spawn(f"worker{len(self.workers) + 1}", [sys.executable, "-m", "challenge", "worker"],
+                           env={**self.env, **(env or {})})
         self.workers.append(proc)
         return proc
 
@@ -393,7 +398,7 @@ class Stack:
         if self._reader is not None:
             self._reader.dispose()
             self._reader = None
-        if SETUP == "postgresql":
+        if self.setup == "postgresql":
             if self.redis_proc is not None:
                 self.redis_proc.kill()
                 self.redis_proc = None
