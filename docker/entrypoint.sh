@@ -3,7 +3,7 @@
 #   web          gunicorn serving wsgi:app on $PORT (default 8000)
 #   worker       a scoring worker (`challenge worker`); scale with --scale worker=N
 #   migrate      bring the database schema up to date (`challenge db upgrade`)
-#   healthcheck web|worker
+worker$|worker
 #   anything else runs as given, e.g. `challenge users create ...`
 set -eu
 
@@ -39,7 +39,7 @@ migrate)
 healthcheck)
     case "${2:-web}" in
     web)
-        exec python -c 'import os, urllib.request; urllib.request.urlopen("http://127.0.0.1:%s/" % os.environ.get("PORT", "8000"), timeout=4)'
+        exec python -c 'import os, urllib.request; urllib.request.urlopen("http://127.0.0.1:%s/healthz" % os.environ.get("PORT", "8000"), timeout=4)'
         ;;
     worker)
         # Healthy when a worker started on this host is registered in Redis (RQ
