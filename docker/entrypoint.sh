@@ -3,7 +3,7 @@
 #   web          gunicorn serving wsgi:app on $PORT (default 8000)
 #   worker       a scoring worker (`challenge worker`); scale with --scale worker=N
 #   migrate      bring the database schema up to date (`challenge db upgrade`)
-worker$|worker
+#   healthcheck web|worker   (web: GET /healthz answers 200: database and Redis reachable)
 #   anything else runs as given, e.g. `challenge users create ...`
 set -eu
 
