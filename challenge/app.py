@@ -11,6 +11,7 @@ from challenge import (
     api,
     auth,
     challenges,
+    errors,
     health,
     ids,
     leaderboards,
@@ -39,6 +40,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     security.init_app(app)
     ids.init_app(app)
+    errors.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
     queue.init_app(app)
