@@ -1,0 +1,715 @@
+"""ILSVRC object detection (DET, 2013-2017): mean average precision, exact to the devkit.
+
+The rules are those of the ILSVRC 2014 devkit's ``eval_detection.m`` (re-implemented
+here from its documented behaviour, vectorized with numpy):
+
+- boxes are inclusive pixels (a box's width is ``xmax - xmin + 1``);
+- each ground-truth object has its own IoU threshold ``min(0.5, w*h / ((w+10)*(h+10)))``;
+- within an image, detections are taken in descending confidence (ties in file
+  order); each takes the not-yet-matched object of its class with the highest IoU
+  reaching that object's threshold (a true positive), else it is a false positive;
+- per class, detections are ranked by descending confidence, ties in image-id
+  order then file order; AP is the PASCAL VOC all-points area; the score is the
+  mean AP over classes;
+- blacklist ``image_id wnid`` lines: that class's detections in that image are
+  ignored and its objects there are not counted.
+
+Ground truth comes from VOC XML files (a folder or a tar) named after the image
+list's basenames, or from a compact CSV ``image_id,wnid,xmin,ymin,xmax,ymax``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tarfile
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from scorer.errors import FormatError
+from scorer.sources import DEFAULT_MAX_DECOMPRESSED, Source, decode_text, read_bytes, sniff, split_lines
+
+#: The devkit's IoU threshold and the pixel tolerance that loosens it for small objects.
+IOU_THRESHOLD, PIXEL_TOLERANCE = 0.5, 10.0
+#: Fields of a detection line: image_id class_id confidence xmin ymin xmax ymax.
+FIELDS = 7
+#: The header of the compact ground-truth CSV.
+COMPACT_HEADER = "image_id,wnid,xmin,ymin,xmax,ymax"
+_NEWLINE, _SPACE = ord("\n"), ord(" ")
+#: Integers above this are not exact in float64 (image ids are read as floats).
+_MAX_EXACT = 2**53
+#: Bytes of numeric text a fast-path detection file may hold.
+_NUMBER_BYTES = b"0123456789.eE+-\t\n\v\f\r "
+
+
+@dataclass(frozen=True, eq=False)
+class DetClasses:
+    """The detection classes: class id ``i + 1`` is ``wnids[i]``."""
+
+    wnids: tuple[str, ...]
+    names: tuple[str, ...]
+    _index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, int] = {}
+        for i, wnid in enumerate(self.wnids):
+            if wnid in index:
+                raise FormatError("the class list names a wnid twice", line=i + 1, token=wnid)
+            index[wnid] = i
+        object.__setattr__(self, "_index", index)
+
+    def __len__(self) -> int:
+        return len(self.wnids)
+
+    def index(self, wnid: str) -> int:
+        """0-based class of a wnid; KeyError if it is not one of the classes."""
+        return self._index[wnid]
+
+
+@dataclass(frozen=True, eq=False)
+class ImageList:
+    """The image list (``val.txt``): line ``i`` is image ``i`` (0-based), ``basename image_id``."""
+
+    basenames: tuple[str, ...]
+    ids: np.ndarray  # (N,) int64, the numeric image ids of the submission
+    _sorted_ids: np.ndarray = field(init=False, repr=False)
+    _sorted_rows: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        order = np.argsort(self.ids, kind="stable")
+        object.__setattr__(self, "_sorted_ids", self.ids[order])
+        object.__setattr__(self, "_sorted_rows", order)
+
+    def __len__(self) -> int:
+        return len(self.basenames)
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """0-based list rows of numeric image ids; -1 where an id is not in the list."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if self._sorted_ids.size == 0:
+            return np.full(ids.shape, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._sorted_ids, ids), self._sorted_ids.size - 1)
+        return np.where(self._sorted_ids[at] == ids, self._sorted_rows[at], -1)
+
+
+@dataclass(eq=False)
+class DetTruth:
+    """Ground-truth objects as flat arrays (``image`` is the 0-based list row)."""
+
+    images: ImageList
+    classes: DetClasses
+    image: np.ndarray  # (M,) int64
+    label: np.ndarray  # (M,) int64, 0-based class
+    coords: np.ndarray  # (M, 4) float64 xmin ymin xmax ymax
+    blacklist: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))  # (B, 2) row, class
+
+    @property
+    def objects(self) -> int:
+        return int(self.image.size)
+
+
+@dataclass(eq=False)
+class Detections:
+    """Parsed detections in file order (``image`` is the 0-based list row)."""
+
+    image: np.ndarray  # (D,) int64
+    label: np.ndarray  # (D,) int64, 0-based class
+    confidence: np.ndarray  # (D,) float64
+    boxes: np.ndarray  # (D, 4) float64
+
+    def __len__(self) -> int:
+        return int(self.image.size)
+
+
+@dataclass(eq=False)
+class DetectionResult:
+    """Mean AP and what a board needs to recompute or resample it."""
+
+    images: int
+    detections: int
+    score: float
+    ap_per_class: np.ndarray  # (C,) float64; NaN for a class with no positives
+    ci95: tuple[float, float]
+    positives: np.ndarray  # (C,) int64 objects counted per class
+    true_positives: np.ndarray  # (D,) bool in file order (False for ignored detections)
+    ignored: np.ndarray  # (D,) bool, blacklisted detections
+    warnings: list[str] = field(default_factory=list)
+    task: str = "detection"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "images": self.images,
+            "detections": self.detections,
+            "score": self.score,
+            "ap_per_class": [None if math.isnan(x) else float(x) for x in self.ap_per_class],
+            "ci95": [self.ci95[0], self.ci95[1]],
+            "warnings": list(self.warnings),
+        }
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_det_classes(source: Source) -> DetClasses:
+    """A devkit ``meta_det.mat`` (leaf synsets by their ``*_ID``) or a list of wnids, one a line."""
+    data = read_bytes(source)
+    if sniff(data) == "mat":
+        return _classes_from_mat(data)
+    wnids: list[str] = []
+    names: list[str] = []
+    for number, line in enumerate(split_lines(decode_text(data)), 1):
+        parts = line.strip().split(None, 1)
+        if not parts:
+            raise FormatError("empty line in the class list: expected 'wnid [description]'", line=number)
+        if parts[0].isdigit():
+            raise FormatError("a class must be a wnid, not a number (numbers are class ids)",
+                              line=number, token=parts[0])
+        wnids.append(parts[0])
+        names.append(parts[1].strip() if len(parts) > 1 else parts[0])
+    if not wnids:
+        raise FormatError("the class list is empty")
+    return DetClasses(tuple(wnids), tuple(names))
+
+
+def _classes_from_mat(data: bytes) -> DetClasses:
+    import scipy.io  # only a .mat needs scipy; text class lists start faster without it
+
+    try:
+        mat = scipy.io.loadmat(io.BytesIO(data), squeeze_me=True, struct_as_record=True)
+    except Exception as exc:  # scipy raises many types for a damaged file
+        raise FormatError(f"meta_det.mat could not be read: {exc}") from None
+    synsets = mat.get("synsets")
+    if synsets is None or synsets.dtype.names is None:
+        raise FormatError("meta_det.mat has no 'synsets' struct array")
+    fields = synsets.dtype.names
+    id_field = next((f for f in fields if f.endswith("_ID")), None)
+    if id_field is None or "WNID" not in fields:
+        raise FormatError("meta_det.mat 'synsets' needs a *_ID field and WNID")
+    synsets = np.atleast_1d(synsets)
+    rows = range(len(synsets))
+    if "num_children" in fields:  # the devkit's hierarchy: the leaves are the classes
+        rows = [r for r in rows if int(np.asarray(synsets[r]["num_children"]).reshape(-1)[0]) == 0]
+    ids = {int(np.asarray(synsets[r][id_field]).reshape(-1)[0]): r for r in rows}
+    if sorted(ids) != list(range(1, len(ids) + 1)):
+        raise FormatError(f"meta_det.mat classes are not numbered 1..n by {id_field}")
+    name_field = next((f for f in ("name", "words") if f in fields), "WNID")
+    order = [ids[i] for i in range(1, len(ids) + 1)]
+    return DetClasses(tuple(str(synsets[r]["WNID"]) for r in order),
+                      tuple(str(synsets[r][name_field]) for r in order))
+
+
+def load_image_list(source: Source) -> ImageList:
+    """``val.txt``: ``basename image_id`` per line (a lone basename takes its line number)."""
+    names: list[str] = []
+    ids: list[int] = []
+    seen: dict[int, int] = {}
+    for number, line in enumerate(split_lines(decode_text(read_bytes(source))), 1):
+        tokens = line.split()
+        if not tokens:
+            raise FormatError("empty line in the image list: expected 'basename image_id'", line=number)
+        if len(tokens) > 2:
+            raise FormatError(f"expected 'basename image_id', found {len(tokens)} fields", line=number)
+        image_id = number
+        if len(tokens) == 2:
+            if not (tokens[1].isascii() and tokens[1].isdigit()) or int(tokens[1]) > _MAX_EXACT:
+                raise FormatError("an image id must be a non-negative integer", line=number,
+                                  token=tokens[1])
+            image_id = int(tokens[1])
+        if image_id in seen:
+            raise FormatError(f"image id {image_id} is already used on line {seen[image_id]}",
+                              line=number)
+        seen[image_id] = number
+        names.append(tokens[0])
+        ids.append(image_id)
+    if not names:
+        raise FormatError("the image list is empty")
+    return ImageList(tuple(names), np.asarray(ids, dtype=np.int64))
+
+
+def load_det_truth(images: ImageList, classes: DetClasses, boxes: Source,
+                   blacklist: Source | None = None) -> DetTruth:
+    """Objects from VOC XML (a folder, or a .tar/.tgz) or the compact CSV, plus the blacklist."""
+    if not isinstance(boxes, bytes) and Path(boxes).is_dir():
+        found = _from_xml(images, classes, _xml_in_dir(Path(boxes)))
+    else:
+        data = read_bytes(boxes)
+        kind = sniff(data)
+        if kind == "tar":
+            found = _from_xml(images, classes, _xml_in_tar(data))
+        elif kind == "csv":
+            found = _from_compact(images, classes, decode_text(data))
+        else:
+            raise FormatError(f"boxes must be a folder or tar of VOC XML files, or a CSV "
+                              f"'{COMPACT_HEADER}'")
+    image, label, coords = found
+    truth = DetTruth(images, classes, image, label, coords)
+    if blacklist is not None:
+        truth.blacklist = load_det_blacklist(blacklist, images, classes)
+    return truth
+
+
+def _xml_in_dir(folder: Path) -> Iterator[tuple[str, bytes]]:
+    for path in sorted(folder.rglob("*.xml")):
+        yield path.stem, path.read_bytes()
+
+
+def _xml_in_tar(data: bytes) -> Iterator[tuple[str, bytes]]:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            for member in archive:
+                if member.isfile() and member.name.endswith(".xml"):
+                    handle = archive.extractfile(member)
+                    if handle is not None:
+                        yield PurePosixPath(member.name).stem, handle.read()
+    except tarfile.TarError as exc:
+        raise FormatError(f"the tar archive could not be read: {exc}") from None
+
+
+def _number(token: str, where: str, line: int | None = None) -> float:
+    try:
+        if "_" in token or not token.isascii():
+            raise ValueError(token)
+        value = float(token)
+    except ValueError:
+        raise FormatError(f"{where}a box coordinate must be a number", line=line, token=token) from None
+    if not math.isfinite(value):
+        raise FormatError(f"{where}a box coordinate must be finite", line=line, token=token)
+    return value
+
+
+_Objects = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _objects(image: list[int], label: list[int], coords: list[float]) -> _Objects:
+    return (np.asarray(image, dtype=np.int64), np.asarray(label, dtype=np.int64),
+            np.asarray(coords, dtype=np.float64).reshape(-1, 4))
+
+
+def _from_xml(images: ImageList, classes: DetClasses, files: Iterator[tuple[str, bytes]]) -> _Objects:
+    """Objects of the listed images, in each file's order (the devkit breaks IoU ties by it).
+    Files of images not in the list are skipped: a devkit folder holds the whole set."""
+    row_of = {name: i for i, name in enumerate(images.basenames)}
+    found: dict[int, list[tuple[int, tuple[float, ...]]]] = {}
+    for stem, data in files:
+        row = row_of.get(stem)
+        if row is None:
+            continue
+        if row in found:
+            raise FormatError(f"{stem}.xml: two annotation files for the same image")
+        try:
+            root = ET.fromstring(data)
+        except ET.ParseError as exc:
+            raise FormatError(f"{stem}.xml: not well-formed XML ({exc})") from None
+        objects = []
+        for obj in root.iter("object"):
+            wnid = (obj.findtext("name") or "").strip()
+            try:
+                label = classes.index(wnid)
+            except KeyError:
+                raise FormatError(f"{stem}.xml: an object's class is not in the class list",
+                                  token=wnid) from None
+            box = obj.find("bndbox")
+            if box is None:
+                raise FormatError(f"{stem}.xml: an <object> has no <bndbox>", token=wnid)
+            coords = tuple(_number((box.findtext(tag) or "").strip(), f"{stem}.xml: ")
+                           for tag in ("xmin", "ymin", "xmax", "ymax"))
+            objects.append((label, coords))
+        found[row] = objects
+    if len(found) != len(images):
+        missing = next(i for i in range(len(images)) if i not in found)
+        raise FormatError(f"no annotation file for image {images.basenames[missing]} "
+                          f"(found {len(found)} of {len(images)})")
+    image: list[int] = []
+    label: list[int] = []
+    coords: list[float] = []
+    for row in range(len(images)):
+        for obj_label, obj_coords in found[row]:
+            image.append(row)
+            label.append(obj_label)
+            coords.extend(obj_coords)
+    return _objects(image, label, coords)
+
+
+def _row_of(images: ImageList, token: str, by_name: dict[str, int], line: int) -> int:
+    if token.isascii() and token.isdigit():
+        row = int(images.rows(np.array([int(token)]))[0]) if int(token) <= _MAX_EXACT else -1
+    else:
+        row = by_name.get(token, -1)
+    if row < 0:
+        raise FormatError("image id not in the image list", line=line, token=token)
+    return row
+
+
+def _from_compact(images: ImageList, classes: DetClasses, text: str) -> _Objects:
+    """``image_id,wnid,xmin,ymin,xmax,ymax``: one object a line (image id or basename);
+    listed images without a line have no objects."""
+    lines = split_lines(text[1:] if text.startswith("\ufeff") else text)
+    if not lines or lines[0].strip().replace(" ", "").lower() != COMPACT_HEADER:
+        raise FormatError(f"wrong CSV header: expected '{COMPACT_HEADER}'", line=1,
+                          token=lines[0][:60] if lines else None)
+    by_name = {name: i for i, name in enumerate(images.basenames)}
+    image: list[int] = []
+    label: list[int] = []
+    coords: list[float] = []
+    for number, line in enumerate(lines[1:], 2):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) != 6:
+            raise FormatError(f"expected 6 fields '{COMPACT_HEADER}', found {len(fields)}", line=number)
+        row = _row_of(images, fields[0], by_name, number)
+        try:
+            cls = classes.index(fields[1])
+        except KeyError:
+            raise FormatError("not a class of the class list", line=number, token=fields[1]) from None
+        image.append(row)
+        label.append(cls)
+        coords.extend(_number(t, "", number) for t in fields[2:])
+    obj = _objects(image, label, coords)
+    order = np.argsort(obj[0], kind="stable")  # by image, file order within one
+    return obj[0][order], obj[1][order], obj[2][order]
+
+
+def load_det_blacklist(source: Source, images: ImageList, classes: DetClasses) -> np.ndarray:
+    """``image_id wnid`` lines as (row, class) pairs."""
+    by_name = {name: i for i, name in enumerate(images.basenames)}
+    pairs: list[tuple[int, int]] = []
+    for number, line in enumerate(split_lines(decode_text(read_bytes(source))), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != 2:
+            raise FormatError(f"expected 'image_id wnid', found {len(tokens)} fields", line=number)
+        row = _row_of(images, tokens[0], by_name, number)
+        try:
+            pairs.append((row, classes.index(tokens[1])))
+        except KeyError:
+            raise FormatError("not a class of the class list", line=number, token=tokens[1]) from None
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+# ---------------------------------------------------------------------------- submissions
+
+
+def parse_detections(data: Source, *, images: ImageList, classes: int,
+                     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Detections:
+    """``image_id class_id confidence xmin ymin xmax ymax`` per line, any order.
+
+    Blank lines are skipped (as the devkit's reader does). Refused with the first bad
+    line: other than 7 fields, a token that is not a number, an image id not in the
+    list, a class id outside 1..``classes``, a non-finite number.
+    """
+    raw = read_bytes(data, max_bytes=max_decompressed)
+    if not raw or raw.isspace():
+        raise FormatError("the file is empty")
+    if sniff(raw) in ("mat", "tar"):
+        raise FormatError("this is a binary file (MATLAB or tar), expected detection lines", line=1)
+    table, line_of = _fast_table(raw)
+    if table is None:
+        table, line_of = _precise_table(decode_text(raw))
+    return _check(table, line_of, images, classes)
+
+
+def _fast_table(raw: bytes) -> tuple[np.ndarray | None, np.ndarray]:
+    """numpy's float parser over the whole file, with the token count of every line
+    checked from the bytes; (None, ...) when anything is unusual."""
+    none = np.zeros(0, dtype=np.int64)
+    if b"\x00" in raw or raw.translate(None, _NUMBER_BYTES):
+        return None, none
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    solid = buf > _SPACE
+    starts = solid.copy()
+    starts[1:] &= ~solid[:-1]
+    newline = buf == _NEWLINE
+    # Line of each token: newlines before it. Tokens per line from one bincount.
+    token_line = np.cumsum(newline, dtype=np.int64)[starts]
+    lines = int(newline.sum()) + (0 if raw.endswith(b"\n") else 1)
+    counts = np.bincount(token_line, minlength=lines)
+    used = np.flatnonzero(counts)
+    if (counts[used] != FIELDS).any():
+        return None, none
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            values = np.fromstring(raw, dtype=np.float64, sep=" ")
+        except (ValueError, Warning):
+            return None, none
+    if values.size != FIELDS * used.size:
+        return None, none
+    return values.reshape(-1, FIELDS), used + 1
+
+
+def _precise_table(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Line by line, to name the first line the fast path could not vouch for."""
+    rows: list[list[float]] = []
+    line_of: list[int] = []
+    for number, line in enumerate(split_lines(text), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != FIELDS:
+            raise FormatError(f"expected {FIELDS} fields 'image_id class_id confidence xmin ymin xmax "
+                              f"ymax', found {len(tokens)}", line=number)
+        values = []
+        for token in tokens:
+            try:
+                if "_" in token or not token.isascii():
+                    raise ValueError(token)
+                values.append(float(token))
+            except ValueError:
+                raise FormatError("not a number", line=number, token=token) from None
+        rows.append(values)
+        line_of.append(number)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, FIELDS), np.asarray(line_of, dtype=np.int64)
+
+
+def _check(table: np.ndarray, line_of: np.ndarray, images: ImageList, classes: int) -> Detections:
+    def refuse(bad: np.ndarray, message: str, column: int | None = None) -> None:
+        where = np.flatnonzero(bad)
+        if where.size:
+            first = int(where[0])
+            token = None if column is None else repr(float(table[first, column])).removesuffix(".0")
+            raise FormatError(message, line=int(line_of[first]), token=token)
+
+    refuse(~np.isfinite(table).all(axis=1), "every field must be a finite number (not NaN or infinity)")
+    ids, labels = table[:, 0], table[:, 1]
+    refuse((ids != np.floor(ids)) | (ids < 0) | (ids > _MAX_EXACT), "an image id must be an integer", 0)
+    rows = images.rows(ids.astype(np.int64))
+    refuse(rows < 0, "image id not in the image list", 0)
+    refuse((labels != np.floor(labels)) | (labels < 1) | (labels > classes),
+           f"class id out of range: ids are 1..{classes}", 1)
+    return Detections(rows, labels.astype(np.int64) - 1, np.ascontiguousarray(table[:, 2]),
+                      np.ascontiguousarray(table[:, 3:]))
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+def object_thresholds(coords: np.ndarray) -> np.ndarray:
+    """Each object's IoU threshold, ``min(0.5, w*h / ((w+10)*(h+10)))`` with +1 pixel sizes."""
+    w = coords[:, 2] - coords[:, 0] + 1
+    h = coords[:, 3] - coords[:, 1] + 1
+    return np.minimum(IOU_THRESHOLD, (w * h) / ((w + PIXEL_TOLERANCE) * (h + PIXEL_TOLERANCE)))
+
+
+def _blacklisted(image: np.ndarray, label: np.ndarray, pairs: np.ndarray, n_classes: int) -> np.ndarray:
+    if pairs.size == 0:
+        return np.zeros(image.shape, dtype=bool)
+    return np.isin(image * n_classes + label, pairs[:, 0] * n_classes + pairs[:, 1])
+
+
+def match(dets: Detections, truth: DetTruth, ignored: np.ndarray) -> np.ndarray:
+    """(D,) bool true positives, in file order, by the devkit's greedy matching.
+
+    Matching only couples detections and objects of one (image, class) group. The
+    sequential rule is replayed in rounds: in each round, every group's earliest
+    detection (in confidence order) that still has an unmatched object within its
+    threshold takes its best one. Detections before it in the group have none left,
+    so they are false positives, exactly as in the sequential loop. Rounds <= the
+    most objects of one class in one image.
+    """
+    n_classes = len(truth.classes)
+    keep = np.flatnonzero(~ignored)
+    # Detections by (image, class, descending confidence); lexsort is stable: file order on ties.
+    order = keep[np.lexsort((-dets.confidence[keep], dets.label[keep], dets.image[keep]))]
+    det_group = dets.image[order] * n_classes + dets.label[order]
+    obj_order = np.lexsort((truth.label, truth.image))  # stable: file order within a group
+    obj_group = (truth.image * n_classes + truth.label)[obj_order]
+    lo = np.searchsorted(obj_group, det_group, side="left")
+    hi = np.searchsorted(obj_group, det_group, side="right")
+    per_det = hi - lo
+    tp_sorted = np.zeros(order.size, dtype=bool)
+    total = int(per_det.sum())
+    if total:
+        pair_det = np.repeat(np.arange(order.size), per_det)
+        pair_obj = obj_order[np.repeat(lo, per_det) + np.arange(total)
+                             - np.repeat(np.cumsum(per_det) - per_det, per_det)]
+        b = dets.boxes[order[pair_det]]
+        g = truth.coords[pair_obj]
+        # The devkit's arithmetic, in its order: float64 throughout.
+        iw = np.minimum(b[:, 2], g[:, 2]) - np.maximum(b[:, 0], g[:, 0]) + 1
+        ih = np.minimum(b[:, 3], g[:, 3]) - np.maximum(b[:, 1], g[:, 1]) + 1
+        ua = ((b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+              + (g[:, 2] - g[:, 0] + 1) * (g[:, 3] - g[:, 1] + 1) - iw * ih)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ov = iw * ih / ua
+            ok = (iw > 0) & (ih > 0) & (ov >= object_thresholds(truth.coords)[pair_obj])
+        pair_det, pair_obj, ov = pair_det[ok], pair_obj[ok], ov[ok]
+        # Per detection: highest IoU first, the earlier object on a tie (the devkit's strict >).
+        rank_in_group = np.empty(truth.objects, dtype=np.int64)
+        rank_in_group[obj_order] = np.arange(truth.objects)
+        by = np.lexsort((rank_in_group[pair_obj], -ov, pair_det))
+        pair_det, pair_obj = pair_det[by], pair_obj[by]
+        pair_group = det_group[pair_det]
+        taken = np.zeros(truth.objects, dtype=bool)
+        active = np.ones(pair_det.size, dtype=bool)
+        while True:
+            live = np.flatnonzero(active)
+            if live.size == 0:
+                break
+            g_live = pair_group[live]
+            first = live[np.concatenate(([True], g_live[1:] != g_live[:-1]))]
+            tp_sorted[pair_det[first]] = True
+            taken[pair_obj[first]] = True
+            active[live] = ~(taken[pair_obj[live]] | tp_sorted[pair_det[live]])
+    tp = np.zeros(len(dets), dtype=bool)
+    tp[order] = tp_sorted
+    return tp
+
+
+@dataclass(eq=False)
+class _Ranked:
+    """Counted detections ranked per class (class-major), for AP and its bootstrap."""
+
+    label: np.ndarray  # (R,) class of each ranked detection
+    image: np.ndarray  # (R,) list row
+    tp: np.ndarray  # (R,) bool
+    bounds: np.ndarray  # (C + 1,) segment starts per class
+
+
+def _rank(dets: Detections, tp: np.ndarray, ignored: np.ndarray, images: ImageList,
+          n_classes: int) -> _Ranked:
+    """Per class, descending confidence; ties by numeric image id, then file order (the
+    devkit sorts all detections by image id, stably, before ranking them stably)."""
+    keep = np.flatnonzero(~ignored)
+    by_id = keep[np.argsort(images.ids[dets.image[keep]], kind="stable")]
+    order = by_id[np.lexsort((-dets.confidence[by_id], dets.label[by_id]))]
+    label = dets.label[order]
+    bounds = np.searchsorted(label, np.arange(n_classes + 1))
+    return _Ranked(label, dets.image[order], tp[order], bounds)
+
+
+def _voc_ap(ctp: np.ndarray, cfp: np.ndarray, positives: float | np.ndarray,
+            tp_at: np.ndarray) -> np.ndarray:
+    """VOC all-points AP over the last axis, evaluated at true positives only.
+
+    ``ctp``/``cfp``: cumulative (weighted) counts at each true positive of the class
+    (shape (..., T)). Precision peaks at true positives and recall changes only there,
+    so the devkit's sum over recall changes needs nothing else.
+    """
+    if ctp.shape[-1] == 0:
+        return np.zeros(ctp.shape[:-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = ctp / positives
+        precision = ctp / (ctp + cfp)
+    best = np.flip(np.maximum.accumulate(np.flip(precision, -1), axis=-1), -1)
+    previous = np.concatenate((np.zeros(recall.shape[:-1] + (1,)), recall[..., :-1]), axis=-1)
+    step = np.where(tp_at, recall - previous, 0.0)
+    return (step * np.where(tp_at, best, 0.0)).sum(axis=-1)
+
+
+def evaluate_detection(dets: Detections, truth: DetTruth, *, bootstrap: int = 1000,
+                       seed: int = 0) -> DetectionResult:
+    """Mean AP of ``dets`` and a percentile bootstrap interval over images."""
+    n_classes, n_images = len(truth.classes), len(truth.images)
+    ignored = _blacklisted(dets.image, dets.label, truth.blacklist, n_classes)
+    counted = ~_blacklisted(truth.image, truth.label, truth.blacklist, n_classes)
+    positives = np.bincount(truth.label[counted], minlength=n_classes).astype(np.int64)
+    tp = match(dets, truth, ignored)
+    ranked = _rank(dets, tp, ignored, truth.images, n_classes)
+    ap = np.full(n_classes, np.nan)
+    for c in range(n_classes):
+        lo, hi = ranked.bounds[c], ranked.bounds[c + 1]
+        if positives[c] == 0:
+            continue
+        hits = ranked.tp[lo:hi]
+        ctp = np.cumsum(hits)
+        where = np.flatnonzero(hits)
+        ap[c] = _voc_ap(ctp[where].astype(np.float64), (where + 1 - ctp[where]).astype(np.float64),
+                        float(positives[c]), np.ones(where.size, dtype=bool))
+    warnings_out = []
+    empty = int((positives == 0).sum())
+    if empty:
+        warnings_out.append(f"{empty} classes have no ground-truth objects; the mean AP leaves them out")
+    score = float(np.nanmean(ap)) if empty < n_classes else float("nan")
+    ci = _bootstrap(ranked, truth, counted, n_images, n_classes, bootstrap, seed)
+    return DetectionResult(n_images, len(dets), score, ap, ci, positives, tp, ignored, warnings_out)
+
+
+def _bootstrap(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images: int, n_classes: int,
+               bootstrap: int, seed: int, level: float = 0.95, batch: int = 100) -> tuple[float, float]:
+    """Percentile interval of mean AP over resampled images.
+
+    A resample is a vector of image weights (multinomial counts); detections and objects
+    count with their image's weight, ranks stay as they are (copies of an image sit side
+    by side). Only true positives are evaluated: the weighted false positives before
+    each one are gathered from per-segment sums, so a replicate costs
+    O(true positives + images + false positives touched once per batch).
+    """
+    if bootstrap <= 0 or n_images == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    # Segments: the false positives of a class between consecutive true positives (and
+    # before the first); those after a class's last true positive never matter.
+    classes_with_pos = np.flatnonzero(np.bincount(truth.label[counted], minlength=n_classes) > 0)
+    tp_idx = np.flatnonzero(ranked.tp)
+    tp_class = ranked.label[tp_idx]
+    # Segment of every ranked detection: the number of true positives of its class at or
+    # before it, offset by the class's first true positive.
+    ctp_all = np.cumsum(ranked.tp)
+    class_tp_start = np.searchsorted(tp_class, np.arange(n_classes + 1))
+    before_class = np.concatenate(([0], ctp_all))[ranked.bounds[:-1]]
+    seg = class_tp_start[ranked.label] + (ctp_all - before_class[ranked.label]) - ranked.tp
+    last = class_tp_start[ranked.label + 1]
+    relevant = ~ranked.tp & (seg < last)  # an FP before its class's last TP
+    fp_seg, fp_img = seg[relevant], ranked.image[relevant]
+    # Per (segment, image) counts, so a replicate is a gather and a bincount of these.
+    key = np.unique(fp_seg * n_images + fp_img, return_counts=True)
+    pair_seg, pair_img, pair_count = key[0] // n_images, key[0] % n_images, key[1].astype(np.float64)
+    obj_order = np.argsort(truth.label[counted], kind="stable")
+    obj_img = truth.image[counted][obj_order]
+    obj_cls = truth.label[counted][obj_order]
+    tp_img = ranked.image[tp_idx]
+    n_tp = tp_idx.size
+    # A batch of replicates holds (batch, pairs) floats: keep it near 32 MB.
+    batch = max(1, min(100, 4_000_000 // max(pair_seg.size, obj_img.size, 1)))
+    stats = []
+    for lo in range(0, bootstrap, batch):
+        b = min(batch, bootstrap - lo)
+        w = rng.multinomial(n_images, np.full(n_images, 1.0 / n_images), size=b).astype(np.float64)
+        pos = _grouped_sums(w, obj_img, obj_cls, None, n_classes)  # (b, C)
+        wtp = w[:, tp_img]  # (b, T)
+        fp_sum = _grouped_sums(w, pair_img, pair_seg, pair_count, n_tp)  # (b, T)
+        ap = np.full((b, n_classes), np.nan)
+        for c in classes_with_pos:
+            s, e = class_tp_start[c], class_tp_start[c + 1]
+            present = pos[:, c] > 0
+            if e == s:
+                ap[present, c] = 0.0
+                continue
+            ctp = np.cumsum(wtp[:, s:e], axis=1)
+            cfp = np.cumsum(fp_sum[:, s:e], axis=1)
+            value = _voc_ap(ctp, cfp, pos[:, c : c + 1], wtp[:, s:e] > 0)
+            ap[present, c] = value[present]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample may lose every class
+            stats.append(np.nanmean(ap[:, classes_with_pos], axis=1))
+    values = np.concatenate(stats)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return (float(low), float(high))
+
+
+def _grouped_sums(w: np.ndarray, image: np.ndarray, group: np.ndarray, count: np.ndarray | None,
+                  n_groups: int) -> np.ndarray:
+    """(b, G): per replicate, the weighted sum over items (sorted by ``group``) of each group."""
+    out = np.zeros((w.shape[0], n_groups))
+    if group.size == 0:
+        return out
+    contrib = w[:, image]
+    if count is not None:
+        contrib *= count
+    bounds = np.searchsorted(group, np.arange(n_groups + 1))
+    nonempty = bounds[1:] > bounds[:-1]
+    out[:, nonempty] = np.add.reduceat(contrib, bounds[:-1][nonempty], axis=1)
+    return out
