@@ -107,7 +107,8 @@ class DetTruth:
     image: np.ndarray  # (M,) int64
     label: np.ndarray  # (M,) int64, 0-based class
     coords: np.ndarray  # (M, 4) float64 xmin ymin xmax ymax
-    blacklist: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))  # (B, 2) row, class
+    #: (B, 2) blacklisted (row, class) pairs
+    blacklist: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
 
     @property
     def objects(self) -> int:
@@ -425,16 +426,21 @@ def _fast_table(raw: bytes) -> tuple[np.ndarray | None, np.ndarray]:
         return None, none
     buf = np.frombuffer(raw, dtype=np.uint8)
     solid = buf > _SPACE
-    starts = solid.copy()
-    starts[1:] &= ~solid[:-1]
-    newline = buf == _NEWLINE
-    # Line of each token: newlines before it. Tokens per line from one bincount.
-    token_line = np.cumsum(newline, dtype=np.int64)[starts]
-    lines = int(newline.sum()) + (0 if raw.endswith(b"\n") else 1)
-    counts = np.bincount(token_line, minlength=lines)
-    used = np.flatnonzero(counts)
-    if (counts[used] != FIELDS).any():
+    starts = np.empty(buf.size, dtype=bool)
+    starts[0] = solid[0]
+    np.greater(solid[1:], solid[:-1], out=starts[1:])
+    first = np.flatnonzero(starts)
+    del solid, starts
+    if first.size % FIELDS:
         return None, none
+    # Each run of 7 tokens must lie on one line, and runs on distinct lines: then every
+    # non-blank line holds exactly 7 (a short or long line breaks the alignment).
+    ends = np.flatnonzero(buf == _NEWLINE)
+    line_a = np.searchsorted(ends, first[::FIELDS])
+    line_b = np.searchsorted(ends, first[FIELDS - 1 :: FIELDS])
+    if not np.array_equal(line_a, line_b) or (line_a.size > 1 and (np.diff(line_a) <= 0).any()):
+        return None, none
+    used = line_a
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
@@ -518,8 +524,9 @@ def match(dets: Detections, truth: DetTruth, ignored: np.ndarray) -> np.ndarray:
     n_classes = len(truth.classes)
     keep = np.flatnonzero(~ignored)
     # Detections by (image, class, descending confidence); lexsort is stable: file order on ties.
-    order = keep[np.lexsort((-dets.confidence[keep], dets.label[keep], dets.image[keep]))]
-    det_group = dets.image[order] * n_classes + dets.label[order]
+    group = dets.image[keep] * n_classes + dets.label[keep]
+    by = np.lexsort((-dets.confidence[keep], group))
+    order, det_group = keep[by], group[by]
     obj_order = np.lexsort((truth.label, truth.image))  # stable: file order within a group
     obj_group = (truth.image * n_classes + truth.label)[obj_order]
     lo = np.searchsorted(obj_group, det_group, side="left")
@@ -579,8 +586,7 @@ def _rank(dets: Detections, tp: np.ndarray, ignored: np.ndarray, images: ImageLi
     """Per class, descending confidence; ties by numeric image id, then file order (the
     devkit sorts all detections by image id, stably, before ranking them stably)."""
     keep = np.flatnonzero(~ignored)
-    by_id = keep[np.argsort(images.ids[dets.image[keep]], kind="stable")]
-    order = by_id[np.lexsort((-dets.confidence[by_id], dets.label[by_id]))]
+    order = keep[np.lexsort((images.ids[dets.image[keep]], -dets.confidence[keep], dets.label[keep]))]
     label = dets.label[order]
     bounds = np.searchsorted(label, np.arange(n_classes + 1))
     return _Ranked(label, dets.image[order], tp[order], bounds)
@@ -629,87 +635,125 @@ def evaluate_detection(dets: Detections, truth: DetTruth, *, bootstrap: int = 10
     if empty:
         warnings_out.append(f"{empty} classes have no ground-truth objects; the mean AP leaves them out")
     score = float(np.nanmean(ap)) if empty < n_classes else float("nan")
-    ci = _bootstrap(ranked, truth, counted, n_images, n_classes, bootstrap, seed)
+    ci = _bootstrap(ranked, truth, counted, n_images, n_classes, score, bootstrap, seed)
     return DetectionResult(n_images, len(dets), score, ap, ci, positives, tp, ignored, warnings_out)
 
 
+@dataclass(eq=False)
+class _ClassTerms:
+    """What one class's AP needs under image weights: its true positives' images, and the
+    false positives before each of them as a count matrix (dense, for BLAS) or as
+    (image, segment, count) triples (sparse), whichever is cheaper."""
+
+    tp_img: np.ndarray  # (T,) image of each true positive, in rank order
+    obj_img: np.ndarray  # (U,) images holding counted objects of the class
+    obj_count: np.ndarray  # (U,) float64 objects in each
+    fp_img: np.ndarray  # dense: (V,) images; sparse: (P,) image per triple
+    fp_seg: np.ndarray | None  # sparse: (P,) segment (0..T-1) per triple, sorted; None if dense
+    fp_count: np.ndarray  # dense: (V, T) counts; sparse: (P,) counts
+
+    @property
+    def width(self) -> int:
+        """Columns of the (replicates, width) temporaries this class needs."""
+        return max(self.fp_img.size, self.obj_img.size, self.tp_img.size)
+
+
+def _class_terms(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images: int,
+                 n_classes: int) -> list[_ClassTerms | None]:
+    """Per class (None for one without counted objects). A false positive belongs to the
+    segment of the next true positive of its class: it lowers the precision of that one
+    and of every later one. Those after a class's last true positive never matter."""
+    tp_idx = np.flatnonzero(ranked.tp)
+    tp_class = ranked.label[tp_idx]
+    class_tp_start = np.searchsorted(tp_class, np.arange(n_classes + 1))
+    ctp_all = np.cumsum(ranked.tp)
+    before_class = np.concatenate(([0], ctp_all))[ranked.bounds[:-1]]
+    seg = class_tp_start[ranked.label] + (ctp_all - before_class[ranked.label]) - ranked.tp
+    relevant = ~ranked.tp & (seg < class_tp_start[ranked.label + 1])
+    keys, counts = np.unique(seg[relevant] * n_images + ranked.image[relevant], return_counts=True)
+    pair_seg, pair_img = keys // n_images, keys % n_images
+    pair_bounds = np.searchsorted(pair_seg, class_tp_start)
+    obj_keys, obj_counts = np.unique(truth.label[counted] * n_images + truth.image[counted],
+                                     return_counts=True)
+    obj_bounds = np.searchsorted(obj_keys, np.arange(n_classes + 1) * n_images)
+    tp_img = ranked.image[tp_idx]
+    out: list[_ClassTerms | None] = []
+    for c in range(n_classes):
+        if obj_bounds[c + 1] == obj_bounds[c]:
+            out.append(None)
+            continue
+        t0, t1 = class_tp_start[c], class_tp_start[c + 1]
+        p0, p1 = pair_bounds[c], pair_bounds[c + 1]
+        o_img = obj_keys[obj_bounds[c] : obj_bounds[c + 1]] % n_images
+        o_count = obj_counts[obj_bounds[c] : obj_bounds[c + 1]].astype(np.float64)
+        seg_c, img_c, count_c = pair_seg[p0:p1] - t0, pair_img[p0:p1], counts[p0:p1].astype(np.float64)
+        images_c, inverse = np.unique(img_c, return_inverse=True)
+        if images_c.size * (t1 - t0) <= 8 * seg_c.size:  # BLAS beats gathers by about that
+            dense = np.zeros((images_c.size, t1 - t0))
+            np.add.at(dense, (inverse, seg_c), count_c)
+            out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, images_c, None, dense))
+        else:
+            out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, img_c, seg_c, count_c))
+    return out
+
+
+def _weighted_ap(terms: _ClassTerms, w: np.ndarray) -> np.ndarray:
+    """(b,) the class's AP under each row of image weights ``w`` (b, N); NaN without objects."""
+    pos = w[:, terms.obj_img] @ terms.obj_count
+    ap = np.full(w.shape[0], np.nan)
+    present = pos > 0
+    if terms.tp_img.size == 0:
+        ap[present] = 0.0
+        return ap
+    wtp = w[:, terms.tp_img]
+    if terms.fp_seg is None:
+        fp = w[:, terms.fp_img] @ terms.fp_count
+    else:
+        fp = np.zeros_like(wtp)
+        if terms.fp_seg.size:
+            starts = np.flatnonzero(np.concatenate(([True], terms.fp_seg[1:] != terms.fp_seg[:-1])))
+            fp[:, terms.fp_seg[starts]] = np.add.reduceat(w[:, terms.fp_img] * terms.fp_count, starts,
+                                                          axis=1)
+    value = _voc_ap(np.cumsum(wtp, axis=1), np.cumsum(fp, axis=1), pos[:, None], wtp > 0)
+    ap[present] = value[present]
+    return ap
+
+
 def _bootstrap(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images: int, n_classes: int,
-               bootstrap: int, seed: int, level: float = 0.95, batch: int = 100) -> tuple[float, float]:
+               point: float, bootstrap: int, seed: int, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of mean AP over resampled images.
 
     A resample is a vector of image weights (multinomial counts); detections and objects
     count with their image's weight, ranks stay as they are (copies of an image sit side
-    by side). Only true positives are evaluated: the weighted false positives before
-    each one are gathered from per-segment sums, so a replicate costs
-    O(true positives + images + false positives touched once per batch).
+    by side). Only true positives are evaluated (precision peaks and recall changes only
+    there), with the weighted false positives before each from per-class count
+    matrices: a replicate costs about (true positives + images with false positives per
+    class), not the number of detections.
     """
-    if bootstrap <= 0 or n_images == 0:
-        return (float("nan"), float("nan"))
+    if bootstrap <= 0 or n_images == 0 or math.isnan(point):
+        return (point, point)
     rng = np.random.default_rng(seed)
-    # Segments: the false positives of a class between consecutive true positives (and
-    # before the first); those after a class's last true positive never matter.
-    classes_with_pos = np.flatnonzero(np.bincount(truth.label[counted], minlength=n_classes) > 0)
-    tp_idx = np.flatnonzero(ranked.tp)
-    tp_class = ranked.label[tp_idx]
-    # Segment of every ranked detection: the number of true positives of its class at or
-    # before it, offset by the class's first true positive.
-    ctp_all = np.cumsum(ranked.tp)
-    class_tp_start = np.searchsorted(tp_class, np.arange(n_classes + 1))
-    before_class = np.concatenate(([0], ctp_all))[ranked.bounds[:-1]]
-    seg = class_tp_start[ranked.label] + (ctp_all - before_class[ranked.label]) - ranked.tp
-    last = class_tp_start[ranked.label + 1]
-    relevant = ~ranked.tp & (seg < last)  # an FP before its class's last TP
-    fp_seg, fp_img = seg[relevant], ranked.image[relevant]
-    # Per (segment, image) counts, so a replicate is a gather and a bincount of these.
-    key = np.unique(fp_seg * n_images + fp_img, return_counts=True)
-    pair_seg, pair_img, pair_count = key[0] // n_images, key[0] % n_images, key[1].astype(np.float64)
-    obj_order = np.argsort(truth.label[counted], kind="stable")
-    obj_img = truth.image[counted][obj_order]
-    obj_cls = truth.label[counted][obj_order]
-    tp_img = ranked.image[tp_idx]
-    n_tp = tp_idx.size
-    # A batch of replicates holds (batch, pairs) floats: keep it near 32 MB.
-    batch = max(1, min(100, 4_000_000 // max(pair_seg.size, obj_img.size, 1)))
+    terms = _class_terms(ranked, truth, counted, n_images, n_classes)
+    used = [t for t in terms if t is not None]
+    widest = max([n_images, *(t.width for t in used)])
+    batch = max(1, min(bootstrap, 4_000_000 // widest))  # temporaries near 32 MB
     stats = []
     for lo in range(0, bootstrap, batch):
         b = min(batch, bootstrap - lo)
         w = rng.multinomial(n_images, np.full(n_images, 1.0 / n_images), size=b).astype(np.float64)
-        pos = _grouped_sums(w, obj_img, obj_cls, None, n_classes)  # (b, C)
-        wtp = w[:, tp_img]  # (b, T)
-        fp_sum = _grouped_sums(w, pair_img, pair_seg, pair_count, n_tp)  # (b, T)
-        ap = np.full((b, n_classes), np.nan)
-        for c in classes_with_pos:
-            s, e = class_tp_start[c], class_tp_start[c + 1]
-            present = pos[:, c] > 0
-            if e == s:
-                ap[present, c] = 0.0
-                continue
-            ctp = np.cumsum(wtp[:, s:e], axis=1)
-            cfp = np.cumsum(fp_sum[:, s:e], axis=1)
-            value = _voc_ap(ctp, cfp, pos[:, c : c + 1], wtp[:, s:e] > 0)
-            ap[present, c] = value[present]
+        ap = np.stack([_weighted_ap(t, w) for t in used], axis=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample may lose every class
-            stats.append(np.nanmean(ap[:, classes_with_pos], axis=1))
+            stats.append(np.nanmean(ap, axis=1))
     values = np.concatenate(stats)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return (float("nan"), float("nan"))
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(values, [tail, 100.0 - tail])
-    return (float(low), float(high))
-
-
-def _grouped_sums(w: np.ndarray, image: np.ndarray, group: np.ndarray, count: np.ndarray | None,
-                  n_groups: int) -> np.ndarray:
-    """(b, G): per replicate, the weighted sum over items (sorted by ``group``) of each group."""
-    out = np.zeros((w.shape[0], n_groups))
-    if group.size == 0:
-        return out
-    contrib = w[:, image]
-    if count is not None:
-        contrib *= count
-    bounds = np.searchsorted(group, np.arange(n_groups + 1))
-    nonempty = bounds[1:] > bounds[:-1]
-    out[:, nonempty] = np.add.reduceat(contrib, bounds[:-1][nonempty], axis=1)
-    return out
+    # Resampled mean AP is biased upward (the precision envelope is a running max, and
+    # noise raises a max): on det-sample every replicate lies above the devkit's value.
+    # The interval is the replicates' spread around their mean, placed around the
+    # point estimate, so it describes the sampling uncertainty of the official number.
+    shift = point - float(values.mean())
+    return (float(low) + shift, float(high) + shift)
