@@ -163,7 +163,8 @@ def test_parsing_fast_and_precise_paths_agree() -> None:
 
 
 def reference(objects: list[tuple[int, int, tuple[float, ...]]],
-              dets: list[tuple[int, int, float, tuple[float, ...]]], n_classes: int) -> tuple[list[bool], float]:
+              dets: list[tuple[int, int, float, tuple[float, ...]]],
+              n_classes: int) -> tuple[list[bool], float]:
     """The devkit's loops, written plainly: per image in confidence order (stable), each
     detection takes the free object of its class with the highest IoU over its threshold."""
     tp = [False] * len(dets)
@@ -179,7 +180,8 @@ def reference(objects: list[tuple[int, int, tuple[float, ...]]],
                 iw = min(b[2], g[2]) - max(b[0], g[0]) + 1
                 ih = min(b[3], g[3]) - max(b[1], g[1]) + 1
                 if iw > 0 and ih > 0:
-                    ua = (b[2] - b[0] + 1) * (b[3] - b[1] + 1) + (g[2] - g[0] + 1) * (g[3] - g[1] + 1) - iw * ih
+                    ua = ((b[2] - b[0] + 1) * (b[3] - b[1] + 1) + (g[2] - g[0] + 1) * (g[3] - g[1] + 1)
+                          - iw * ih)
                     ov = iw * ih / ua
                     w, h = g[2] - g[0] + 1, g[3] - g[1] + 1
                     if ov >= min(0.5, w * h / ((w + 10) * (h + 10))) and ov > best:
@@ -210,7 +212,8 @@ def test_vectorized_matching_equals_the_plain_loops(seed: int) -> None:
         for _ in range(rng.integers(1, 5)):
             x, y = rng.integers(0, 40, 2)
             w, h = rng.integers(3, 40, 2)
-            objects.append((image, int(rng.integers(0, n_classes)), (float(x), float(y), float(x + w), float(y + h))))
+            box = (float(x), float(y), float(x + w), float(y + h))
+            objects.append((image, int(rng.integers(0, n_classes)), box))
     for c in range(n_classes):  # every class has an object
         objects.append((0, c, (0.0, 0.0, 20.0, 20.0)))
     dets = []
@@ -262,7 +265,8 @@ def test_det_sample_matches_the_devkit(det: dict) -> None:
     assert len(dets) == 8962
     with_bl = detection.evaluate_detection(
         dets, detection.load_det_truth(images, classes, root / "xml.tar.gz", root / "blacklist.txt"))
-    without = detection.evaluate_detection(dets, detection.load_det_truth(images, classes, root / "xml.tar.gz"))
+    without = detection.evaluate_detection(
+        dets, detection.load_det_truth(images, classes, root / "xml.tar.gz"))
     assert with_bl.score == pytest.approx(DEVKIT_WITH_BLACKLIST, abs=1e-9)
     assert without.score == pytest.approx(DEVKIT_WITHOUT, abs=1e-9)
     assert with_bl.ci95[0] < with_bl.score < with_bl.ci95[1]
@@ -311,7 +315,8 @@ def test_cli_json_and_exit_codes(det: dict, tmp_path: Path) -> None:
     bad.write_text("\n".join(lines) + "\n")
     out = run_cli(*base, "--predictions", str(bad), "--json")
     assert out.returncode == 2 and out.stdout == ""
-    assert out.stderr == f"scorer: predictions {bad}: line 42: image id not in the image list (found '999999')\n"
+    assert out.stderr == (f"scorer: predictions {bad}: line 42: image id not in the image list "
+                          "(found '999999')\n")
     missing = run_cli("evaluate", "--task", "detection", "--predictions", str(root / "pred.txt"),
                       "--labels", str(root / "val.txt"))
     assert missing.returncode == 2 and "detection needs --labels" in missing.stderr
