@@ -511,7 +511,32 @@ def _blacklisted(image: np.ndarray, label: np.ndarray, pairs: np.ndarray, n_clas
     return np.isin(image * n_classes + label, pairs[:, 0] * n_classes + pairs[:, 1])
 
 
-def match(dets: Detections, truth: DetTruth, ignored: np.ndarray) -> np.ndarray:
+def _stable_order(keys: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Stable sort order by integer keys (most significant first, each in 0..bound-1):
+    one argsort of a combined int64 key, 3-4x faster than ``lexsort`` of the keys."""
+    total = 1
+    for _, bound in keys:
+        total *= max(bound, 1)
+    if total >= 2**62:
+        return np.lexsort(tuple(k for k, _ in reversed(keys)))
+    combined = keys[0][0].astype(np.int64)
+    for key, bound in keys[1:]:
+        combined = combined * max(bound, 1) + key
+    return np.argsort(combined, kind="stable")
+
+
+def confidence_rank(confidence: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense rank of each confidence, 0 for the highest (equal values share a rank), and
+    the number of ranks: sorts that need descending confidence use it as an integer key."""
+    order = np.argsort(-confidence, kind="stable")
+    ordered = confidence[order]
+    rank = np.empty(confidence.size, dtype=np.int64)
+    rank[order] = np.concatenate(([0], np.cumsum(ordered[1:] != ordered[:-1])))
+    return rank, int(rank.max()) + 1 if rank.size else 1
+
+
+def match(dets: Detections, truth: DetTruth, ignored: np.ndarray,
+          rank: tuple[np.ndarray, int] | None = None) -> np.ndarray:
     """(D,) bool true positives, in file order, by the devkit's greedy matching.
 
     Matching only couples detections and objects of one (image, class) group. The
@@ -523,9 +548,10 @@ def match(dets: Detections, truth: DetTruth, ignored: np.ndarray) -> np.ndarray:
     """
     n_classes = len(truth.classes)
     keep = np.flatnonzero(~ignored)
-    # Detections by (image, class, descending confidence); lexsort is stable: file order on ties.
+    conf_rank, ranks = rank if rank is not None else confidence_rank(dets.confidence[keep])
+    # Detections by (image, class, descending confidence); a stable sort: file order on ties.
     group = dets.image[keep] * n_classes + dets.label[keep]
-    by = np.lexsort((-dets.confidence[keep], group))
+    by = _stable_order([(group, len(truth.images) * n_classes), (conf_rank, ranks)])
     order, det_group = keep[by], group[by]
     obj_order = np.lexsort((truth.label, truth.image))  # stable: file order within a group
     obj_group = (truth.image * n_classes + truth.label)[obj_order]
@@ -582,11 +608,14 @@ class _Ranked:
 
 
 def _rank(dets: Detections, tp: np.ndarray, ignored: np.ndarray, images: ImageList,
-          n_classes: int) -> _Ranked:
+          n_classes: int, rank: tuple[np.ndarray, int]) -> _Ranked:
     """Per class, descending confidence; ties by numeric image id, then file order (the
     devkit sorts all detections by image id, stably, before ranking them stably)."""
     keep = np.flatnonzero(~ignored)
-    order = keep[np.lexsort((images.ids[dets.image[keep]], -dets.confidence[keep], dets.label[keep]))]
+    id_rank = np.empty(len(images), dtype=np.int64)
+    id_rank[np.argsort(images.ids, kind="stable")] = np.arange(len(images))
+    order = keep[_stable_order([(dets.label[keep], n_classes), rank,
+                                (id_rank[dets.image[keep]], len(images))])]
     label = dets.label[order]
     bounds = np.searchsorted(label, np.arange(n_classes + 1))
     return _Ranked(label, dets.image[order], tp[order], bounds)
@@ -594,21 +623,21 @@ def _rank(dets: Detections, tp: np.ndarray, ignored: np.ndarray, images: ImageLi
 
 def _voc_ap(ctp: np.ndarray, cfp: np.ndarray, positives: float | np.ndarray,
             tp_at: np.ndarray) -> np.ndarray:
-    """VOC all-points AP over the last axis, evaluated at true positives only.
+    """VOC all-points AP along the first axis, evaluated at true positives only.
 
     ``ctp``/``cfp``: cumulative (weighted) counts at each true positive of the class
-    (shape (..., T)). Precision peaks at true positives and recall changes only there,
+    (shape (T, ...)). Precision peaks at true positives and recall changes only there,
     so the devkit's sum over recall changes needs nothing else.
     """
-    if ctp.shape[-1] == 0:
-        return np.zeros(ctp.shape[:-1])
+    if ctp.shape[0] == 0:
+        return np.zeros(ctp.shape[1:])
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = ctp / positives
         precision = ctp / (ctp + cfp)
-    best = np.flip(np.maximum.accumulate(np.flip(precision, -1), axis=-1), -1)
-    previous = np.concatenate((np.zeros(recall.shape[:-1] + (1,)), recall[..., :-1]), axis=-1)
+    best = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
+    previous = np.concatenate((np.zeros((1, *recall.shape[1:])), recall[:-1]), axis=0)
     step = np.where(tp_at, recall - previous, 0.0)
-    return (step * np.where(tp_at, best, 0.0)).sum(axis=-1)
+    return (step * np.where(tp_at, best, 0.0)).sum(axis=0)
 
 
 def evaluate_detection(dets: Detections, truth: DetTruth, *, bootstrap: int = 1000,
@@ -618,8 +647,9 @@ def evaluate_detection(dets: Detections, truth: DetTruth, *, bootstrap: int = 10
     ignored = _blacklisted(dets.image, dets.label, truth.blacklist, n_classes)
     counted = ~_blacklisted(truth.image, truth.label, truth.blacklist, n_classes)
     positives = np.bincount(truth.label[counted], minlength=n_classes).astype(np.int64)
-    tp = match(dets, truth, ignored)
-    ranked = _rank(dets, tp, ignored, truth.images, n_classes)
+    rank = confidence_rank(dets.confidence[~ignored])
+    tp = match(dets, truth, ignored, rank)
+    ranked = _rank(dets, tp, ignored, truth.images, n_classes, rank)
     ap = np.full(n_classes, np.nan)
     for c in range(n_classes):
         lo, hi = ranked.bounds[c], ranked.bounds[c + 1]
@@ -643,14 +673,14 @@ def evaluate_detection(dets: Detections, truth: DetTruth, *, bootstrap: int = 10
 class _ClassTerms:
     """What one class's AP needs under image weights: its true positives' images, and the
     false positives before each of them as a count matrix (dense, for BLAS) or as
-    (image, segment, count) triples (sparse), whichever is cheaper."""
+    (image, segment) pairs (sparse), whichever is cheaper."""
 
     tp_img: np.ndarray  # (T,) image of each true positive, in rank order
     obj_img: np.ndarray  # (U,) images holding counted objects of the class
     obj_count: np.ndarray  # (U,) float64 objects in each
-    fp_img: np.ndarray  # dense: (V,) images; sparse: (P,) image per triple
-    fp_seg: np.ndarray | None  # sparse: (P,) segment (0..T-1) per triple, sorted; None if dense
-    fp_count: np.ndarray  # dense: (V, T) counts; sparse: (P,) counts
+    fp_img: np.ndarray  # dense: (V,) images; sparse: (F,) image of each false positive
+    fp_seg: np.ndarray | None  # sparse: (F,) segment (0..T-1) of each, sorted; None if dense
+    fp_count: np.ndarray  # dense: (T, V) counts; sparse: unused
 
     @property
     def width(self) -> int:
@@ -689,32 +719,34 @@ def _class_terms(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images
         seg_c, img_c, count_c = pair_seg[p0:p1] - t0, pair_img[p0:p1], counts[p0:p1].astype(np.float64)
         images_c, inverse = np.unique(img_c, return_inverse=True)
         if images_c.size * (t1 - t0) <= 8 * seg_c.size:  # BLAS beats gathers by about that
-            dense = np.zeros((images_c.size, t1 - t0))
-            np.add.at(dense, (inverse, seg_c), count_c)
+            dense = np.zeros((t1 - t0, images_c.size))
+            np.add.at(dense, (seg_c, inverse), count_c)
             out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, images_c, None, dense))
-        else:
-            out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, img_c, seg_c, count_c))
+        else:  # one row per false positive: a gather and a sum, no multiply
+            reps = counts[p0:p1]
+            out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, np.repeat(img_c, reps),
+                                   np.repeat(seg_c, reps), np.zeros(0)))
     return out
 
 
-def _weighted_ap(terms: _ClassTerms, w: np.ndarray) -> np.ndarray:
-    """(b,) the class's AP under each row of image weights ``w`` (b, N); NaN without objects."""
-    pos = w[:, terms.obj_img] @ terms.obj_count
-    ap = np.full(w.shape[0], np.nan)
+def _weighted_ap(terms: _ClassTerms, wt: np.ndarray) -> np.ndarray:
+    """(b,) the class's AP under each column of image weights ``wt`` (N, b); NaN without
+    objects. Images are rows, so every gather copies whole contiguous rows."""
+    pos = terms.obj_count @ wt[terms.obj_img]
+    ap = np.full(wt.shape[1], np.nan)
     present = pos > 0
     if terms.tp_img.size == 0:
         ap[present] = 0.0
         return ap
-    wtp = w[:, terms.tp_img]
+    wtp = wt[terms.tp_img]  # (T, b)
     if terms.fp_seg is None:
-        fp = w[:, terms.fp_img] @ terms.fp_count
+        fp = terms.fp_count @ wt[terms.fp_img]
     else:
         fp = np.zeros_like(wtp)
         if terms.fp_seg.size:
             starts = np.flatnonzero(np.concatenate(([True], terms.fp_seg[1:] != terms.fp_seg[:-1])))
-            fp[:, terms.fp_seg[starts]] = np.add.reduceat(w[:, terms.fp_img] * terms.fp_count, starts,
-                                                          axis=1)
-    value = _voc_ap(np.cumsum(wtp, axis=1), np.cumsum(fp, axis=1), pos[:, None], wtp > 0)
+            fp[terms.fp_seg[starts]] = np.add.reduceat(wt[terms.fp_img], starts, axis=0)
+    value = _voc_ap(np.cumsum(wtp, axis=0), np.cumsum(fp, axis=0), pos, wtp > 0)
     ap[present] = value[present]
     return ap
 
@@ -740,8 +772,9 @@ def _bootstrap(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images: 
     stats = []
     for lo in range(0, bootstrap, batch):
         b = min(batch, bootstrap - lo)
-        w = rng.multinomial(n_images, np.full(n_images, 1.0 / n_images), size=b).astype(np.float64)
-        ap = np.stack([_weighted_ap(t, w) for t in used], axis=1)
+        w = rng.multinomial(n_images, np.full(n_images, 1.0 / n_images), size=b)
+        wt = np.ascontiguousarray(w.T, dtype=np.float64)  # (N, b): an image's weights in one row
+        ap = np.stack([_weighted_ap(t, wt) for t in used], axis=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample may lose every class
             stats.append(np.nanmean(ap, axis=1))
