@@ -436,11 +436,19 @@ def _fast_table(raw: bytes) -> tuple[np.ndarray | None, np.ndarray]:
     # Each run of 7 tokens must lie on one line, and runs on distinct lines: then every
     # non-blank line holds exactly 7 (a short or long line breaks the alignment).
     ends = np.flatnonzero(buf == _NEWLINE)
-    line_a = np.searchsorted(ends, first[::FIELDS])
-    line_b = np.searchsorted(ends, first[FIELDS - 1 :: FIELDS])
-    if not np.array_equal(line_a, line_b) or (line_a.size > 1 and (np.diff(line_a) <= 0).any()):
-        return None, none
-    used = line_a
+    runs = first.size // FIELDS
+    if ends.size in (runs, runs - 1):  # no blank line: run i must lie on line i
+        bounds = np.concatenate(([-1], ends, [buf.size]))
+        inside = (first[::FIELDS] > bounds[:runs]) & (first[FIELDS - 1 :: FIELDS] < bounds[1 : runs + 1])
+        if not inside.all():
+            return None, none
+        used = np.arange(runs)
+    else:
+        line_a = np.searchsorted(ends, first[::FIELDS])
+        line_b = np.searchsorted(ends, first[FIELDS - 1 :: FIELDS])
+        if not np.array_equal(line_a, line_b) or (line_a.size > 1 and (np.diff(line_a) <= 0).any()):
+            return None, none
+        used = line_a
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
@@ -700,8 +708,8 @@ def _class_terms(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images
     before_class = np.concatenate(([0], ctp_all))[ranked.bounds[:-1]]
     seg = class_tp_start[ranked.label] + (ctp_all - before_class[ranked.label]) - ranked.tp
     relevant = ~ranked.tp & (seg < class_tp_start[ranked.label + 1])
-    keys, counts = np.unique(seg[relevant] * n_images + ranked.image[relevant], return_counts=True)
-    pair_seg, pair_img = keys // n_images, keys % n_images
+    # Ranked order is class-major, so segments only grow along it: already sorted.
+    pair_seg, pair_img = seg[relevant], ranked.image[relevant]
     pair_bounds = np.searchsorted(pair_seg, class_tp_start)
     obj_keys, obj_counts = np.unique(truth.label[counted] * n_images + truth.image[counted],
                                      return_counts=True)
@@ -716,16 +724,14 @@ def _class_terms(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images
         p0, p1 = pair_bounds[c], pair_bounds[c + 1]
         o_img = obj_keys[obj_bounds[c] : obj_bounds[c + 1]] % n_images
         o_count = obj_counts[obj_bounds[c] : obj_bounds[c + 1]].astype(np.float64)
-        seg_c, img_c, count_c = pair_seg[p0:p1] - t0, pair_img[p0:p1], counts[p0:p1].astype(np.float64)
+        seg_c, img_c = pair_seg[p0:p1] - t0, pair_img[p0:p1]
         images_c, inverse = np.unique(img_c, return_inverse=True)
         if images_c.size * (t1 - t0) <= 8 * seg_c.size:  # BLAS beats gathers by about that
             dense = np.zeros((t1 - t0, images_c.size))
-            np.add.at(dense, (seg_c, inverse), count_c)
+            np.add.at(dense, (seg_c, inverse), 1.0)
             out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, images_c, None, dense))
-        else:  # one row per false positive: a gather and a sum, no multiply
-            reps = counts[p0:p1]
-            out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, np.repeat(img_c, reps),
-                                   np.repeat(seg_c, reps), np.zeros(0)))
+        else:  # one row per false positive: a gather and a sum
+            out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, img_c, seg_c, np.zeros(0)))
     return out
 
 

@@ -157,6 +157,14 @@ def test_parsing_fast_and_precise_paths_agree() -> None:
                                       classes=3)
     assert fast.image.tolist() == [1, 0] and fast.label.tolist() == [0, 2]
     assert fast.confidence.tolist() == [0.25, -1.0] and fast.boxes[1].tolist() == [10.0, 0, 9, 9]
+    # No final newline; a blank last line; a blank line in the middle of a file without one.
+    for data in (b"20 1 0.25 0 0 9.5 9\n10 3 -1 1e1 0 9 9", b"20 1 0.25 0 0 9.5 9\n10 3 -1 1e1 0 9 9\n  ",
+                 b"20 1 0.25 0 0 9.5 9\n\n10 3 -1 1e1 0 9 9"):
+        again = detection.parse_detections(data, images=images, classes=3)
+        assert again.image.tolist() == [1, 0] and again.boxes.tolist() == fast.boxes.tolist()
+    # 6 then 8 fields: 14 tokens, a multiple of 7, still refused at the short line.
+    with pytest.raises(FormatError, match="line 1: expected 7 fields .* found 6"):
+        detection.parse_detections(b"20 1 0.9 0 0 9\n10 2 0.1 0 0 9 9 9\n", images=images, classes=3)
     for empty in (b"", b" \n\n"):
         with pytest.raises(FormatError, match="the file is empty"):
             detection.parse_detections(empty, images=images, classes=3)
