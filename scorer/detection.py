@@ -546,6 +546,48 @@ def confidence_rank(confidence: np.ndarray) -> tuple[np.ndarray, int]:
     return rank, int(rank.max()) + 1 if rank.size else 1
 
 
+#: Candidate (detection, object) pairs whose IoU is computed at a time: a file that puts
+#: millions of detections on one crowded image costs bounded memory.
+PAIR_CHUNK = 2_000_000
+
+
+def _candidates(boxes: np.ndarray, lo: np.ndarray, per_det: np.ndarray, obj_order: np.ndarray,
+                coords: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(detection, object, IoU) for every detection and object of its (image, class) whose
+    IoU reaches the object's threshold. ``lo``/``per_det``: each detection's run of
+    candidate objects in ``obj_order``. Computed in chunks of about ``PAIR_CHUNK`` pairs."""
+    thresholds = object_thresholds(coords)
+    ends = np.cumsum(per_det)
+    cuts = np.searchsorted(ends, np.arange(PAIR_CHUNK, int(ends[-1]), PAIR_CHUNK), side="left")
+    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for first, last in zip(np.r_[0, cuts], np.r_[cuts, per_det.size], strict=True):
+        if last <= first:
+            continue
+        counts = per_det[first:last]
+        total = int(counts.sum())
+        if total == 0:
+            continue
+        pair_det = np.repeat(np.arange(first, last), counts)
+        offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        pair_obj = obj_order[np.repeat(lo[first:last], counts) + offset]
+        b = boxes[pair_det]
+        g = coords[pair_obj]
+        # The devkit's arithmetic, in its order: float64 throughout.
+        iw = np.minimum(b[:, 2], g[:, 2]) - np.maximum(b[:, 0], g[:, 0]) + 1
+        ih = np.minimum(b[:, 3], g[:, 3]) - np.maximum(b[:, 1], g[:, 1]) + 1
+        ua = ((b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+              + (g[:, 2] - g[:, 0] + 1) * (g[:, 3] - g[:, 1] + 1) - iw * ih)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ov = iw * ih / ua
+            ok = (iw > 0) & (ih > 0) & (ov >= thresholds[pair_obj])
+        kept.append((pair_det[ok], pair_obj[ok], ov[ok]))
+    if not kept:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    return (np.concatenate([k[0] for k in kept]), np.concatenate([k[1] for k in kept]),
+            np.concatenate([k[2] for k in kept]))
+
+
 def match(dets: Detections, truth: DetTruth, ignored: np.ndarray,
           rank: tuple[np.ndarray, int] | None = None) -> np.ndarray:
     """(D,) bool true positives, in file order, by the devkit's greedy matching.
@@ -570,22 +612,8 @@ def match(dets: Detections, truth: DetTruth, ignored: np.ndarray,
     hi = np.searchsorted(obj_group, det_group, side="right")
     per_det = hi - lo
     tp_sorted = np.zeros(order.size, dtype=bool)
-    total = int(per_det.sum())
-    if total:
-        pair_det = np.repeat(np.arange(order.size), per_det)
-        pair_obj = obj_order[np.repeat(lo, per_det) + np.arange(total)
-                             - np.repeat(np.cumsum(per_det) - per_det, per_det)]
-        b = dets.boxes[order[pair_det]]
-        g = truth.coords[pair_obj]
-        # The devkit's arithmetic, in its order: float64 throughout.
-        iw = np.minimum(b[:, 2], g[:, 2]) - np.maximum(b[:, 0], g[:, 0]) + 1
-        ih = np.minimum(b[:, 3], g[:, 3]) - np.maximum(b[:, 1], g[:, 1]) + 1
-        ua = ((b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-              + (g[:, 2] - g[:, 0] + 1) * (g[:, 3] - g[:, 1] + 1) - iw * ih)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ov = iw * ih / ua
-            ok = (iw > 0) & (ih > 0) & (ov >= object_thresholds(truth.coords)[pair_obj])
-        pair_det, pair_obj, ov = pair_det[ok], pair_obj[ok], ov[ok]
+    if per_det.any():
+        pair_det, pair_obj, ov = _candidates(dets.boxes[order], lo, per_det, obj_order, truth.coords)
         # Per detection: highest IoU first, the earlier object on a tie (the devkit's strict >).
         rank_in_group = np.empty(truth.objects, dtype=np.int64)
         rank_in_group[obj_order] = np.arange(truth.objects)
