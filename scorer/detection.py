@@ -147,15 +147,20 @@ class DetectionResult:
     task: str = "detection"
 
     def to_json(self) -> dict[str, Any]:
+        """Plain JSON types; NaN (no class has an object) becomes null."""
         return {
             "task": self.task,
             "images": self.images,
             "detections": self.detections,
-            "score": self.score,
-            "ap_per_class": [None if math.isnan(x) else float(x) for x in self.ap_per_class],
-            "ci95": [self.ci95[0], self.ci95[1]],
+            "score": _finite(self.score),
+            "ap_per_class": [_finite(x) for x in self.ap_per_class],
+            "ci95": [_finite(self.ci95[0]), _finite(self.ci95[1])],
             "warnings": list(self.warnings),
         }
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
 
 
 # ---------------------------------------------------------------------------- loading

@@ -104,6 +104,12 @@ def test_empty_images_classes_without_detections_or_objects() -> None:
     assert np.isnan(ap[2]) and result.score == 0.25  # class 3 has no objects: left out
     assert result.warnings == ["1 classes have no ground-truth objects; the mean AP leaves them out"]
     assert result.to_json()["ap_per_class"] == [0.5, 0.0, None]
+    # Nothing to score at all (every object blacklisted): null, not NaN, in the JSON.
+    nothing = case(["10,n00000003,0,0,99,99"], ["10 1 0.9 0 0 99 99"], blacklist=["10 n00000003"],
+                   bootstrap=50)
+    assert nothing.ignored.tolist() == [True] and nothing.positives.tolist() == [0, 0, 0]
+    assert json.loads(json.dumps(nothing.to_json()))["score"] is None
+    assert nothing.to_json()["ci95"] == [None, None]
 
 
 def test_blacklist_ignores_detections_and_objects_of_that_image_and_class() -> None:
