@@ -42,6 +42,9 @@ FIELDS = 7
 #: A class's bootstrap terms are a dense (TPs x images) matrix for BLAS when it has at
 #: most this many cells per false positive; else a gather of one row per false positive.
 DENSE_FACTOR = 8
+#: Element operations the bootstrap may spend in all (about 5 s here), and the fewest
+#: replicates it falls back to for a file too large for the full count.
+BOOTSTRAP_BUDGET, MIN_REPLICATES = 2_000_000_000, 200
 #: The header of the compact ground-truth CSV.
 COMPACT_HEADER = "image_id,wnid,xmin,ymin,xmax,ymax"
 _NEWLINE, _SPACE = ord("\n"), ord(" ")
@@ -707,9 +710,23 @@ def evaluate_detection(dets: Detections, truth: DetTruth, *, bootstrap: int = 10
     warnings_out = []
     empty = int((positives == 0).sum())
     if empty:
-        warnings_out.append(f"{empty} classes have no ground-truth objects; the mean AP leaves them out")
+        what = "1 class has" if empty == 1 else f"{empty} classes have"
+        warnings_out.append(f"{what} no ground-truth objects; the mean AP leaves them out")
     score = float(np.nanmean(ap)) if empty < n_classes else float("nan")
-    ci = _bootstrap(ranked, truth, counted, n_images, n_classes, score, bootstrap, seed)
+    replicates = bootstrap
+    if bootstrap > 0 and not math.isnan(score):
+        terms = _class_terms(ranked, truth, counted, n_images, n_classes)
+        # A replicate costs about this many element operations; a huge file gets fewer
+        # replicates (never under MIN_REPLICATES) rather than minutes of work.
+        work = n_images + sum(t.tp_img.size + t.obj_img.size + t.fp_img.size + t.fp_count.size
+                              for t in terms if t is not None)
+        replicates = max(min(bootstrap, MIN_REPLICATES), min(bootstrap, BOOTSTRAP_BUDGET // max(work, 1)))
+        if replicates < bootstrap:
+            warnings_out.append(f"the interval uses {replicates} bootstrap replicates, not {bootstrap}, "
+                                "to bound the time a file this large may take")
+        ci = _bootstrap(terms, n_images, score, replicates, seed)
+    else:
+        ci = (score, score)
     return DetectionResult(n_images, len(dets), score, ap, ci, positives, tp, ignored, warnings_out)
 
 
@@ -801,21 +818,19 @@ def _weighted_ap(terms: _ClassTerms, wt: np.ndarray, wt_int: np.ndarray) -> np.n
     return ap
 
 
-def _bootstrap(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images: int, n_classes: int,
-               point: float, bootstrap: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+def _bootstrap(terms: list[_ClassTerms | None], n_images: int, point: float, bootstrap: int, seed: int,
+               level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of mean AP over resampled images.
 
-    A resample is a vector of image weights (multinomial counts); detections and objects
+    A resample is a vector of image weights (how often each image is drawn in N draws
+    with replacement); detections and objects
     count with their image's weight, ranks stay as they are (copies of an image sit side
     by side). Only true positives are evaluated (precision peaks and recall changes only
     there), with the weighted false positives before each from per-class count
     matrices: a replicate costs about (true positives + images with false positives per
     class), not the number of detections.
     """
-    if bootstrap <= 0 or n_images == 0 or math.isnan(point):
-        return (point, point)
     rng = np.random.default_rng(seed)
-    terms = _class_terms(ranked, truth, counted, n_images, n_classes)
     used = [t for t in terms if t is not None]
     widest = max([n_images, *(t.width for t in used)])
     batch = max(1, min(bootstrap, 4_000_000 // widest))  # temporaries near 32 MB

@@ -102,7 +102,7 @@ def test_empty_images_classes_without_detections_or_objects() -> None:
     ap = result.ap_per_class
     assert ap[0] == 0.5 and ap[1] == 0.0  # class 2 (n00000001): no detections
     assert np.isnan(ap[2]) and result.score == 0.25  # class 3 has no objects: left out
-    assert result.warnings == ["1 classes have no ground-truth objects; the mean AP leaves them out"]
+    assert result.warnings == ["1 class has no ground-truth objects; the mean AP leaves them out"]
     assert result.to_json()["ap_per_class"] == [0.5, 0.0, None]
     # Nothing to score at all (every object blacklisted): null, not NaN, in the JSON.
     nothing = case(["10,n00000003,0,0,99,99"], ["10 1 0.9 0 0 99 99"], blacklist=["10 n00000003"],
@@ -262,6 +262,14 @@ def test_bootstrap_is_seeded_and_brackets_the_score() -> None:
     assert one.ci95 == case(objects, preds, bootstrap=200).ci95
     assert one.ci95[0] <= one.score <= one.ci95[1] and one.ci95[0] < one.ci95[1]
     assert case(objects, preds, bootstrap=0).ci95 == (one.score, one.score)
+    assert not any("replicates" in w for w in one.warnings)
+
+
+def test_a_huge_file_gets_fewer_replicates_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(detection, "BOOTSTRAP_BUDGET", 10)
+    result = case(["10,n00000003,0,0,99,99"], ["10 1 0.9 0 0 99 99", "20 1 0.8 0 0 9 9"], bootstrap=300)
+    assert result.warnings[-1] == ("the interval uses 200 bootstrap replicates, not 300, to bound the "
+                                   "time a file this large may take")
 
 
 # ---------------------------------------------------------------------------- det-sample
