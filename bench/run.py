@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import detection_bench
 import leaderboard_bench
 import scorer_bench
 import submissions_bench
 
 if __name__ == "__main__":
     scorer_bench.main()
+    detection_bench.main()
     leaderboard_bench.main()
     submissions_bench.main()

@@ -1,8 +1,10 @@
 """scorer: the official ILSVRC metrics, exact to the development kits, at memory speed.
 
 Pure numpy (scipy only to read ``meta.mat``); never imports the web platform.
+Detection (mean AP) is ``scorer.detection``; ReaL labels are ``scorer.real``.
 """
 
+from scorer import detection, real
 from scorer.classes import ClassList, load_classes
 from scorer.errors import FormatError
 from scorer.metrics import EXCLUDED, Result, evaluate
@@ -17,4 +19,5 @@ __all__ = [
     "bootstrap_ci", "evaluate", "load_classes", "load_ground_truth", "pack_array", "pack_outcomes",
     "parse_predictions", "unpack_array", "unpack_outcomes",
     "PairedDifference", "image_errors", "paired_bootstrap", "tie_groups",
+    "detection", "real",
 ]

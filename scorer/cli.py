@@ -2,6 +2,11 @@
 
 Exit codes: 0 scored; 2 a bad file or bad arguments (message on stderr, with the
 file's role and the line number).
+
+``--task detection`` (ILSVRC DET, mean AP) takes the image list as ``--labels``,
+VOC XML (folder or tar) or the compact CSV as ``--boxes``, ``classes.txt`` or
+``meta_det.mat`` as ``--classes`` and ``image_id wnid`` lines as ``--blacklist``.
+``--real real.json`` adds the ReaL error to the other tasks.
 """
 
 from __future__ import annotations
@@ -15,14 +20,18 @@ from typing import Any
 
 import numpy as np
 
+from scorer import detection
 from scorer.classes import ClassList, load_classes
 from scorer.errors import FormatError
 from scorer.metrics import Result, evaluate
-from scorer.predictions import TASKS, parse_predictions
+from scorer.predictions import TASKS, Predictions, parse_predictions
+from scorer.real import load_real, real_error_at_k
 from scorer.sources import DEFAULT_MAX_DECOMPRESSED, Source, decode_text, read_bytes, sniff, split_lines
 from scorer.truth import load_ground_truth
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
+#: ``--task`` choices: the per-image tasks and detection.
+CLI_TASKS = (*TASKS, "detection")
 
 
 class _Bad(Exception):
@@ -36,14 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scorer", description="Score ILSVRC-style submissions.")
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score one submission against ground truth")
-    ev.add_argument("--task", required=True, choices=TASKS)
+    ev.add_argument("--task", required=True, choices=CLI_TASKS)
     ev.add_argument("--predictions", required=True, metavar="FILE")
     ev.add_argument("--labels", metavar="FILE",
-                    help="ground-truth labels; optional when --boxes is a Kaggle solution CSV")
+                    help="ground-truth labels; optional when --boxes is a Kaggle solution CSV; "
+                    "detection: the image list (val.txt)")
     ev.add_argument("--boxes", metavar="FILE_OR_DIR",
                     help="Kaggle solution CSV, or a folder or .tar/.tgz of PASCAL VOC XML files")
     ev.add_argument("--classes", metavar="FILE", help="meta.mat, LOC_synset_mapping.txt or a plain list")
-    ev.add_argument("--blacklist", metavar="FILE", help="1-based image numbers excluded from localization")
+    ev.add_argument("--blacklist", metavar="FILE", help="1-based image numbers excluded from localization; "
+                    "detection: 'image_id wnid' lines")
+    ev.add_argument("--real", metavar="FILE", help="ReaL labels (real.json): adds real_error_at_k")
     ev.add_argument("--guesses", type=int, default=5, help="guesses per image (default 5)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--per-class", action="store_true", help="also print the error of every class")
@@ -85,6 +97,10 @@ def _load(role: str, func: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def run_evaluate(args: argparse.Namespace) -> Result:
+    return _run(args)[0]
+
+
+def _run(args: argparse.Namespace) -> tuple[Result, Predictions, ClassList]:
     if args.labels is None and args.boxes is None:
         raise _Bad("arguments", ValueError("give --labels, or --boxes with a Kaggle solution CSV"))
     if args.classes:
@@ -96,8 +112,60 @@ def run_evaluate(args: argparse.Namespace) -> Result:
     predictions = _load(f"predictions {args.predictions}", parse_predictions, args.predictions,
                         task=args.task, guesses=args.guesses, classes=classes, images=truth.images,
                         max_decompressed=args.max_decompressed_mb * 1024**2)
-    return _load(f"predictions {args.predictions}", evaluate, predictions, truth, task=args.task,
-                 guesses=args.guesses, classes=classes, bootstrap=args.bootstrap, seed=args.seed)
+    result = _load(f"predictions {args.predictions}", evaluate, predictions, truth, task=args.task,
+                   guesses=args.guesses, classes=classes, bootstrap=args.bootstrap, seed=args.seed)
+    return result, predictions, classes
+
+
+def run_real(args: argparse.Namespace, predictions: Predictions, classes: ClassList) -> dict[str, Any]:
+    """``real_error_at_k`` (k = 1..K) and ``real_images`` for ``--real``."""
+    real = _load(f"real {args.real}", load_real, args.real, classes, images=predictions.images)
+    labels = predictions.labels[:, : args.guesses]
+    if labels.shape[1] < args.guesses:
+        labels = np.pad(labels, ((0, 0), (0, args.guesses - labels.shape[1])), constant_values=-1)
+    errors = _load(f"real {args.real}", real_error_at_k, labels, real)
+    return {"real_error_at_k": errors, "real_images": real.counted_images}
+
+
+def run_detection(args: argparse.Namespace) -> detection.DetectionResult:
+    if args.labels is None or args.boxes is None or args.classes is None:
+        raise _Bad("arguments", ValueError("detection needs --labels (the image list, val.txt), "
+                                           "--boxes and --classes"))
+    if args.real is not None:
+        raise _Bad("arguments", ValueError("--real applies to classification, not detection"))
+    classes = _load(f"classes {args.classes}", detection.load_det_classes, args.classes)
+    images = _load(f"labels {args.labels}", detection.load_image_list, args.labels)
+    truth = _load("ground truth", detection.load_det_truth, images, classes, args.boxes,
+                  args.blacklist)
+    dets = _load(f"predictions {args.predictions}", detection.parse_detections, args.predictions,
+                 images=images, classes=len(classes),
+                 max_decompressed=args.max_decompressed_mb * 1024**2)
+    return detection.evaluate_detection(dets, truth, bootstrap=args.bootstrap, seed=args.seed)
+
+
+def render_detection(result: detection.DetectionResult, wnids: Sequence[str] | None = None) -> str:
+    lines = [f"task detection, {result.images} images, {result.detections} detections",
+             f"mean AP: {result.score:.6f} (95% CI {result.ci95[0]:.6f} .. {result.ci95[1]:.6f})"]
+    lines.extend(f"warning: {w}" for w in result.warnings)
+    if wnids is not None:
+        lines.append(f"{'class':>5}  {'wnid':<12} AP")
+        for i, (wnid, value) in enumerate(zip(wnids, result.ap_per_class, strict=True), 1):
+            lines.append(f"{i:>5}  {wnid:<12} " + ("-" if np.isnan(value) else f"{value:.6f}"))
+    return "\n".join(lines)
+
+
+def _main_detection(args: argparse.Namespace) -> int:
+    try:
+        result = run_detection(args)
+    except _Bad as exc:
+        print(f"scorer: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        wnids = detection.load_det_classes(args.classes).wnids if args.per_class else None
+        print(render_detection(result, wnids))
+    return EXIT_OK
 
 
 def _finite(x: float) -> float | None:
@@ -133,13 +201,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_decompressed_mb < 1:
         print("scorer: --max-decompressed-mb must be at least 1", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.task == "detection":
+        return _main_detection(args)
     try:
-        result = run_evaluate(args)
+        result, predictions, classes = _run(args)
+        real = run_real(args, predictions, classes) if args.real else None
     except _Bad as exc:
         print(f"scorer: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
         out = result.to_json()
+        if real is not None:
+            out.update(real)
         if args.per_class:
             out["per_class"] = [_finite(x) for x in result.per_class]
         print(json.dumps(out))
@@ -148,7 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.per_class:
             wnids = load_classes(args.classes).wnids if args.classes else tuple(
                 str(i + 1) for i in range(result.per_class.size))
-        print(render_table(result, wnids))
+        table = render_table(result, wnids)
+        if real is not None:
+            table += "\nReaL error (" + f"{real['real_images']} images): " + " ".join(
+                f"k={k} {e:.6f}" for k, e in enumerate(real["real_error_at_k"], 1))
+        print(table)
     return EXIT_OK
 
 
