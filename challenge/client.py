@@ -1,4 +1,5 @@
-"""The competitors' command-line client: ``challenge login|submit|submissions|status|leaderboard``.
+"""The competitors' command-line client: ``challenge login|submit|quota|submissions|status|
+download|leaderboard``.
 
 It talks to a server's REST API (/api/v1) over HTTP with the standard library
 only, so it never needs the platform's database or configuration: these
@@ -21,6 +22,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -134,6 +136,19 @@ class Client:
         url = f"{self.settings.url}/api/v1{path}" + (f"?{query}" if query else "")
         return self._send(urllib.request.Request(url, headers=self._headers(token_needed)))
 
+    def get_file(self, path: str) -> tuple[bytes, str]:
+        """The raw bytes at ``path`` and the server's file name for them (token needed)."""
+        request = urllib.request.Request(f"{self.settings.url}/api/v1{path}",
+                                         headers=self._headers(token_needed=True))
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                name = response.headers.get_filename() or ""
+                return response.read(), name
+        except urllib.error.HTTPError as exc:
+            raise _error_from(exc) from exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise ApiError(0, f"cannot reach {self.settings.url}: {getattr(exc, 'reason', exc)}") from exc
+
     def upload(self, slug: str, track: str, file: Path, fields: dict[str, str],
                progress: Callable[[int], None] | None = None, chunk_size: int = CHUNK) -> Any:
         """POST the file as multipart/form-data, streamed in chunks so big files
@@ -183,6 +198,35 @@ def _split_track(value: str) -> tuple[str, str]:
     if not sep or not slug or not track or "/" in track:
         raise click.BadParameter(f"expected CHALLENGE/TRACK such as ilsvrc2012/loc, got {value!r}")
     return slug, track
+
+
+def human_wait(seconds: float) -> str:
+    """A wait as people say it: '40 s', '5 min', '9 h 49 min', '2 days 3 h'."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = (seconds + 59) // 60  # never promise a slot earlier than it opens
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    days, hours = divmod(hours, 24)
+    return f"{days} days" + (f" {hours} h" if hours else "")
+
+
+def _size(n: int) -> str:
+    return f"{n:,} bytes" + (f" ({n / 2**20:.0f} MB)" if n >= 2**20 else "")
+
+
+def _when(iso: str | None) -> str:
+    """An ISO time from the API as 'YYYY-MM-DD HH:MM UTC (in 9 h 49 min)'."""
+    if not iso:
+        return "never in this phase"
+    moment = datetime.fromisoformat(iso)
+    left = (moment - datetime.now(UTC)).total_seconds()
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") + (f" (in {human_wait(left)})" if left > 0
+                                                                     else "")
 
 
 def _pct(value: Any) -> str:
@@ -266,6 +310,21 @@ def submit_command(file: Path, track_ref: str, phase: str | None, method: str, d
     fields = {k: v for k, v in (("phase", phase), ("method", method),
                                 ("description", description)) if v}
     size = file.stat().st_size
+    # Ask first what the server takes: a file over its limit, or an upload with no slot
+    # left, is refused here in a second instead of after sending tens of megabytes.
+    try:
+        quota = client.get(f"/challenges/{_segment(slug)}/tracks/{_segment(track)}/quota",
+                           {"phase": phase}, token_needed=True)
+    except ApiError as exc:
+        _fail(exc)
+    limit = quota.get("max_upload_bytes")
+    if isinstance(limit, int) and size > limit:
+        _fail(ApiError(413, f"{file.name} is {size:,} bytes; the server takes at most {_size(limit)}. "
+                            "Compress it with gzip, or check it is the right file"), EXIT_BAD_FILE)
+    if quota.get("remaining") == 0:
+        _fail(ApiError(429, f"no uploads left in phase {quota['phase']} ({quota['used']} of "
+                            f"{quota['limit']} used); the next slot opens "
+                            f"{_when(quota.get('next_slot_at'))}"))
     try:
         with click.progressbar(length=size, label=f"Uploading {file.name}", show_pos=True,
                                file=click.get_text_stream("stderr")) as bar:
@@ -274,7 +333,9 @@ def submit_command(file: Path, track_ref: str, phase: str | None, method: str, d
         message = exc.message
         retry = exc.body.get("retry_after")
         if exc.status == 429 and isinstance(retry, int):
-            message += f" (retry after {retry} s)"
+            message += f" (retry in {human_wait(retry)})"
+        if exc.status == 0 and isinstance(limit, int):
+            message += f"; the server may have closed the connection (its upload limit is {limit:,} bytes)"
         _fail(ApiError(exc.status, message), EXIT_BAD_FILE if exc.status in (400, 413) else 1)
     click.echo(f"Submission {created['id']} accepted: {created['status']}")
     if wait:
@@ -334,13 +395,61 @@ def submissions_command(track_ref: str | None, limit: int, before: int | None) -
         click.echo("No submissions.")
         return
     rows = [[str(s["id"]), "/".join(str(s.get(k) or "") for k in ("challenge", "track", "phase")),
-             s["status"], _pct((s.get("scores") or {}).get("error")), s.get("method") or "",
+             s["status"], _shown_error(s), s.get("method") or "",
              str(s.get("created_at") or "")[:19].replace("T", " ")] for s in subs]
     click.echo("\n".join(table(["ID", "TRACK", "STATUS", "ERROR", "METHOD", "UPLOADED (UTC)"], rows)))
     if body.get("next_before"):
         more = " ".join(["challenge submissions", *([f"--track {track_ref}"] if track_ref else []),
                          *([f"--limit {limit}"] if limit != 50 else []), f"--before {body['next_before']}"])
         click.echo(f"Older submissions: {more}")
+
+
+def _shown_error(sub: dict[str, Any]) -> str:
+    """The error a list shows: the whole phase's, else (split phases) the public images'."""
+    if isinstance(sub.get("scores"), dict):
+        return _pct(sub["scores"].get("error"))
+    public = next((v for v in sub.get("subset_scores") or [] if v.get("subset") == "public"), None)
+    return f"{_pct(public['error'])} (public)" if public else "-"
+
+
+@click.command("quota")
+@click.argument("track_ref", metavar="CHALLENGE/TRACK")
+@click.option("--phase", help="Phase slug (default: the phase open now).")
+def quota_command(track_ref: str, phase: str | None) -> None:
+    """How many uploads your team has left in a track's phase, and when the next slot opens."""
+    slug, track = _split_track(track_ref)
+    try:
+        q = Client(load_settings()).get(f"/challenges/{_segment(slug)}/tracks/{_segment(track)}/quota",
+                                        {"phase": phase}, token_needed=True)
+    except ApiError as exc:
+        _fail(exc)
+    per = "in total" if q["period"] == "total" else f"per {q['period']} (UTC)"
+    click.echo(f"{slug}/{track} phase {q['phase']}: {q['remaining']} of {q['limit']} uploads left {per}")
+    if q["remaining"] == 0:
+        click.echo(f"  next slot: {_when(q.get('next_slot_at'))}")
+    elif q.get("resets_at"):
+        click.echo(f"  this {q['period']} ends {_when(q['resets_at'])}")
+    if isinstance(q.get("max_upload_bytes"), int):
+        click.echo(f"  largest upload: {_size(q['max_upload_bytes'])}")
+
+
+@click.command("download")
+@click.argument("submission_id", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write it (default: the uploaded file's name, in this folder).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def download_command(submission_id: int, output: Path | None, force: bool) -> None:
+    """Download one of your team's submitted files, exactly as uploaded."""
+    try:
+        data, name = Client(load_settings()).get_file(f"/submissions/{submission_id}/file")
+    except ApiError as exc:
+        _fail(exc)
+    # The server's name is only a suggestion: never a path, never hidden.
+    target = output or Path(Path(name).name.lstrip(".") or f"submission-{submission_id}.txt")
+    if target.exists() and not force:
+        _fail(ApiError(0, f"{target} exists; use --force to overwrite it or -o to choose another name"))
+    target.write_bytes(data)
+    click.echo(f"Wrote {target} ({len(data):,} bytes)")
 
 
 @click.command("leaderboard")
@@ -385,4 +494,5 @@ def leaderboard_command(track_ref: str, phase: str | None, board_name: str, rank
     click.echo("\n".join(table(headers, rows)))
 
 
-COMMANDS = [login_command, submit_command, submissions_command, status_command, leaderboard_command]
+COMMANDS = [login_command, submit_command, quota_command, submissions_command, status_command,
+            download_command, leaderboard_command]

@@ -219,6 +219,8 @@ SCHEMAS: dict[str, Any] = {
         "next_slot_at": {**NULLABLE_TIME,
                          "description": "Now if an upload is possible; else when the next slot "
                                         "opens; null if none will before the phase closes."},
+        "max_upload_bytes": {**INTEGER, "minimum": 1,
+                             "description": "The largest upload the server accepts (larger: 413)."},
     }),
 }
 
@@ -314,6 +316,17 @@ PATHS: dict[str, Any] = {
                         "description": "Page size."}],
         "responses": {"200": _response("A page of the submissions, newest first.", "SubmissionList"),
                       **_errors(400, 401)},
+    }},
+    "/submissions/{submission_id}/file": {"get": {
+        "operationId": "downloadSubmission",
+        "summary": "The submission's file as uploaded (the caller's team's; organizers: any). "
+                   "`X-Content-SHA256` carries its checksum.",
+        "security": BEARER,
+        "parameters": [_path_param("submission_id", "Submission id.", INTEGER)],
+        "responses": {"200": {"description": "The file.",
+                              "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                 "format": "binary"}}}},
+                      **_errors(401, 404)},
     }},
     "/submissions/{submission_id}": {"get": {
         "operationId": "getSubmission", "summary": "One submission of the caller's team (organizers: any).",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from io import BytesIO
 from typing import Any
 
-from flask import g, jsonify, request, url_for
+from flask import current_app, g, jsonify, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from challenge import storage
 from challenge.api.auth import api_error, token_required
 from challenge.api.views import bp
 from challenge.extensions import db
@@ -138,6 +140,23 @@ def get_submission(submission_id: int) -> ResponseReturnValue:
     return jsonify(submission_json(submission, g.api_user))
 
 
+@bp.get("/submissions/<int:submission_id>/file")
+@token_required
+def download_submission(submission_id: int) -> ResponseReturnValue:
+    """The file as it was uploaded: the submitting team's members (and organizers) only."""
+    submission = db.session.get(Submission, submission_id)
+    if submission is None or not service.can_view(g.api_user, submission):
+        return api_error(404, f"no submission {submission_id} of yours")
+    try:
+        data = storage.read(submission.stored_path)
+    except FileNotFoundError:
+        return api_error(404, f"the file of submission {submission_id} is no longer stored")
+    response = send_file(BytesIO(data), mimetype="application/octet-stream", as_attachment=True,
+                         download_name=submission.filename)
+    response.headers["X-Content-SHA256"] = submission.sha256
+    return response
+
+
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when is not None else None
 
@@ -158,6 +177,7 @@ def get_quota(slug: str, track_slug: str) -> ResponseReturnValue:
         "phase": phase.slug, "limit": status.limit, "period": status.period,
         "period_key": status.period_key, "used": status.used, "remaining": status.remaining,
         "resets_at": _iso(status.resets_at), "next_slot_at": _iso(status.next_slot_at),
+        "max_upload_bytes": current_app.config["MAX_CONTENT_LENGTH"],
     })
 
 

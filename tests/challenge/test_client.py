@@ -5,6 +5,7 @@ main thread drains the queue while the client waits)."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 from submit_helpers import drain, team_with_token
 from werkzeug.serving import make_server
 
-from challenge.client import Client, Settings
+from challenge.client import Client, Settings, human_wait
 from challenge.models import Phase, Submission
 from tests.conftest import TINY_LABELS, perfect_predictions
 
@@ -133,7 +134,8 @@ def test_a_bad_file_prints_the_line_and_exits_2(app, db, redis, tmp_path, server
     app.config["MAX_CONTENT_LENGTH"] = 100  # the server thread serves this very app object
     large = run(app, tmp_path, "submit", str(bad), "--track", "tiny2012/loc", url=server,
                 token=team["token"])
-    assert large.returncode == 2 and "Error: the upload is larger than the limit of 100 bytes" in large.stderr
+    assert large.returncode == 2
+    assert "Error: bad.txt is 284 bytes; the server takes at most 100 bytes." in large.stderr
     assert db.scalar(select(func.count()).select_from(Submission)) == 0
 
 
@@ -167,7 +169,13 @@ def test_refusals_print_the_servers_message_and_exit_1(app, db, redis, tmp_path,
     over = run(app, tmp_path, "submit", str(good), "--track", "tiny2012/loc", url=server,
                token=team["token"])
     assert over.returncode == 1
-    assert "Error: quota reached: 2 submissions per day (UTC)" in over.stderr and "retry after" in over.stderr
+    # Refused before sending the file: the quota endpoint says no slot is left, and when.
+    assert "Error: no uploads left in phase test (2 of 2 used); the next slot opens " in over.stderr
+    assert re.search(r"opens \d{4}-\d\d-\d\d 00:00 UTC \(in (\d+ h( \d+ min)?|\d+ min)\)", over.stderr)
+    quota = run(app, tmp_path, "quota", "tiny2012/loc", url=server, token=team["token"])
+    assert quota.returncode == 0, quota.stderr
+    assert quota.stdout.splitlines()[0] == "tiny2012/loc phase test: 0 of 2 uploads left per day (UTC)"
+    assert "next slot: " in quota.stdout and "largest upload: " in quota.stdout
     missing = run(app, tmp_path, "status", "999999", url=server, token=team["token"])
     assert missing.returncode == 1 and "no submission 999999 of yours" in missing.stderr
     board = run(app, tmp_path, "leaderboard", "tiny2012", url=server)
@@ -203,3 +211,48 @@ def test_the_upload_streams_in_chunks_and_reports_progress(app, db, redis, tmp_p
     row = db.get(Submission, created["id"])
     assert row.method == "chunked"
     assert (Path(app.config["UPLOAD_FOLDER"]) / row.stored_path).read_bytes() == predictions.read_bytes()
+
+
+def test_human_waits() -> None:
+    assert [human_wait(s) for s in (0, 40, 60, 61, 3599, 3600, 35349, 86400 * 3 + 7200)] == [
+        "0 s", "40 s", "1 min", "2 min", "1 h", "1 h", "9 h 50 min", "3 days 2 h"]
+
+
+def test_download_writes_the_file_as_uploaded(app, db, redis, tmp_path, server, team):
+    predictions = tmp_path / "mine.txt"
+    predictions.write_bytes(perfect_predictions("localization"))
+    assert run(app, tmp_path, "submit", str(predictions), "--track", "tiny2012/loc", url=server,
+               token=team["token"]).returncode == 0
+    sid = db.scalar(select(Submission.id))
+    out = tmp_path / "out"
+    out.mkdir()
+    got = run(app, out, "download", str(sid), url=server, token=team["token"])
+    assert got.returncode == 0, got.stderr
+    assert (out / "mine.txt").read_bytes() == predictions.read_bytes()
+    again = run(app, out, "download", str(sid), url=server, token=team["token"])
+    assert again.returncode == 1 and "exists; use --force" in again.stderr
+    other = run(app, out, "download", str(sid), "-o", "copy.txt", url=server, token=team["token"])
+    assert other.returncode == 0 and (out / "copy.txt").read_bytes() == predictions.read_bytes()
+    missing = run(app, out, "download", "999999", url=server, token=team["token"])
+    assert missing.returncode == 1 and "no submission 999999 of yours" in missing.stderr
+
+
+def test_split_phase_lists_show_the_public_score() -> None:
+    from challenge.client import _shown_error
+
+    assert _shown_error({"scores": {"error": 0.25}}) == "0.25000"
+    assert _shown_error({"subset_scores": [{"subset": "public", "error": 0.125}]}) == "0.12500 (public)"
+    assert _shown_error({"status": "scored"}) == "-"
+
+
+def test_help_puts_the_competitors_commands_first(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHALLENGE_")}
+    env["CHALLENGE_INSTANCE"] = str(tmp_path / "instance")
+    shown = subprocess.run([str(CHALLENGE), "--help"], env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    competitor, server = text.index("Competitor commands"), text.index("Server and admin commands")
+    assert competitor < server
+    for name in ("login", "submit", "quota", "submissions", "status", "download", "leaderboard"):
+        assert competitor < text.index(f"\n  {name} ") < server, name
+    assert server < text.index("\n  worker ") and "--app" not in text and "--env-file" not in text

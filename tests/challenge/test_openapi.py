@@ -97,6 +97,10 @@ class Recorder:
         operation = DOCUMENT["paths"][template][method]
         documented = operation["responses"].get(str(status))
         assert documented is not None, f"{method.upper()} {template} answered {status}, undocumented"
+        if "application/octet-stream" in documented["content"]:  # a file download
+            assert response.mimetype == "application/octet-stream"
+            self.seen.add((template, method, status))
+            return response.data
         assert response.mimetype == "application/json"
         schema = documented["content"]["application/json"]["schema"]
         errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
@@ -190,6 +194,9 @@ def test_every_documented_response_matches_its_schema(app, client, db, redis, ma
     assert "scores" in every and [v["subset"] for v in every["subset_scores"]] == ["public", "private"]
     call("get", "/submissions/{submission_id}", 404, token=loose, path_params=sid)
     call("get", "/submissions/{submission_id}", 401, path_params=sid)
+    assert call("get", "/submissions/{submission_id}/file", 200, token=token, path_params=sid) == perfect
+    call("get", "/submissions/{submission_id}/file", 404, token=loose, path_params=sid)
+    call("get", "/submissions/{submission_id}/file", 401, path_params=sid)
     mine = call("get", "/submissions", 200, token=token, query_string={"challenge": "tiny2012"})
     assert len(mine["submissions"]) == 2 and mine["next_before"] is None
     paged = call("get", "/submissions", 200, token=token, query_string={"limit": "1"})
