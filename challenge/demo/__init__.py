@@ -28,13 +28,15 @@ import numpy as np
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import func, select
 
-from challenge import bundles, jobs, quota, storage
+from challenge import bundles, jobs, quota, splits, storage
 from challenge.bundles import read_bundle, save_bundle
 from challenge.demo import data, hierarchy
 from challenge.demo.data import DemoData, Model
 from challenge.demo.metamat import meta_mat
 from challenge.export_bundle import to_toml
 from challenge.extensions import db
+from challenge.leaderboards import final
+from challenge.leaderboards.publish import publish_private
 from challenge.models import Challenge, Membership, Phase, Submission, Team, User
 
 DEMO_EMAIL = "demo@example.org"
@@ -303,14 +305,24 @@ def load_demo(app: Flask) -> bool:
         if db.session.scalar(select(func.count()).select_from(Challenge)):
             return False
         ids: list[int] = []
+        closed: list[Challenge] = []
         for year in YEARS:
             with tempfile.TemporaryDirectory(prefix="challenge-demo-") as folder:
                 truth = write_demo_bundle(Path(folder), year)
                 challenge = save_bundle(read_bundle(folder), note=f"the synthetic demo ({year.year})")
             ids += _entries(challenge, year, truth)
+            if year.closes < datetime.now(UTC):
+                closed.append(challenge)
         _user(DEMO_EMAIL, "Demo User", DEMO_PASSWORD)
         db.session.commit()
         for submission_id in ids:
             # The real scoring job, run in this process instead of by a worker.
             jobs.score_submission(submission_id)
+        for challenge in closed:
+            # What the organizers of a closed year did: publish its final results (the
+            # private boards first, where a phase has one), through the same functions.
+            for phase in (p for t in challenge.tracks for p in t.phases):
+                if splits.is_split(phase) and phase.private_published_at is None:
+                    publish_private(None, phase)
+            final.publish(None, challenge)
         return True

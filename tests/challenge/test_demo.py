@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,15 @@ def test_pages_say_the_entries_are_synthetic_and_history_charts_the_years(client
     assert "ILSVRC (synthetic demo)" in history and "2010, 2012, 2014" in history
     series = client.get("/history/ilsvrc-demo").get_data(as_text=True)
     assert "<svg" in series
+    # The closed years' results are really published, and linked from the front page.
+    for year in YEARS:
+        link = f'href="/results/{year.slug}"'
+        if year.closes < datetime.now(UTC):
+            assert link in main, year.slug
+            results = client.get(f"/results/{year.slug}")
+            assert results.status_code == 200 and ": final results</h1>" in results.get_data(as_text=True)
+        else:
+            assert link not in main and client.get(f"/results/{year.slug}").status_code == 404
     for year, _track, team, error in WINNERS:
         # Each point's label: "<year> <track title>: <error> (<team>)".
         found = [float(x) for x in re.findall(rf"{year} [^<]*?: ([0-9.]+) \({team}\)", series)]
