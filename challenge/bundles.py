@@ -324,7 +324,7 @@ def _track(folder: Path, raw: Any, where: str, classes: scorer.ClassList) -> Tra
     _check_keys(table, TRACK_KEYS, {"slug", "task", "phases"}, where)
     slug = _slug(table, where)
     task = _choice(table, "task", where, TASKS)
-    if task == "hierarchical" and classes.cost_matrix is None:
+    if task == "hierarchical" and not classes.has_costs:
         raise BundleError(f"{where}.task: a hierarchical track needs a class list with a cost "
                           "matrix (the 2010 devkit's meta.mat)")
     guesses = _int(table, "guesses", where, 1, MAX_GUESSES) if "guesses" in table else MAX_GUESSES
