@@ -26,6 +26,7 @@ import os
 import resource
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -37,7 +38,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 import challenge
 import scorer
-from challenge import scoring, splits, storage
+from challenge import artifacts, scoring, splits, storage
 from challenge.db import read_only
 from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
@@ -223,18 +224,32 @@ def _score(submission_id: int) -> str:
     # problem with it is the organizers' to fix, and its message must never
     # reach a competitor. Loaded before the transaction ends, so scoring below
     # reads nothing from the database.
+    started, before = time.perf_counter(), artifacts.loads.copy()
     scoring.ground_truth(phase)
     scoring.class_list(phase.track)
+    # Where the ground truth came from: "memory" (the worker preloaded it before forking
+    # this horse), "artifact" or "parsed" (a cold horse: see challenge.artifacts).
+    truth = {"truth_s": round(time.perf_counter() - started, 4),
+             "truth_from": truth_source(before, artifacts.loads)}
     try:
         with db.released():
             result, timings = _evaluate(submission, phase)
     except _Refused as refused:
         return _fail(submission, refused.reason, refund=refused.refund)
-    _write_score(submission, result, timings)
+    _write_score(submission, result, {**truth, **timings})
     submission.status, submission.finished_at = "scored", utcnow()
     db.session.commit()
     leaderboard_cache.invalidate(submission.phase_id)
     return "scored"
+
+
+def truth_source(before: Counter[tuple[str, str]], after: Counter[tuple[str, str]]) -> str:
+    """How a load between two snapshots of ``artifacts.loads`` was served: "parsed" if any
+    file was parsed, else "artifact" if any artifact was read, else "memory"."""
+    done = after - before
+    if any(how == "parsed" for _kind, how in done):
+        return "parsed"
+    return "artifact" if done else "memory"
 
 
 def _write_score(submission: Submission, result: Any, timings: dict[str, float],
