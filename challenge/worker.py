@@ -19,6 +19,7 @@ at the next job.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import resource
@@ -29,7 +30,7 @@ import redis
 from flask import Flask, current_app
 from rq import Worker
 
-from challenge import scoring
+from challenge import jobs, scoring
 from challenge.db import read_only
 from challenge.extensions import db
 from challenge.queue import get_queue, get_redis, revive_embedded
@@ -89,8 +90,13 @@ class ScoringWorker(Worker):
             if wanted != self.warm:
                 started = time.perf_counter()
                 warm = scoring.preload(scoring.open_phases())
+                jobs.prime()
                 db.session.commit()  # the artifacts it built, for every other process
                 self.warm = wanted
+                # Out of the collector's reach from now on: a horse's collections would
+                # otherwise walk (and so copy, page by page) everything it inherited.
+                gc.collect()
+                gc.freeze()
                 log.info("ground truth of %d open phase(s) loaded in %.2f s", warm,
                          time.perf_counter() - started)
         except Exception:
