@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import leaderboard_bench
 import scorer_bench
+import worker_bench
 
 if __name__ == "__main__":
     scorer_bench.main()
     leaderboard_bench.main()
+    worker_bench.main([])
