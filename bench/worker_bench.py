@@ -210,6 +210,9 @@ class Bench:
             for proc in procs:
                 proc.kill()
                 self.stack.workers.remove(proc)
+        # Read again now that all are done: a call reads scores before statuses, so the one
+        # that saw the last job finish may lack its score.
+        states = self.h.submission_states(self.stack, ids)
         failed = [s for s in states.values() if s.status != "scored"]
         if failed:
             raise RuntimeError(f"{task}: {len(failed)} failed: {failed[0].error}")
