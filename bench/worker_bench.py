@@ -15,8 +15,8 @@ size. It prints:
 - submissions per minute with one worker and with two (goals: one worker >= 600
   classification and >= 200 localization a minute; two ~2x one).
 
-Usage: python bench/worker_bench.py [--jobs 240]   (classification jobs per worker;
-localization gets a third of them).
+Each throughput is the best of two rounds. Usage: python bench/worker_bench.py
+[--jobs 160]   (classification jobs per worker and round; localization gets a third).
 """
 
 from __future__ import annotations
@@ -50,11 +50,12 @@ SLUG = "warmbench"
 IMAGES = 50_000
 GOALS = {"classification": 600, "localization": 200}
 RATIO_GOAL = 2.0
+ROUNDS = 2
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=240, help="classification jobs per worker")
+    parser.add_argument("--jobs", type=int, default=160, help="classification jobs per worker and round")
     parser.add_argument("--database-server", default=os.environ.get("DATABASE_URL", "")
                         or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     return parser.parse_args(argv)
@@ -261,8 +262,12 @@ def main(argv: list[str] | None = None) -> None:
         results: dict[str, dict] = {}
         for task in ("classification", "localization"):
             warm = bench.warm_in_process(task)
-            one = bench.run(task, counts[task], 1)
-            two = bench.run(task, counts[task] * 2, 2)
+            # Best of ROUNDS (the fastest round, as scorer_bench takes the best of 5): the
+            # machine is shared, and a slow round measures the neighbours, not the workers.
+            one = max((bench.run(task, counts[task], 1) for _ in range(ROUNDS)),
+                      key=lambda r: r["per_minute"])
+            two = max((bench.run(task, counts[task] * 2, 2) for _ in range(ROUNDS)),
+                      key=lambda r: r["per_minute"])
             results[task] = {"warm": warm, "one": one, "two": two}
         print("  loading the ground truth (class list + truth), once per process:")
         print(f"  {'task':<15}{'parse files':>12}{'artifact':>10}{'in memory':>11}")
@@ -270,7 +275,8 @@ def main(argv: list[str] | None = None) -> None:
             w = r["warm"]
             print(f"  {task:<15}{w['parse_s'] * 1000:>9.0f} ms{w['artifact_s'] * 1000:>7.1f} ms"
                   f"{w['memory_s'] * 1000:>8.3f} ms   (a cold process loaded: {w['loaded_from']})")
-        print("  per job (medians; 'forked': RQ's start to end of the job in its work horse) and throughput:")
+        print("  per job (medians; 'forked': RQ's start to end of the job in its work horse) and "
+              f"throughput (best of {ROUNDS} rounds):")
         print(f"  {'task':<15}{'scoring':>9}{'job here':>10}{'forked':>9}{'/job here':>10}{'/scoring':>9}"
               f"{'wall/job':>10}{'1 worker':>10}{'2 workers':>11}{'x1':>6}   truth in the horses")
         verdicts = []
