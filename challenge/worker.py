@@ -19,6 +19,7 @@ at the next job.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -101,10 +102,12 @@ class ScoringWorker(Worker):
                          time.perf_counter() - started)
         except Exception:
             # A cold horse still scores (it loads what it needs); try again next job.
-            db.session.rollback()
             log.exception("could not preload ground truth")
         finally:
-            db.session.remove()  # no connection of this process crosses the fork
+            # No connection of this process crosses the fork; a dead database must not
+            # stop the worker here either (the job meets it and is retried).
+            with contextlib.suppress(Exception):
+                db.session.remove()
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
