@@ -14,7 +14,7 @@ import hashlib
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 import scorer
-from challenge import audit, splits
+from challenge import artifacts, audit, splits
 from challenge.extensions import db
 from challenge.models import (
     QUOTA_PERIODS,
@@ -90,6 +90,9 @@ class PhaseSpec:
     separate_outside_data: bool = False
     private_published_at: datetime | None = None
     split_secret: str | None = None  # None: keep the phase's own (or draw a new one)
+    # The ground truth as the check parsed it: stored as its artifact on load, so no
+    # worker parses it again (challenge.artifacts).
+    truth: scorer.GroundTruth | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class BundleSpec:
     description: str
     classes: BundleFile
     tracks: list[TrackSpec]
+    parsed_classes: scorer.ClassList | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- reading
@@ -255,7 +259,7 @@ def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
         opens=opens, closes=closes, quota_count=quota_count, quota_period=quota_period,
         leaderboard=leaderboard, images=images, labels=labels, boxes=boxes,
         blacklist=blacklist, sample=sample, **_visibility(folder, table, where, images, opens, closes),
-        split_secret=_split_secret(table, where),
+        split_secret=_split_secret(table, where), truth=truth,
     )
 
 
@@ -324,7 +328,7 @@ def _track(folder: Path, raw: Any, where: str, classes: scorer.ClassList) -> Tra
     _check_keys(table, TRACK_KEYS, {"slug", "task", "phases"}, where)
     slug = _slug(table, where)
     task = _choice(table, "task", where, TASKS)
-    if task == "hierarchical" and classes.cost_matrix is None:
+    if task == "hierarchical" and not classes.has_costs:
         raise BundleError(f"{where}.task: a hierarchical track needs a class list with a cost "
                           "matrix (the 2010 devkit's meta.mat)")
     guesses = _int(table, "guesses", where, 1, MAX_GUESSES) if "guesses" in table else MAX_GUESSES
@@ -379,7 +383,7 @@ def read_manifest(table: dict[str, Any], folder: str | Path) -> BundleSpec:
     return BundleSpec(
         slug=slug, year=year, title=_string(table, "title", "challenge"),
         description=_string(table, "description", "challenge", default=""),
-        classes=classes_file, tracks=tracks,
+        classes=classes_file, tracks=tracks, parsed_classes=classes,
     )
 
 
@@ -510,6 +514,19 @@ def describe(challenge: Challenge) -> dict[str, Any]:
     }
 
 
+def _remember_parsed(spec: BundleSpec) -> None:
+    """Store the artifacts of what the check parsed, in the load's own transaction."""
+    classes_sha = spec.classes.sha256
+    if spec.parsed_classes is not None:
+        artifacts.remember_classes(classes_sha, spec.parsed_classes)
+    for track in spec.tracks:
+        for phase in track.phases:
+            if phase.truth is not None:
+                artifacts.remember_truth(classes_sha, phase.labels.sha256,
+                                         phase.boxes.sha256 if phase.boxes else None,
+                                         phase.blacklist.sha256 if phase.blacklist else None, phase.truth)
+
+
 def load_bundle(path: str | Path, *, actor: User | None = None) -> Challenge:
     """Check the bundle at ``path``, then create or update its challenge in one transaction."""
     return save_bundle(read_bundle(path), actor=actor, note=f"bundle {Path(path).resolve()}")
@@ -524,6 +541,7 @@ def save_bundle(spec: BundleSpec, *, actor: User | None = None, action: str = "c
         before = describe(existing) if existing is not None else None
         challenge = _write(spec)
         db.session.flush()
+        _remember_parsed(spec)
         audit.record(actor, action, f"challenge:{challenge.id}", challenge_id=challenge.id,
                      before=before, after=describe(challenge), note=note)
         db.session.commit()

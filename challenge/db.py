@@ -50,6 +50,11 @@ def read_only(flag: bool = True) -> Iterator[None]:
         _mode.reset(token)
 
 
+def may_write() -> bool:
+    """Whether transactions begun now may write (false inside ``read_only``)."""
+    return _mode.get() != "read"
+
+
 def lenient() -> None:
     """From now on in this context, transactions begin deferred and may write. For test
     code that reads while real processes write: a test's read must not hold SQLite's

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
 import scorer
 from challenge.bundles import BundleError, read_manifest, save_bundle
@@ -126,6 +125,10 @@ def _where(kit: _Kit, member: str) -> str:
 
 
 def _has_cost_matrix(meta: bytes) -> bool:
+    # Imported here: scipy is large, and only importing a devkit needs it, so web and
+    # worker processes (and every work horse they fork) do without it.
+    import scipy.io
+
     try:
         return any(name == "cost_matrix" for name, _shape, _kind in scipy.io.whosmat(io.BytesIO(meta)))
     except Exception:  # scipy raises many types for a damaged file; the reader reports it

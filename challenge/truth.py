@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 import scorer
-from challenge import audit, scoring
+from challenge import artifacts, audit, scoring
 from challenge.challenges import service as challenges
 from challenge.extensions import db
 from challenge.models import Blob, Phase, Score, Submission, TruthVersion, User
@@ -180,6 +180,9 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
             note=note, created_by_id=actor.id if actor is not None else None,
         )
         db.session.add(version)
+    # Parsed above: stored now, so no worker parses the new version again.
+    artifacts.remember_truth(track.challenge.classes_blob.sha256, new_labels.sha256,
+                             _sha(new_boxes), _sha(new_blacklist), parsed)
     scored = sum(scores_by_version(phase).values())
     before = {"version": phase.truth_version, "images": phase.images}
     if scored == 0:

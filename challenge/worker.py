@@ -11,10 +11,19 @@ The sweeper runs from RQ's maintenance hook: at start and every SWEEP_INTERVAL.
 Each work horse runs under an address-space limit (RLIMIT_AS, SCORING_MEMORY_MB),
 so a file that needs too much memory fails its own job with MemoryError (a plain
 reason for the team) instead of taking the machine's memory.
+
+Warm horses: before it forks a horse, the worker makes sure its own process holds
+the class lists and ground truth of every open phase (challenge.scoring's caches,
+filled from their artifacts), so each horse inherits them through copy-on-write
+instead of loading them again. Checked before every job by the files' checksums
+(one small query), so a phase that opens or a replaced ground truth is picked up
+at the next job.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import resource
@@ -25,6 +34,8 @@ import redis
 from flask import Flask, current_app
 from rq import Worker
 
+from challenge import jobs, scoring
+from challenge.db import read_only
 from challenge.extensions import db
 from challenge.queue import get_redis, queue_names, revive_embedded, worker_queues
 from challenge.storage import get_store
@@ -52,6 +63,8 @@ class ScoringWorker(Worker):
     work horses run under the scoring memory limit."""
 
     memory_mb: int = 0
+    #: Phase id -> checksums of the ground truth this process holds (see ``warm_up``).
+    warm: dict[int, tuple[str, str, str | None, str | None]] | None = None
     # RQ retries a lost connection for ever; at most this long between tries.
     max_connection_wait_time = 5.0
 
@@ -68,8 +81,41 @@ class ScoringWorker(Worker):
             limit_memory(self.memory_mb)
         super().main_work_horse(job, queue)
 
+    def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
+        self.warm_up()
+        return super().execute_job(job, queue)
+
+    def warm_up(self) -> None:
+        """Load the ground truth of open phases into this (the parent) process, if what it
+        holds is not what they score against now; every horse forked after inherits it."""
+        try:
+            with read_only():  # the check only reads: on SQLite it must not take the write lock
+                wanted = {p.id: scoring.truth_fingerprint(p) for p in scoring.open_phases()}
+                db.session.commit()
+            if wanted != self.warm:
+                started = time.perf_counter()
+                warm = scoring.preload(scoring.open_phases())
+                jobs.prime()
+                db.session.commit()  # the artifacts it built, for every other process
+                self.warm = wanted
+                # Out of the collector's reach from now on: a horse's collections would
+                # otherwise walk (and so copy, page by page) everything it inherited.
+                gc.collect()
+                gc.freeze()
+                log.info("ground truth of %d open phase(s) loaded in %.2f s", warm,
+                         time.perf_counter() - started)
+        except Exception:
+            # A cold horse still scores (it loads what it needs); try again next job.
+            log.exception("could not preload ground truth")
+        finally:
+            # No connection of this process crosses the fork; a dead database must not
+            # stop the worker here either (the job meets it and is retried).
+            with contextlib.suppress(Exception):
+                db.session.remove()
+
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
+        self.warm_up()
         try:
             for action in sweep():
                 log.warning("sweeper: submission %s %s (%s)", action.submission_id,

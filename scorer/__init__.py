@@ -1,10 +1,20 @@
 """scorer: the official ILSVRC metrics, exact to the development kits, at memory speed.
 
-Pure numpy (scipy only to read ``meta.mat``); never imports the web platform.
+Pure numpy (scipy only to read ``meta.mat``, imported when one is read); never imports the web platform.
 Detection (mean AP) is ``scorer.detection``; ReaL labels are ``scorer.real``.
 """
 
 from scorer import detection, real
+from scorer.artifact import (
+    FORMAT_VERSION as ARTIFACT_FORMAT,
+)
+from scorer.artifact import (
+    ArtifactError,
+    pack_classes,
+    pack_ground_truth,
+    unpack_classes,
+    unpack_ground_truth,
+)
 from scorer.classes import ClassList, load_classes
 from scorer.errors import FormatError
 from scorer.metrics import EXCLUDED, Result, evaluate
@@ -20,4 +30,6 @@ __all__ = [
     "parse_predictions", "unpack_array", "unpack_outcomes",
     "PairedDifference", "image_errors", "paired_bootstrap", "tie_groups",
     "detection", "real",
+    "ARTIFACT_FORMAT", "ArtifactError", "pack_classes", "pack_ground_truth", "unpack_classes",
+    "unpack_ground_truth",
 ]

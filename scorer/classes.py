@@ -5,6 +5,10 @@ the devkit's ID order; for a plain list (or Kaggle's ``LOC_synset_mapping.txt``)
 it is the line order. Kaggle's list is sorted by wnid, which is NOT the devkit's
 ID order, so files using IDs must be scored with the class list they were made
 for; files using wnids work with any list.
+
+Only hierarchical (2010) tracks need the cost matrix: a hierarchy's is built on
+first use, not when the list is read. scipy is imported only to read a
+``meta.mat`` (a worker that loads class lists from artifacts never pays for it).
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.io
 
 from scorer.errors import FormatError
 from scorer.hierarchy import Hierarchy, cost_matrix
@@ -26,9 +29,11 @@ class ClassList:
 
     wnids: tuple[str, ...]
     names: tuple[str, ...]
-    cost_matrix: np.ndarray | None = None
+    #: The cost matrix as given (a 2010 ``meta.mat`` carries one); see ``cost_matrix``.
+    costs: np.ndarray | None = None
     hierarchy: Hierarchy | None = None
     _by_wnid: dict[str, int] = field(init=False, repr=False, compare=False)
+    _built_costs: list[np.ndarray] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_wnid: dict[str, int] = {}
@@ -37,6 +42,25 @@ class ClassList:
                 raise FormatError("the class list names a wnid twice", line=i + 1, token=wnid)
             by_wnid[wnid] = i
         object.__setattr__(self, "_by_wnid", by_wnid)
+        object.__setattr__(self, "_built_costs", [])
+
+    @property
+    def has_costs(self) -> bool:
+        """Whether hierarchical scoring is possible (a cost matrix, given or buildable)."""
+        return self.costs is not None or self.hierarchy is not None
+
+    @property
+    def cost_matrix(self) -> np.ndarray | None:
+        """(L, L) hierarchical cost: the given matrix, else built from the hierarchy on
+        first use (a second or more for 1,000 classes, so never for flat tracks)."""
+        if self.costs is not None:
+            return self.costs
+        if self.hierarchy is None:
+            return None
+        if not self._built_costs:
+            # Two threads may both build it; the results are equal and one is kept.
+            self._built_costs.append(cost_matrix(self.hierarchy, len(self.wnids)))
+        return self._built_costs[0]
 
     def __len__(self) -> int:
         return len(self.wnids)
@@ -95,6 +119,10 @@ def _scalar(value: object) -> int:
 
 
 def _from_meta_mat(data: bytes) -> ClassList:
+    # Imported here, not at the top: scipy costs a few hundred ms to import and only a
+    # meta.mat needs it (text lists and artifacts do not).
+    import scipy.io
+
     try:
         mat = scipy.io.loadmat(io.BytesIO(data), squeeze_me=True, struct_as_record=True)
     except Exception as exc:  # scipy raises many types for a damaged file
@@ -136,6 +164,5 @@ def _from_meta_mat(data: bytes) -> ClassList:
         costs = np.asarray(costs)
         if costs.shape != (len(wnids), len(wnids)):
             raise FormatError(f"meta.mat cost_matrix is {costs.shape}, expected {len(wnids)} square")
-    elif hierarchy is not None:
-        costs = cost_matrix(hierarchy, len(wnids))
+    # Without one, ``ClassList.cost_matrix`` builds it from the hierarchy when asked.
     return ClassList(wnids, names, costs, hierarchy)

@@ -188,7 +188,7 @@ def replace_classes(actor: User, challenge: Challenge, classes: Upload) -> Chall
     """A new class list, accepted only if every track and phase still loads with it."""
     file, parsed = _class_list(classes)
     for track in challenge.tracks:
-        if track.task == "hierarchical" and parsed.cost_matrix is None:
+        if track.task == "hierarchical" and not parsed.has_costs:
             raise ConsoleError(f"classes: track {track.slug!r} is hierarchical and needs a class list "
                                "with a cost matrix (the 2010 devkit's meta.mat)")
         for phase in track.phases:
@@ -226,7 +226,7 @@ def create_track(actor: User, challenge: Challenge, *, slug: str, title: str, ta
     title = _text(title, "title", required=False) or slug
     task = _choice(task, "task", TASKS)
     guesses = _number(guesses, "guesses", 1, bundles.MAX_GUESSES)
-    if task == "hierarchical" and scorer.load_classes(challenge.classes_blob.data).cost_matrix is None:
+    if task == "hierarchical" and not scorer.load_classes(challenge.classes_blob.data).has_costs:
         raise ConsoleError("task: a hierarchical track needs a class list with a cost matrix "
                            "(the 2010 devkit's meta.mat)")
     track = Track(slug=slug, title=title, task=task, guesses=guesses,
@@ -249,7 +249,7 @@ def update_track(actor: User, track: Track, *, title: str, task: str, guesses: i
             # under the scores would make one board mix two metrics.
             raise ConsoleError("task/guesses: this track has submissions; its task and number of "
                                "guesses can no longer change")
-        if task == "hierarchical" and scoring.class_list(track).cost_matrix is None:
+        if task == "hierarchical" and not scoring.class_list(track).has_costs:
             raise ConsoleError("task: a hierarchical track needs a class list with a cost matrix")
         for phase in track.phases:
             if (task == "localization") != (phase.boxes_blob_id is not None):

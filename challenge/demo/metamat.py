@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.io
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,9 @@ def meta_mat(year: int, synsets: Sequence[Synset], *, with_costs: bool) -> bytes
     if with_costs:
         leaves = sum(1 for s in synsets if not s.children)
         content["cost_matrix"] = cost_matrix(synsets, leaves)
+    # Imported here: scipy is large, and only writing the demo's meta.mat needs it.
+    import scipy.io
+
     buffer = io.BytesIO()
     scipy.io.savemat(buffer, content, do_compression=True)
     # The 116-byte text header carries the time of writing; a fixed one keeps the file

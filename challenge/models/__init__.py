@@ -14,11 +14,11 @@ from challenge.models.challenges import (
 from challenge.models.people import ApiToken, Membership, Team, User, hash_token
 from challenge.models.results import FinalResults
 from challenge.models.submissions import MAX_ATTEMPTS, STATUSES, Score, Submission
-from challenge.models.truth import RescoreItem, RescoreRun, TruthVersion
+from challenge.models.truth import RescoreItem, RescoreRun, TruthArtifact, TruthVersion
 
 __all__ = [
     "MAX_ATTEMPTS", "QUOTA_PERIODS", "STATUSES", "TASKS", "VISIBILITIES",
     "ApiToken", "AuditEntry", "Base", "Blob", "Challenge", "FinalResults", "Membership", "Phase", "Score",
     "Submission", "Team", "Track", "UTCDateTime", "User", "hash_token", "utcnow",
-    "RescoreItem", "RescoreRun", "TruthVersion",
+    "RescoreItem", "RescoreRun", "TruthArtifact", "TruthVersion",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from challenge.models.base import Base, UTCDateTime, utcnow
@@ -50,6 +50,30 @@ class TruthVersion(Base):
     boxes_blob: Mapped[Blob | None] = relationship(foreign_keys=[boxes_blob_id])
     blacklist_blob: Mapped[Blob | None] = relationship(foreign_keys=[blacklist_blob_id])
     created_by: Mapped[User | None] = relationship()
+
+
+class TruthArtifact(Base):
+    """A parsed class list or ground truth as a scorer artifact (``scorer.artifact``): numpy
+    arrays that load in milliseconds instead of parsing the files again in every process.
+
+    ``key`` names what it was parsed from (challenge.artifacts: the artifact format, the
+    class list's checksum and, for ground truth, the checksums of its labels, boxes and
+    blacklist), so a new file is a new key and an old artifact is simply never asked for.
+    Built once by whoever needs it first (insert-or-ignore: two builders race harmlessly);
+    ``data_sha256`` lets a reader tell a damaged row, which is rebuilt, never trusted.
+    """
+
+    __tablename__ = "truth_artifact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "classes" or "truth"
+    format_version: Mapped[int]
+    classes_sha256: Mapped[str] = mapped_column(String(64))
+    data_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class RescoreRun(Base):

@@ -449,7 +449,11 @@ def test_organizers_see_the_traceback_of_an_internal_scoring_failure(app, client
     broken = b"SECRET-LABEL-TOKEN\n" * 20
     blob.data, blob.sha256 = broken, hashlib.sha256(broken).hexdigest()
     db.commit()
+    ids = organizer.id, alice.id
     drain(app)
+    # The job ran in this thread's session and rolled it back (it failed): read them again.
+    db.remove()
+    organizer, alice = (db.get(type(alice), i) for i in ids)
     login(client, alice)
     # An internal failure is tried again (challenge.sweeper): the team sees that, nothing more.
     mine = client.get(f"/submissions/{submission.id}").get_data(as_text=True)

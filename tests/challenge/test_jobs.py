@@ -43,7 +43,7 @@ def test_job_scores_and_a_second_delivery_scores_nothing_twice(app, db, queued):
     score = first.score
     assert score.error == 0.0 and score.cls_error == 0.0 and score.images == 20
     assert set(score.details) == {"warnings", "timings"}
-    assert set(score.details["timings"]) == {"read_s", "score_s", "peak_rss_mb"}
+    assert set(score.details["timings"]) == {"read_s", "score_s", "peak_rss_mb", "truth_s", "truth_from"}
     assert score.per_class is not None and score.outcomes is not None
 
     assert jobs.score_submission(queued) == "scored"  # the same job delivered again
@@ -156,6 +156,7 @@ def test_a_job_over_the_memory_limit_fails_with_a_plain_reason(app, db, redis, m
     line = " ".join(f"{k + 1} 10 10 50 50" for k in range(5)) + "\n"
     sid = submit(user, phase, "big.txt", line.encode() * images).id
     scoring.ground_truth(phase)  # parsed before the fork, as a warm worker has it
+    db.commit()  # with its artifact stored, as the worker's preload commits
 
     def child() -> None:
         code = 1
