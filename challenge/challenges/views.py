@@ -41,7 +41,8 @@ def year(slug: str) -> ResponseReturnValue:
 
 @bp.get("/c/<slug>/<track_slug>")
 def track(slug: str, track_slug: str) -> ResponseReturnValue:
-    challenge, track = _challenge_and_track(slug, track_slug)
+    track = service.find_track(slug, track_slug) or abort(404)
+    challenge = track.challenge
     phase = service.select_phase(track, request.args.get("phase"))
     if phase is None and request.args.get("phase"):
         abort(404)

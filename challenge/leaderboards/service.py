@@ -471,14 +471,18 @@ def snapshot(phase: Phase, board: Board = Board()) -> Snapshot:
     if token is None:
         if stored is not None:
             return Snapshot(*stored)  # another process is computing: the previous version
+        # Nothing to serve yet: wait for the process computing it (or take over its lock
+        # if it died), rather than computing the same board beside it.
         deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            _, stored = cache.board_version(phase.id, variant)
+        while token is None:
+            time.sleep(0.02)
+            current, stored = cache.board_version(phase.id, variant)
             if stored is not None:
                 return Snapshot(*stored)
-        rows = _full(phase, board)  # the other process died or is very slow
-        return Snapshot(current, len(rows), rows)
+            if time.monotonic() > deadline:
+                rows = _full(phase, board)
+                return Snapshot(current, len(rows), rows)
+            token = cache.lock(phase.id, variant)
     try:
         rows = _recompute(phase, board, variant, current, stored)
         try:
