@@ -68,7 +68,7 @@ def get_leaderboard(slug: str, track_slug: str) -> ResponseReturnValue:
     if board is None:
         return jsonify({**head, "page": number, "pages": 1, "total": 0, "viewer_entry": None,
                         "entries": []})
-    snap = snapshot(phase, board)
+    snap = snapshot(phase, board, pages.page_name("api", "rank", number))
     try:
         pages.check_page(number, snap.total)
     except LookupError as exc:

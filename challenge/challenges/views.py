@@ -58,9 +58,9 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
     except ValueError as exc:
         abort(400, description=str(exc))
     if phase is not None and shown is not None:
-        snap = boards.snapshot(phase, shown)
         try:
             number = pages.parse_page(request.args.get("page"))
+            snap = boards.snapshot(phase, shown, pages.page_name("html", sort, number))
             pages.check_page(number, snap.total)
         except (ValueError, LookupError) as exc:
             abort(404, description=str(exc))

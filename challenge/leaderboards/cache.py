@@ -240,6 +240,31 @@ def board_version(phase_id: int, variant: str) -> tuple[int, tuple[int, int] | N
     return int(current or 0), (int(ver), int(total))
 
 
+# The version, the stored board's pointer and, for that board version, one rendered page:
+# a warm read in one round trip. (The page key is derived, not declared: standalone Redis.)
+_PEEK = """
+local current = redis.call('GET', KEYS[1])
+local stored = redis.call('GET', KEYS[2])
+local page = false
+if stored then
+  page = redis.call('GET', ARGV[1] .. ':v' .. string.match(stored, '^(%d+):'))
+end
+return {current or false, stored or false, page}
+"""
+
+
+def peek(phase_id: int, variant: str, page_name: str) -> tuple[int, tuple[int, int] | None, str | None]:
+    """``board_version`` and the stored board version's page ``page_name`` (None if not
+    rendered yet), in one round trip."""
+    current, stored, page = get_redis().eval(
+        _PEEK, 2, _key(phase_id, "version"), _pointer_key(phase_id, variant),
+        _key(phase_id, "page", variant, page_name))
+    if not stored:
+        return int(current or 0), None, None
+    ver, total = stored.decode().split(":")
+    return int(current or 0), (int(ver), int(total)), page.decode() if page else None
+
+
 def chunks(total: int) -> int:
     return max(1, -(-total // CHUNK))
 

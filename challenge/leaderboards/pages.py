@@ -91,6 +91,11 @@ class Page:
         return page_count(self.snapshot.total)
 
 
+def page_name(kind: str, sort: str, number: int) -> str:
+    """A rendered page's name in the cache (``service.snapshot`` can read it with the version)."""
+    return f"{kind}:{sort}:p{number}"
+
+
 def page(phase: Phase, board: Board, snap: Snapshot, kind: str, sort: str, number: int,
          render: Callable[[list[Entry]], str]) -> Page:
     """Page ``number`` of the board version ``snap`` as ``render`` makes it (``kind`` names
@@ -101,8 +106,9 @@ def page(phase: Phase, board: Board, snap: Snapshot, kind: str, sort: str, numbe
     """
     check_sort(sort)
     check_page(number, snap.total)
-    key = cache.page_key(phase.id, board.variant(phase), f"{kind}:{sort}:p{number}", snap.version)
-    cached = cache.get_page(key)
+    name = page_name(kind, sort, number)
+    key = cache.page_key(phase.id, board.variant(phase), name, snap.version)
+    cached = snap.page[1] if snap.page is not None and snap.page[0] == name else cache.get_page(key)
     if cached is not None:
         ids, _, text = cached.partition("\n")
         return Page(text, snap, number, frozenset(int(i) for i in ids.split(",") if i))

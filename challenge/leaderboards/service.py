@@ -429,6 +429,8 @@ class Snapshot:
     version: int
     total: int
     rows: list[dict[str, Any]] | None = None  # set when computed (or read) by this call
+    # (page name, cached text) read with the version, when the caller named a page
+    page: tuple[str, str] | None = None
 
 
 #: How long a reader with nothing to serve waits for another process's computation.
@@ -450,19 +452,24 @@ def _recompute(phase: Phase, board: Board, variant: str, current: int,
     return _full(phase, board)
 
 
-def snapshot(phase: Phase, board: Board = Board()) -> Snapshot:
+def snapshot(phase: Phase, board: Board = Board(), page: str | None = None) -> Snapshot:
     """The board version to serve now (stale-while-revalidate).
 
     The stored board if it is current. Otherwise one process takes the board's lock
     and brings it up to date (incrementally after new scores), while every other
     reader is served the previous version; only a reader with no previous version
     at all waits for it. Without Redis the board is computed for this call.
+    ``page`` names a rendered page (``pages.page_name``) to read in the same round trip.
     """
     variant = board.variant(phase)
     try:
-        current, stored = cache.board_version(phase.id, variant)
+        if page is None:
+            current, stored = cache.board_version(phase.id, variant)
+            text = None
+        else:
+            current, stored, text = cache.peek(phase.id, variant, page)
         if stored is not None and stored[0] == current:
-            return Snapshot(*stored)
+            return Snapshot(*stored, page=None if text is None else (page, text))
         token = cache.lock(phase.id, variant)
     except redis.RedisError:
         log.warning("leaderboard cache unavailable; computing phase %s's board", phase.id, exc_info=True)
