@@ -29,6 +29,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import redis
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
@@ -228,7 +229,7 @@ def _order_key(phase_id: int, variant: str, board_version: int) -> str:
 def load_order(phase_id: int, variant: str, board_version: int) -> list[int] | None:
     """The team ids of a stored board version in rank order (to find a viewer's entry)."""
     raw = get_redis().get(_order_key(phase_id, variant, board_version))
-    return None if raw is None else json.loads(raw)
+    return None if raw is None else orjson.loads(raw)
 
 
 def board_version(phase_id: int, variant: str) -> tuple[int, tuple[int, int] | None]:
@@ -276,8 +277,8 @@ def store_board(phase_id: int, variant: str, board_version: int, rows: list[dict
     pipe = get_redis().pipeline()
     for n in range(chunks(len(rows))):
         pipe.set(_chunk_key(phase_id, variant, board_version, n),
-                 json.dumps(rows[n * CHUNK:(n + 1) * CHUNK]), ex=TTL_SECONDS)
-    pipe.set(_order_key(phase_id, variant, board_version), json.dumps([r["team_id"] for r in rows]),
+                 orjson.dumps(rows[n * CHUNK:(n + 1) * CHUNK]), ex=TTL_SECONDS)
+    pipe.set(_order_key(phase_id, variant, board_version), orjson.dumps([r["team_id"] for r in rows]),
              ex=TTL_SECONDS)
     pipe.set(_pointer_key(phase_id, variant), f"{board_version}:{len(rows)}", ex=TTL_SECONDS)
     pipe.execute()
@@ -297,7 +298,7 @@ def load_rows(phase_id: int, variant: str, board_version: int, total: int,
     raw = get_redis().mget([_chunk_key(phase_id, variant, board_version, n) for n in numbers])
     if any(r is None for r in raw):
         return None
-    rows = [row for r in raw for row in json.loads(r)]
+    rows = [row for r in raw for row in orjson.loads(r)]
     offset = numbers.start * CHUNK
     return rows[first - offset:last - offset]
 

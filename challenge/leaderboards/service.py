@@ -278,32 +278,34 @@ def _stamp(row: dict[str, Any]) -> tuple[int, float]:
     return (row["submission_id"], row["_stamp"])
 
 
-def _fields(phase: Phase, rows: list[dict[str, Any]], board: str) -> list[str]:
-    """The pair field of each entry with the one above (rows[1:])."""
+def _fields(phase: Phase, rows: list[dict[str, Any]], board: str, which: list[int]) -> dict[int, str]:
+    """The pair field of rows ``which`` (indexes from 1) with the row above each."""
     subset = f":{board}:{splits.split_key(phase)}" if splits.is_split(phase) else ""
-    return [_pair_field(_stamp(rows[i - 1]), _stamp(rows[i]), subset) for i in range(1, len(rows))]
+    return {i: _pair_field(_stamp(rows[i - 1]), _stamp(rows[i]), subset) for i in which}
 
 
-def _known(phase: Phase, rows: list[dict[str, Any]], board: str) -> dict[str, list[float]]:
-    """The comparisons a computed board already holds, by pair field (reused by an update)."""
-    fields_ = _fields(phase, rows, board)
-    return {f: [r["diff"], r["diff_low"], r["diff_high"]]
-            for f, r in zip(fields_, rows[1:], strict=True) if r["diff"] is not None}
+def _aboves(rows: list[dict[str, Any]]) -> dict[int, tuple[int, float]]:
+    """Each row's submission -> the score above it (submission, stamp): whose comparison
+    the row holds."""
+    return {rows[i]["submission_id"]: _stamp(rows[i - 1]) for i in range(1, len(rows))}
 
 
 def _compare(phase: Phase, rows: list[dict[str, Any]], board: str = "public",
-             known: dict[str, list[float]] | None = None) -> None:
+             held: dict[int, tuple[int, float]] | None = None) -> None:
     """Fill each row's paired comparison with the row above, and the tie groups, in place.
 
-    ``known`` comparisons (those of the previous board) are reused; then the cache;
-    only the others load outcomes and are bootstrapped.
+    A row whose comparison is ``held`` (its submission -> the score above it when the
+    row's numbers were computed: a previous board's rows, reused by an update) keeps
+    it; the others come from the cache, and only those missing there load outcomes and
+    are bootstrapped.
     """
     if not rows:
         return
-    fields_ = _fields(phase, rows, board)
-    known = dict(known or {})
-    known.update(cache.cached_pairs(phase.id, [f for f in fields_ if f not in known]))
-    missing = [i for i in range(1, len(rows)) if fields_[i - 1] not in known]
+    held = held or {}
+    todo = [i for i in range(1, len(rows)) if held.get(rows[i]["submission_id"]) != _stamp(rows[i - 1])]
+    fields_ = _fields(phase, rows, board, todo)
+    known = cache.cached_pairs(phase.id, list(fields_.values()))
+    missing = [i for i in todo if fields_[i] not in known]
     errors = _image_errors(phase, {rows[j]["submission_id"] for i in missing for j in (i - 1, i)}, board)
     fresh: dict[str, list[float]] = {}
     for i in missing:
@@ -312,20 +314,22 @@ def _compare(phase: Phase, rows: list[dict[str, Any]], board: str = "public",
             continue  # nothing to pair
         result = scorer.paired_bootstrap(theirs[0], mine[0], mine[1] & theirs[1],
                                          bootstrap=BOOTSTRAP, level=LEVEL)
-        fresh[fields_[i - 1]] = [result.difference, result.low, result.high]
+        fresh[fields_[i]] = [result.difference, result.low, result.high]
     cache.store_pairs(phase.id, fresh)
     known.update(fresh)
-    significant = [False]
     rows[0]["diff"] = rows[0]["diff_low"] = rows[0]["diff_high"] = None
+    for i in todo:
+        pair = known.get(fields_[i])
+        rows[i]["diff"], rows[i]["diff_low"], rows[i]["diff_high"] = \
+            pair if pair is not None else (None, None, None)
+    significant = [False]
     for i in range(1, len(rows)):
-        pair = known.get(fields_[i - 1])
         row = rows[i]
-        row["diff"], row["diff_low"], row["diff_high"] = pair if pair is not None else (None, None, None)
-        if pair is None:
+        if row["diff_low"] is None or row["diff_high"] is None:
             # Without outcomes to pair, only a different headline error separates two entries.
             significant.append(row["error"] != rows[i - 1]["error"])
         else:
-            significant.append(not (pair[1] <= 0.0 <= pair[2]))
+            significant.append(not (row["diff_low"] <= 0.0 <= row["diff_high"]))
     for row, group in zip(rows, scorer.tie_groups(significant), strict=True):
         row["group"] = group
 
@@ -399,12 +403,15 @@ def _update(phase: Phase, board: Board, base: list[dict[str, Any]],
         return None
     teams = [r for r in base if not r["reference"] and r["team_id"] not in team_ids]
     references = [r for r in base if r["reference"]]
-    known = _known(phase, [r for r in base if not r["reference"]], board.name)
+    # Comparisons held by unchanged rows stay valid while the score above is the same.
+    moved = {r["submission_id"] for r in base if r["team_id"] in team_ids}
+    held = {below: above for below, above in _aboves([r for r in base if not r["reference"]]).items()
+            if below not in moved}
     fresh = [_row(r) for r in _best_of(phase, board, changed, False)]
     for row in fresh:
         insort(teams, row, key=_row_key)
     _rank(teams)
-    _compare(phase, teams, board.name, known)
+    _compare(phase, teams, board.name, held)
     return _merge(teams, references)
 
 
