@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 import redis
-from sqlalchemy import event, inspect, select
+from sqlalchemy import BigInteger, case, cast, event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from challenge.extensions import db
@@ -203,6 +203,31 @@ def track_writes() -> None:
         event.listen(db.session, "after_soft_rollback", lambda s, _t: _after_rollback(s))
 
 
+# ------------------------------------------------------------------ the safety net
+
+def _flagged(flag: Any) -> Any:
+    """Sum of the ids (and of their squares) of submissions with ``flag`` set: changes
+    whenever a team flips the flag on any submission."""
+    return (func.coalesce(func.sum(case((flag, Submission.id), else_=0)), 0),
+            # BigInteger: a square of an id past 46,340 overflows PostgreSQL's integer.
+            func.coalesce(func.sum(case((flag, cast(Submission.id, BigInteger) * Submission.id),
+                                        else_=0)), 0))
+
+
+def fingerprint(phase_id: int) -> str:
+    """The phase's scored submissions in one indexed aggregate query: how many, the latest
+    score time, which are final picks, used outside data or are moderated. Not read per
+    request: each process compares it with the stored board's every ``CHECK_SECONDS``,
+    a net for changes no bump announced (Redis away at the commit, SQL by hand)."""
+    count, latest, *flags = db.session.execute(
+        select(func.count(Score.id), func.max(Score.scored_at), *_flagged(Submission.final),
+               *_flagged(Submission.extra_data), *_flagged(Submission.moderation != ""))
+        .join(Submission, Submission.id == Score.submission_id)
+        .where(Submission.phase_id == phase_id, Submission.status == "scored")
+    ).one()
+    return f"{count}-{latest.timestamp() if latest is not None else 0}-{'-'.join(map(str, flags))}"
+
+
 # ------------------------------------------------------------------ computed boards
 
 #: Entries per stored chunk: one page of the board in rank order.
@@ -232,13 +257,21 @@ def load_order(phase_id: int, variant: str, board_version: int) -> list[int] | N
     return None if raw is None else orjson.loads(raw)
 
 
-def board_version(phase_id: int, variant: str) -> tuple[int, tuple[int, int] | None]:
-    """(current version, (version, number of entries) of the stored board or None), one round trip."""
+Stored = tuple[int, int, str]  # a stored board: its version, number of entries, fingerprint
+
+
+def _stored(raw: bytes | None) -> Stored | None:
+    if not raw:
+        return None
+    ver, total, fp = raw.decode().split(":", 2)
+    return int(ver), int(total), fp
+
+
+def board_version(phase_id: int, variant: str) -> tuple[int, Stored | None]:
+    """(current version, (version, entries, fingerprint) of the stored board or None),
+    one round trip."""
     current, stored = get_redis().mget(_key(phase_id, "version"), _pointer_key(phase_id, variant))
-    if stored is None:
-        return int(current or 0), None
-    ver, total = stored.decode().split(":")
-    return int(current or 0), (int(ver), int(total))
+    return int(current or 0), _stored(stored)
 
 
 # The version, the stored board's pointer and, for that board version, one rendered page:
@@ -254,16 +287,13 @@ return {current or false, stored or false, page}
 """
 
 
-def peek(phase_id: int, variant: str, page_name: str) -> tuple[int, tuple[int, int] | None, str | None]:
+def peek(phase_id: int, variant: str, page_name: str) -> tuple[int, Stored | None, str | None]:
     """``board_version`` and the stored board version's page ``page_name`` (None if not
     rendered yet), in one round trip."""
     current, stored, page = get_redis().eval(
         _PEEK, 2, _key(phase_id, "version"), _pointer_key(phase_id, variant),
         _key(phase_id, "page", variant, page_name))
-    if not stored:
-        return int(current or 0), None, None
-    ver, total = stored.decode().split(":")
-    return int(current or 0), (int(ver), int(total)), page.decode() if page else None
+    return int(current or 0), _stored(stored or None), page.decode() if page else None
 
 
 def chunks(total: int) -> int:
@@ -271,7 +301,7 @@ def chunks(total: int) -> int:
 
 
 def store_board(phase_id: int, variant: str, board_version: int, rows: list[dict[str, Any]],
-                previous: tuple[int, int] | None) -> None:
+                previous: Stored | None, fingerprint: str) -> None:
     """Store a computed board's rows (rank order) in chunks, then point readers at it; the
     previous version's chunks expire shortly after (readers of the old pointer finish)."""
     pipe = get_redis().pipeline()
@@ -280,7 +310,7 @@ def store_board(phase_id: int, variant: str, board_version: int, rows: list[dict
                  orjson.dumps(rows[n * CHUNK:(n + 1) * CHUNK]), ex=TTL_SECONDS)
     pipe.set(_order_key(phase_id, variant, board_version), orjson.dumps([r["team_id"] for r in rows]),
              ex=TTL_SECONDS)
-    pipe.set(_pointer_key(phase_id, variant), f"{board_version}:{len(rows)}", ex=TTL_SECONDS)
+    pipe.set(_pointer_key(phase_id, variant), f"{board_version}:{len(rows)}:{fingerprint}", ex=TTL_SECONDS)
     pipe.execute()
     if previous is not None and previous[0] != board_version:
         pipe = get_redis().pipeline()

@@ -435,6 +435,7 @@ class Snapshot:
 
     version: int
     total: int
+    fingerprint: str = ""
     rows: list[dict[str, Any]] | None = None  # set when computed (or read) by this call
     # (page name, cached text) read with the version, when the caller named a page
     page: tuple[str, str] | None = None
@@ -442,10 +443,29 @@ class Snapshot:
 
 #: How long a reader with nothing to serve waits for another process's computation.
 WAIT_SECONDS = 20.0
+#: How often each process compares a current board with the database (``cache.fingerprint``).
+CHECK_SECONDS = 10.0
+#: (phase, variant) -> when this process last compared it.
+_checked: dict[tuple[int, str], float] = {}
+
+
+def _missed_a_change(phase: Phase, variant: str, stored: cache.Stored) -> bool:
+    """At most every ``CHECK_SECONDS`` per process: does the database disagree with the
+    stored board (a change that bumped nothing)? Then the phase's version is bumped."""
+    now = time.monotonic()
+    if now - _checked.get((phase.id, variant), float("-inf")) < CHECK_SECONDS:
+        return False
+    _checked[(phase.id, variant)] = now
+    if cache.fingerprint(phase.id) == stored[2]:
+        return False
+    log.warning("phase %s's board missed a change (Redis away at a commit, or a write around "
+                "the platform): recomputing it", phase.id)
+    cache.invalidate(phase.id)
+    return True
 
 
 def _recompute(phase: Phase, board: Board, variant: str, current: int,
-               stored: tuple[int, int] | None) -> list[dict[str, Any]]:
+               stored: cache.Stored | None) -> list[dict[str, Any]]:
     """The board at version ``current``: the stored one updated with the new scores since,
     when that is all that changed, else computed in full."""
     if stored is not None:
@@ -476,12 +496,14 @@ def snapshot(phase: Phase, board: Board = Board(), page: str | None = None) -> S
         else:
             current, stored, text = cache.peek(phase.id, variant, page)
         if stored is not None and stored[0] == current:
-            return Snapshot(*stored, page=None if text is None else (page, text))
+            if not _missed_a_change(phase, variant, stored):
+                return Snapshot(*stored, page=None if text is None else (page, text))
+            current = cache.version(phase.id)
         token = cache.lock(phase.id, variant)
     except redis.RedisError:
         log.warning("leaderboard cache unavailable; computing phase %s's board", phase.id, exc_info=True)
         rows = _full(phase, board)
-        return Snapshot(0, len(rows), rows)
+        return Snapshot(0, len(rows), rows=rows)
     if token is None:
         if stored is not None:
             return Snapshot(*stored)  # another process is computing: the previous version
@@ -495,15 +517,18 @@ def snapshot(phase: Phase, board: Board = Board(), page: str | None = None) -> S
                 return Snapshot(*stored)
             if time.monotonic() > deadline:
                 rows = _full(phase, board)
-                return Snapshot(current, len(rows), rows)
+                return Snapshot(current, len(rows), rows=rows)
             token = cache.lock(phase.id, variant)
     try:
+        # Read before the rows: a change landing in between makes the net recompute once more.
+        fingerprint = cache.fingerprint(phase.id)
         rows = _recompute(phase, board, variant, current, stored)
         try:
-            cache.store_board(phase.id, variant, current, rows, stored)
+            cache.store_board(phase.id, variant, current, rows, stored, fingerprint)
         except redis.RedisError:
             log.warning("could not cache phase %s's board", phase.id, exc_info=True)
-        return Snapshot(current, len(rows), rows)
+        _checked[(phase.id, variant)] = time.monotonic()
+        return Snapshot(current, len(rows), fingerprint, rows)
     finally:
         cache.unlock(phase.id, variant, token)
 
