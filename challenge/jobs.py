@@ -42,7 +42,6 @@ import scorer
 from challenge import artifacts, metrics, scoring, splits, storage
 from challenge.db import read_only
 from challenge.extensions import db
-from challenge.leaderboards import cache as leaderboard_cache
 from challenge.models import Challenge, Phase, Score, Submission, Track, utcnow
 from challenge.queue import get_redis
 
@@ -259,8 +258,9 @@ def _score(submission_id: int) -> str:
         return _fail(submission, refused.reason, refund=refused.refund)
     _write_score(submission, result, {**truth, **timings})
     submission.status, submission.finished_at = "scored", utcnow()
+    # The commit bumps the phase's board version as "a new score" (leaderboards.cache's
+    # session hook): the next read moves only this team's entry.
     db.session.commit()
-    leaderboard_cache.invalidate(submission.phase_id)
     return "scored"
 
 

@@ -6,18 +6,15 @@
 Either way the submission still counts against its team's quota (its slot is not given
 back) and the team sees the state and the reason on its submission and team pages. Every
 change, including the undo, is written to the audit log in the same transaction, and the
-affected phases' cached boards are invalidated after the commit.
+affected phases' board versions are bumped by the commit (``leaderboards.cache``).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, and_, select
 
 from challenge import audit
 from challenge.extensions import db
-from challenge.leaderboards import cache
 from challenge.models import Phase, Submission, Team, Track, User
 
 #: Moderation states; "" is "not moderated".
@@ -57,11 +54,6 @@ def _verb(state: str) -> str:
     return {"hidden": "hide", "disqualified": "disqualify", "": "restore"}[state]
 
 
-def _invalidate(phase_ids: Iterable[int]) -> None:
-    for phase_id in set(phase_ids):
-        cache.invalidate(phase_id)
-
-
 def moderate_submission(actor: User | None, submission: Submission, state: str, reason: str) -> Submission:
     """Set (or with ``state=""`` undo) a submission's moderation; audited, committed.
 
@@ -73,8 +65,7 @@ def moderate_submission(actor: User | None, submission: Submission, state: str, 
     audit.record(actor, f"submission.{_verb(state)}", f"submission:{submission.id}",
                  challenge_id=submission.phase.track.challenge_id, before=before,
                  after=audit.snapshot(submission, FIELDS), note=reason)
-    db.session.commit()
-    _invalidate([submission.phase_id])
+    db.session.commit()  # bumps the phase's board version (leaderboards.cache)
     return submission
 
 
@@ -88,9 +79,7 @@ def moderate_team(actor: User | None, team: Team, state: str, reason: str) -> Te
     team.moderation_reason = reason if state else ""
     audit.record(actor, f"team.{_verb(state)}", f"team:{team.id}", challenge_id=team.challenge_id,
                  before=before, after=audit.snapshot(team, FIELDS), note=reason)
-    db.session.commit()
-    _invalidate(db.session.scalars(
-        select(Phase.id).join(Track).where(Track.challenge_id == team.challenge_id)))
+    db.session.commit()  # bumps the board versions of the challenge's phases
     return team
 
 

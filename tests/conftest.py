@@ -185,6 +185,9 @@ def app(_schema: None, app_config: dict[str, Any]) -> Iterator[Any]:
         # processes and threads it starts write; requests and jobs set their own mode.
         lenient()
         _empty_tables()
+        # Redis state belongs with the database's: cached boards are keyed by phase id and
+        # a version counter, which an emptied database would otherwise meet again.
+        redis_lib.Redis.from_url(app.config["REDIS_URL"]).flushdb()
         yield app
         database.session.remove()
         database.engine.dispose()

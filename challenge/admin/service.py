@@ -260,9 +260,7 @@ def update_track(actor: User, track: Track, *, title: str, task: str, guesses: i
     track.title, track.task, track.guesses = title, task, guesses
     audit.record(actor, "track.update", f"track:{track.id}", challenge_id=track.challenge_id,
                  before=before, after=audit.snapshot(track, TRACK_FIELDS))
-    db.session.commit()
-    for phase in track.phases:
-        cache.invalidate(phase.id)
+    db.session.commit()  # bumps its phases' board versions (leaderboards.cache)
     return track
 
 
@@ -356,8 +354,7 @@ def update_phase(actor: User, phase: Phase, settings: PhaseSettings) -> Phase:
     phase.leaderboard = checked.leaderboard
     audit.record(actor, "phase.update", f"phase:{phase.id}", challenge_id=phase.track.challenge_id,
                  before=before, after=audit.snapshot(phase, PHASE_FIELDS))
-    db.session.commit()
-    cache.invalidate(phase.id)
+    db.session.commit()  # bumps the phase's board version (leaderboards.cache)
     return phase
 
 

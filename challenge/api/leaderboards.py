@@ -3,9 +3,10 @@ team's final picks for the private ranking."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from challenge.api.auth import api_error, token_optional, token_required
@@ -13,8 +14,8 @@ from challenge.api.challenges import phase_json
 from challenge.api.views import bp
 from challenge.challenges import service
 from challenge.extensions import db
-from challenge.leaderboards import picks
-from challenge.leaderboards.service import Entry, board_names, ranked, rankings, viewer_board
+from challenge.leaderboards import pages, picks
+from challenge.leaderboards.service import Entry, board_names, rankings, snapshot, viewer_board
 from challenge.models import Submission
 
 
@@ -53,16 +54,44 @@ def get_leaderboard(slug: str, track_slug: str) -> ResponseReturnValue:
     name, ranking = request.args.get("board", "public"), request.args.get("ranking", "all")
     try:
         board = viewer_board(phase, viewer, name, ranking)
+        number = pages.parse_page(request.args.get("page"))
     except ValueError as exc:
         return api_error(400, str(exc))
-    return jsonify({
+    head: dict[str, Any] = {
         "phase": phase_json(phase),
         "board": name, "ranking": ranking,
         "boards": list(board_names(phase)), "rankings": list(rankings(phase)),
         "visible": board is not None,
         "frozen": board is not None and not board.live and phase.frozen_at is not None,
-        "entries": [] if board is None else [entry_json(e, track.task) for e in ranked(phase, board)],
-    })
+        "page_size": pages.PAGE_SIZE,
+    }
+    if board is None:
+        return jsonify({**head, "page": number, "pages": 1, "total": 0, "viewer_entry": None,
+                        "entries": []})
+    snap = snapshot(phase, board, pages.page_name("api", "rank", number))
+    try:
+        pages.check_page(number, snap.total)
+    except LookupError as exc:
+        return api_error(400, str(exc))
+    team_id = pages.viewer_team(viewer, challenge.id)
+    etag = pages.etag(phase, board, snap, ("api", number, team_id))
+    if request.if_none_match.contains_weak(etag):
+        return _cached(Response(status=304), etag)
+    page = pages.page(phase, board, snap, "api", "rank", number,
+                      lambda entries: json.dumps([entry_json(e, track.task) for e in entries]))
+    pin = pages.pinned(phase, board, page, "rank", team_id)
+    mine = None if pin is None else {**entry_json(pin.entry, track.task), "page": pin.page}
+    # The cached entries are spliced in as they are: a large page is never parsed again.
+    head.update(page=number, pages=page.pages, total=snap.total, viewer_entry=mine)
+    body = json.dumps(head)[:-1] + ', "entries": ' + page.text + "}\n"
+    return _cached(Response(body, mimetype="application/json"), etag)
+
+
+def _cached(response: Response, etag: str) -> Response:
+    response.set_etag(etag, weak=True)
+    # The viewer's own entry is in it: a client may keep it, a shared proxy not.
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 def _final(submission_id: int, final: bool) -> ResponseReturnValue:

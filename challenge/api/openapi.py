@@ -126,7 +126,17 @@ SCHEMAS: dict[str, Any] = {
         "visible": {"type": "boolean",
                     "description": "False when the phase's rules hide the scores from this caller "
                                    "(entries is then empty)."},
-        "entries": {"type": "array", "items": _ref("LeaderboardEntry")},
+        "page": {**INTEGER, "minimum": 1, "description": "This page's number (?page=, from 1)."},
+        "pages": {**INTEGER, "minimum": 1,
+                  "description": "How many pages the board has (an empty board has one)."},
+        "total": {**INTEGER, "minimum": 0, "description": "Entries on the whole board."},
+        "page_size": {**INTEGER, "minimum": 1, "description": "Entries per page (100)."},
+        "viewer_entry": {"oneOf": [{"type": "null"}, _ref("PinnedEntry")],
+            "description": "The caller's own team's entry when it is not on this page (null "
+                           "when it is, or the caller has no entry); ``page`` is its page."},
+        "entries": {"type": "array", "items": _ref("LeaderboardEntry"),
+                    "description": "This page's entries, best first (at most page_size); the "
+                                   "CSV and JSON downloads of the track page hold every entry."},
     }),
     "Scores": _closed({
         "error": RATE,
@@ -251,6 +261,14 @@ TRACK = _path_param("track_slug", "Track slug, e.g. cls or loc.")
 BEARER = [{"bearer": []}]
 OPTIONAL_BEARER = [{}, {"bearer": []}]
 
+# The caller's own entry beside a page: an entry and the page it is on.
+SCHEMAS["PinnedEntry"] = {
+    **SCHEMAS["LeaderboardEntry"],
+    "properties": {**SCHEMAS["LeaderboardEntry"]["properties"],
+                   "page": {**INTEGER, "minimum": 1, "description": "The page the entry is on."}},
+    "required": [*SCHEMAS["LeaderboardEntry"]["required"], "page"],
+}
+
 PATHS: dict[str, Any] = {
     "/openapi.json": {"get": {
         "operationId": "getOpenapi", "summary": "This document.", "security": [{}],
@@ -281,8 +299,17 @@ PATHS: dict[str, Any] = {
                        {"name": "ranking", "in": "query", "required": False,
                         "schema": {"enum": ["all", "provided"], "default": "all"},
                         "description": "provided: only entries trained on the provided data "
-                                       "(phases with two rankings)."}],
-        "responses": {"200": _response("The leaderboard.", "Leaderboard"), **_errors(400, 401, 404)},
+                                       "(phases with two rankings)."},
+                       {"name": "page", "in": "query", "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "default": 1},
+                        "description": "Page of 100 entries; anything but a page the board has "
+                                       "is a 400 naming the number of pages."}],
+        "responses": {"200": _response("The leaderboard (an ETag comes with it; send it back in "
+                                       "If-None-Match for a 304 while the board is unchanged).",
+                                       "Leaderboard"),
+                      "304": {"description": "Not modified: the board and this caller's entry are "
+                                             "as in the ETag sent."},
+                      **_errors(400, 401, 404)},
     }},
     "/challenges/{slug}/tracks/{track_slug}/submissions": {"post": {
         "operationId": "createSubmission",

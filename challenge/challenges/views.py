@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, make_response, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from markupsafe import Markup
 
 from challenge.challenges import service
+from challenge.leaderboards import pages
 from challenge.leaderboards import service as boards
-from challenge.leaderboards.service import METHOD, check_sort, table_html
+from challenge.leaderboards.service import METHOD, check_sort
 from challenge.leaderboards.visibility import explain, freeze_note
 from challenge.models import Challenge, Track, User
 
@@ -40,7 +41,8 @@ def year(slug: str) -> ResponseReturnValue:
 
 @bp.get("/c/<slug>/<track_slug>")
 def track(slug: str, track_slug: str) -> ResponseReturnValue:
-    challenge, track = _challenge_and_track(slug, track_slug)
+    track = service.find_track(slug, track_slug) or abort(404)
+    challenge = track.challenge
     phase = service.select_phase(track, request.args.get("phase"))
     if phase is None and request.args.get("phase"):
         abort(404)
@@ -48,7 +50,7 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
     sort = request.args.get("sort", "rank")
     # ?board=public|private (split phases), ?ranking=all|provided (ILSVRC's two rankings).
     board, ranking = request.args.get("board", "public"), request.args.get("ranking", "all")
-    table, shown = "", None
+    table, shown, pin, etag = "", None, None, None
     try:
         check_sort(sort)
         if phase is not None:
@@ -56,17 +58,43 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
     except ValueError as exc:
         abort(400, description=str(exc))
     if phase is not None and shown is not None:
-        table = table_html(phase, sort, lambda entries: render_template(
+        try:
+            number = pages.parse_page(request.args.get("page"))
+            snap = boards.snapshot(phase, shown, pages.page_name("html", sort, number))
+            pages.check_page(number, snap.total)
+        except (ValueError, LookupError) as exc:
+            abort(404, description=str(exc))
+        team_id = pages.viewer_team(viewer, challenge.id)
+        # The page around the board shows the viewer (menu, upload form) and the phase's status.
+        etag = pages.etag(phase, shown, snap, ("html", sort, number, team_id, viewer.id if viewer else 0,
+                                               service.phase_status(phase)))
+        if request.if_none_match.contains_weak(etag) and not session.get("_flashes"):
+            return _not_modified(etag)
+        page = pages.page(phase, shown, snap, "html", sort, number, lambda entries: render_template(
             "leaderboards/_table.html", entries=entries, challenge=challenge, track=track,
-            phase=phase, sort=sort, method=METHOD, board=board, ranking=ranking), shown)
-    return render_template(
+            phase=phase, sort=sort, method=METHOD, board=board, ranking=ranking, page=number,
+            pages=pages.page_count(snap.total), total=snap.total, page_size=pages.PAGE_SIZE))
+        table, pin = page.text, pages.pinned(phase, shown, page, sort, team_id)
+    response = make_response(render_template(
         "challenges/track.html", challenge=challenge, track=track, phase=phase,
         status=service.phase_status, quota_text=service.quota_text, table=Markup(table),
         hidden_reason=explain(phase, viewer, board=board) if phase else "",
         board=board, ranking=ranking, boards=boards.board_names(phase) if phase else (),
-        rankings=boards.rankings(phase) if phase else (),
+        rankings=boards.rankings(phase) if phase else (), pinned=pin,
         freeze=freeze_note(phase, viewer) if phase else "",
-    )
+    ))
+    if etag is not None:
+        response.set_etag(etag, weak=True)
+        # Per viewer (the menu, the pinned row): a browser may keep it, a shared proxy not.
+        response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _not_modified(etag: str) -> Response:
+    response = Response(status=304)
+    response.set_etag(etag, weak=True)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @bp.get("/c/<slug>/<track_slug>/sample")

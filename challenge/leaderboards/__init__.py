@@ -2,6 +2,7 @@
 
 from flask import Flask
 
+from challenge.leaderboards import cache
 from challenge.leaderboards.commands import phases_cli, results_cli
 from challenge.leaderboards.final import results_of
 from challenge.leaderboards.picks import pick_state
@@ -11,6 +12,8 @@ from challenge.leaderboards.visibility import visible_scores
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    # Every commit that changes what a board shows bumps the phase's board version.
+    cache.track_writes()
     app.cli.add_command(phases_cli)
     app.cli.add_command(results_cli)
     # Templates of other areas (the submission page) ask the one visibility decision.

@@ -8,11 +8,11 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from challenge.extensions import db
-from challenge.leaderboards import final
+from challenge.leaderboards import cache, final
 from challenge.leaderboards.publish import PublishError, find_phase, publish_private
-from challenge.models import Challenge
+from challenge.models import Challenge, Phase
 
-phases_cli = AppGroup("phases", help="Phases: publish a split phase's private leaderboard.")
+phases_cli = AppGroup("phases", help="Phases: publish a split phase's private leaderboard; reset boards.")
 
 
 @phases_cli.command("publish")
@@ -25,6 +25,20 @@ def publish_command(phase_spec: str) -> None:
         raise click.ClickException(f"not published: {exc}") from None
     click.echo(f"published the private leaderboard of {phase_spec} at "
                f"{phase.private_published_at:%Y-%m-%d %H:%M} UTC")
+
+
+@phases_cli.command("reset-boards")
+@click.argument("phase_spec", metavar="[SLUG/TRACK/PHASE]", required=False)
+def reset_boards_command(phase_spec: str | None) -> None:
+    """Recompute the cached leaderboards of one phase (or all) on their next read: after
+    restoring a database backup, or any write made around the application."""
+    try:
+        ids = [find_phase(phase_spec).id] if phase_spec else list(db.session.scalars(select(Phase.id)))
+    except PublishError as exc:
+        raise click.ClickException(str(exc)) from None
+    for phase_id in ids:
+        cache.invalidate(phase_id)
+    click.echo(f"the boards of {len(ids)} phase(s) will be recomputed on their next read")
 
 
 results_cli = AppGroup("results", help="A year's final results: publish them once, for good.")

@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from challenge import splits
 from challenge.extensions import db
-from challenge.leaderboards import cache
 from challenge.models import Phase, Submission, Team, User, utcnow
 
 
@@ -67,7 +66,6 @@ def set_final(user: User, submission: Submission, final: bool, now: datetime | N
                                  f"(the limit is {phase.final_picks}): {ids}; unmark one first")
     submission.final = final
     db.session.commit()
-    cache.invalidate(phase.id)
 
 
 def pick_state(submission: Submission) -> dict[str, int | bool] | None:

@@ -8,7 +8,6 @@ from datetime import datetime
 from challenge import audit, splits
 from challenge.challenges import service as challenges
 from challenge.extensions import db
-from challenge.leaderboards import cache
 from challenge.models import Phase, User, utcnow
 from challenge.models.challenges import new_split_secret
 
@@ -47,7 +46,6 @@ def publish_private(actor: User | None, phase: Phase, now: datetime | None = Non
                  challenge_id=phase.track.challenge_id, before=before,
                  after=audit.snapshot(phase, FIELDS), note=f"private leaderboard of {name} published")
     db.session.commit()
-    cache.invalidate(phase.id)
     return phase
 
 
@@ -85,5 +83,4 @@ def update_settings(actor: User | None, phase: Phase, *, public_fraction: float 
         audit.record(actor, "phase.boards", f"phase:{phase.id}", challenge_id=phase.track.challenge_id,
                      before=before, after=after)
     db.session.commit()
-    cache.invalidate(phase.id)
     return phase

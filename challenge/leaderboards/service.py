@@ -17,12 +17,16 @@ freeze. Who may see which board is decided in ``visibility``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+import time
+from bisect import insort
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+import redis
+from sqlalchemy import JSON, literal, select
 
 import scorer
 from challenge import splits
@@ -30,6 +34,8 @@ from challenge.extensions import db
 from challenge.leaderboards import cache
 from challenge.leaderboards.visibility import board_sight
 from challenge.models import Phase, Score, Submission, Team, User
+
+log = logging.getLogger(__name__)
 
 #: How the tie groups are decided, for the page and the exports.
 METHOD = (
@@ -82,7 +88,9 @@ class Entry:
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> Entry:
-        return cls(**{**row, "submitted_at": datetime.fromisoformat(row["submitted_at"])})
+        # Keys with a leading underscore are the stored board's own (sort key, score stamp).
+        data = {k: v for k, v in row.items() if not k.startswith("_")}
+        return cls(**{**data, "submitted_at": datetime.fromisoformat(row["submitted_at"])})
 
 
 RANKINGS = ("all", "provided")
@@ -123,69 +131,119 @@ def check_board(phase: Phase, board: str, ranking: str) -> None:
         raise ValueError(f"unknown ranking {ranking!r}; this phase has: {', '.join(rankings(phase))}")
 
 
-Row = tuple[Submission, Score, Team, dict[str, Any]]
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """The light columns of one scored submission that ranking needs (no blobs, no details)."""
+
+    submission_id: int
+    team_id: int
+    team: str
+    method: str
+    created_at: datetime
+    extra_data: bool
+    final: bool
+    score_id: int
+    error: float
+    error_at_k: list[float]
+    cls_error: float | None
+    ci_low: float
+    ci_high: float
+    scored_at: datetime
+    subsets: dict[str, Any] | None
+    reference: bool
 
 
-def _numbers(phase: Phase, board: str, score: Score) -> dict[str, Any] | None:
+Row = tuple[Scored, dict[str, Any]]
+
+
+def _numbers(phase: Phase, board: str, row: Scored) -> dict[str, Any] | None:
     """The score's numbers on the board's images (None: nothing to rank it by)."""
     if not splits.is_split(phase):
-        return {"error": score.error, "error_at_k": list(score.error_at_k),
-                "cls_error": score.cls_error, "ci95": [score.ci_low, score.ci_high]}
-    subsets = splits.scores_of(phase, score)
+        return {"error": row.error, "error_at_k": list(row.error_at_k),
+                "cls_error": row.cls_error, "ci95": [row.ci_low, row.ci_high]}
+    subsets = row.subsets
+    if subsets is None or subsets.get("key") != splits.split_key(phase):
+        # Scored under another split (or before subsets were stored): recomputed from the
+        # outcomes, the one case that loads them.
+        score = db.session.get(Score, row.score_id)
+        subsets = splits.scores_of(phase, score) if score is not None else None
     if subsets is None or subsets[board]["error"] is None:
         return None
     return subsets[board]
 
 
-def _scored(phase: Phase, board: Board, reference: bool) -> list[tuple[Submission, Score, Team]]:
+def _light(row: Scored, score: Score) -> Scored:
+    """``row`` with ``score``'s numbers (a rescoring candidate standing in for the published one)."""
+    return replace(row, score_id=score.id, error=score.error, error_at_k=list(score.error_at_k),
+                   cls_error=score.cls_error, ci_low=score.ci_low, ci_high=score.ci_high,
+                   scored_at=score.scored_at, subsets=score.subsets)
+
+
+def _scored(phase: Phase, board: Board, reference: bool | None,
+            team_ids: set[int] | None = None) -> list[Scored]:
+    """The board's candidate rows (of ``team_ids`` only, if given); ``reference`` None: both kinds."""
+    split = splits.is_split(phase)
     query = (
-        select(Submission, Score, Team)
+        select(Submission.id, Submission.team_id, Team.name, Submission.method, Submission.created_at,
+               Submission.extra_data, Submission.final, Score.id, Score.error, Score.error_at_k,
+               Score.cls_error, Score.ci_low, Score.ci_high, Score.scored_at,
+               Score.subsets if split else literal(None, JSON), Team.is_reference)
         .join(Score, Score.submission_id == Submission.id)
         .join(Team, Team.id == Submission.team_id)
         .where(Submission.phase_id == phase.id, Submission.status == "scored")
         # Hidden or disqualified entries stay off the boards; reference entries are added
         # unranked by _with_references (challenge.moderation, the console's baselines).
-        .where(Submission.moderation == "", Team.moderation == "", Team.is_reference.is_(reference))
+        .where(Submission.moderation == "", Team.moderation == "")
         .order_by(Submission.created_at, Submission.id)
     )
+    if reference is not None:
+        query = query.where(Team.is_reference.is_(reference))
+    if team_ids is not None:
+        query = query.where(Submission.team_id.in_(sorted(team_ids)))
     if board.ranking == "provided":
         query = query.where(Submission.extra_data.is_(False))
     if not board.live and board.name == "public" and phase.frozen_at is not None:
         query = query.where(Submission.created_at < phase.frozen_at)
-    return [(s, sc, t) for s, sc, t in db.session.execute(query)]
+    return [Scored(*r) for r in db.session.execute(query)]
 
 
 def _key(row: Row) -> tuple[float, datetime, int]:
     # Best error first; the earlier upload breaks a tie, so resubmitting never moves a team.
-    return (row[3]["error"], row[0].created_at, row[0].id)
+    return (row[1]["error"], row[0].created_at, row[0].submission_id)
 
 
-def _picks(phase: Phase, rows: list[tuple[Submission, Score, Team]]) -> list[tuple[Submission, Score, Team]]:
+def _picks(phase: Phase, rows: list[Scored]) -> list[Scored]:
     """A team's submissions that count on the private board: those it marked final, or else
     its ``final_picks`` best by public error."""
-    marked = [r for r in rows if r[0].final]
+    marked = [r for r in rows if r.final]
     if marked:
         return marked
-    public = [(*r, n) for r in rows if (n := _numbers(phase, "public", r[1])) is not None]
-    return [r[:3] for r in sorted(public, key=_key)[: phase.final_picks]]
+    public = [(r, n) for r in rows if (n := _numbers(phase, "public", r)) is not None]
+    return [r for r, _ in sorted(public, key=_key)[: phase.final_picks]]
+
+
+def _best_of(phase: Phase, board: Board, rows: list[Scored], reference: bool,
+             scores: Mapping[int, Score] | None = None) -> list[Row]:
+    """Each team's best entry among ``rows`` on ``board``, best first; ``scores`` (submission
+    id -> Score) stand in for the published ones (a rescoring preview)."""
+    by_team: dict[int, list[Scored]] = {}
+    for row in rows:
+        if scores and row.submission_id in scores:
+            row = _light(row, scores[row.submission_id])
+        by_team.setdefault(row.team_id, []).append(row)
+    best: list[Row] = []
+    for team_rows in by_team.values():
+        if board.name == "private" and not reference:
+            team_rows = _picks(phase, team_rows)
+        numbered = [(r, n) for r in team_rows if (n := _numbers(phase, board.name, r)) is not None]
+        if numbered:
+            best.append(min(numbered, key=_key))
+    return sorted(best, key=_key)
 
 
 def _best_per_team(phase: Phase, board: Board = Board(), reference: bool = False,
                    scores: Mapping[int, Score] | None = None) -> list[Row]:
-    """Each team's best entry on ``board``, best first; ``scores`` (submission id -> Score)
-    stand in for the published ones (a rescoring preview)."""
-    by_team: dict[int, list[tuple[Submission, Score, Team]]] = {}
-    for submission, score, team in _scored(phase, board, reference):
-        score = scores.get(submission.id, score) if scores else score
-        by_team.setdefault(team.id, []).append((submission, score, team))
-    best: list[Row] = []
-    for rows in by_team.values():
-        if board.name == "private" and not reference:
-            rows = _picks(phase, rows)
-        numbered = [(*r, n) for r in rows if (n := _numbers(phase, board.name, r[1])) is not None]
-        if numbered:
-            best.append(min(numbered, key=_key))
-    return sorted(best, key=_key)
+    return _best_of(phase, board, _scored(phase, board, reference), reference, scores)
 
 
 def _image_errors(phase: Phase, submission_ids: set[int], board: str) -> dict[int, tuple[Any, Any]]:
@@ -216,102 +274,288 @@ def _pair_field(above: tuple[int, float], below: tuple[int, float], board: str =
     return f"{above[0]}@{above[1]}:{below[0]}@{below[1]}:b{BOOTSTRAP}:l{LEVEL}{board}"
 
 
-def _compare(phase: Phase, entries: list[Entry], stamps: list[tuple[int, float]],
-             board: str = "public") -> list[Entry]:
-    """Fill each entry's paired comparison with the entry above, and the tie groups.
+def _stamp(row: dict[str, Any]) -> tuple[int, float]:
+    return (row["submission_id"], row["_stamp"])
 
-    ``stamps`` are (submission id, scored_at timestamp) per entry: what a
-    comparison depends on. Known comparisons come from the cache; only the
-    others load outcomes.
-    """
-    if not entries:
-        return []
+
+def _fields(phase: Phase, rows: list[dict[str, Any]], board: str, which: list[int]) -> dict[int, str]:
+    """The pair field of rows ``which`` (indexes from 1) with the row above each."""
     subset = f":{board}:{splits.split_key(phase)}" if splits.is_split(phase) else ""
-    fields = [_pair_field(stamps[i - 1], stamps[i], subset) for i in range(1, len(entries))]
-    known = cache.cached_pairs(phase.id, fields)
-    missing = [i for i in range(1, len(entries)) if fields[i - 1] not in known]
-    errors = _image_errors(phase, {entries[j].submission_id for i in missing for j in (i - 1, i)}, board)
+    return {i: _pair_field(_stamp(rows[i - 1]), _stamp(rows[i]), subset) for i in which}
+
+
+def _aboves(rows: list[dict[str, Any]]) -> dict[int, tuple[int, float]]:
+    """Each row's submission -> the score above it (submission, stamp): whose comparison
+    the row holds."""
+    return {rows[i]["submission_id"]: _stamp(rows[i - 1]) for i in range(1, len(rows))}
+
+
+def _compare(phase: Phase, rows: list[dict[str, Any]], board: str = "public",
+             held: dict[int, tuple[int, float]] | None = None) -> None:
+    """Fill each row's paired comparison with the row above, and the tie groups, in place.
+
+    A row whose comparison is ``held`` (its submission -> the score above it when the
+    row's numbers were computed: a previous board's rows, reused by an update) keeps
+    it; the others come from the cache, and only those missing there load outcomes and
+    are bootstrapped.
+    """
+    if not rows:
+        return
+    held = held or {}
+    todo = [i for i in range(1, len(rows)) if held.get(rows[i]["submission_id"]) != _stamp(rows[i - 1])]
+    fields_ = _fields(phase, rows, board, todo)
+    known = cache.cached_pairs(phase.id, list(fields_.values()))
+    missing = [i for i in todo if fields_[i] not in known]
+    errors = _image_errors(phase, {rows[j]["submission_id"] for i in missing for j in (i - 1, i)}, board)
     fresh: dict[str, list[float]] = {}
     for i in missing:
-        mine, theirs = errors.get(entries[i].submission_id), errors.get(entries[i - 1].submission_id)
+        mine, theirs = errors.get(rows[i]["submission_id"]), errors.get(rows[i - 1]["submission_id"])
         if mine is None or theirs is None or mine[0].size != theirs[0].size:
             continue  # nothing to pair
         result = scorer.paired_bootstrap(theirs[0], mine[0], mine[1] & theirs[1],
                                          bootstrap=BOOTSTRAP, level=LEVEL)
-        fresh[fields[i - 1]] = [result.difference, result.low, result.high]
+        fresh[fields_[i]] = [result.difference, result.low, result.high]
     cache.store_pairs(phase.id, fresh)
     known.update(fresh)
-    compared = entries[:1]
-    for i in range(1, len(entries)):
-        pair = known.get(fields[i - 1])
-        compared.append(entries[i] if pair is None else
-                        replace(entries[i], diff=pair[0], diff_low=pair[1], diff_high=pair[2]))
-    # Without outcomes to pair, only a different headline error separates two entries.
-    significant = [False] + [
-        e.significant if e.significant is not None else e.error != compared[i - 1].error
-        for i, e in enumerate(compared[1:], 1)
-    ]
-    groups = scorer.tie_groups(significant)
-    return [replace(e, group=g) for e, g in zip(compared, groups, strict=True)]
+    rows[0]["diff"] = rows[0]["diff_low"] = rows[0]["diff_high"] = None
+    for i in todo:
+        pair = known.get(fields_[i])
+        rows[i]["diff"], rows[i]["diff_low"], rows[i]["diff_high"] = \
+            pair if pair is not None else (None, None, None)
+    significant = [False]
+    for i in range(1, len(rows)):
+        row = rows[i]
+        if row["diff_low"] is None or row["diff_high"] is None:
+            # Without outcomes to pair, only a different headline error separates two entries.
+            significant.append(row["error"] != rows[i - 1]["error"])
+        else:
+            significant.append(not (row["diff_low"] <= 0.0 <= row["diff_high"]))
+    for row, group in zip(rows, scorer.tie_groups(significant), strict=True):
+        row["group"] = group
 
 
 def _entry(row: Row, rank: int | None, **extra: Any) -> Entry:
-    submission, _, team, numbers = row
+    scored, numbers = row
     at_k = numbers["error_at_k"]
     return Entry(
-        rank=rank, team_id=team.id, team=team.name, submission_id=submission.id,
-        method=submission.method, submitted_at=submission.created_at, error=numbers["error"],
+        rank=rank, team_id=scored.team_id, team=scored.team, submission_id=scored.submission_id,
+        method=scored.method, submitted_at=scored.created_at, error=numbers["error"],
         error_at_k=list(at_k) if all(x is not None for x in at_k) else [],
         cls_error=numbers.get("cls_error"), ci_low=numbers["ci95"][0], ci_high=numbers["ci95"][1],
-        outside_data=submission.extra_data, **extra,
+        outside_data=scored.extra_data, **extra,
     )
 
 
-def _rank(best: list[Row]) -> tuple[list[Entry], list[tuple[int, float]]]:
-    """Ranked entries of rows sorted best first (equal errors share a rank), with their stamps."""
-    entries: list[Entry] = []
-    stamps: list[tuple[int, float]] = []
+def _row(row: Row, reference: bool = False) -> dict[str, Any]:
+    """A stored board row: the entry's JSON and what updates need (sort key, score stamp)."""
+    data = _entry(row, None, group=0, reference=True) if reference else _entry(row, None)
+    out = data.to_json()
+    out["_stamp"] = row[0].scored_at.timestamp()
+    out["_t"] = row[0].created_at.timestamp()
+    return out
+
+
+def _row_key(row: dict[str, Any]) -> tuple[float, float, int]:
+    return (row["error"], row["_t"], row["submission_id"])
+
+
+def _rank(rows: list[dict[str, Any]]) -> None:
+    """Ranks of rows sorted best first, in place: equal errors share a rank."""
     previous: float | None = None
     rank = 0
-    for position, row in enumerate(best, 1):
-        error = row[3]["error"]
-        if error != previous:
-            rank, previous = position, error
-        entries.append(_entry(row, rank))
-        stamps.append((row[0].id, row[1].scored_at.timestamp()))
-    return entries, stamps
+    for position, row in enumerate(rows, 1):
+        if row["error"] != previous:
+            rank, previous = position, row["error"]
+        row["rank"] = rank
+
+
+def _merge(teams: list[dict[str, Any]], references: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ranked rows with the phase's reference entries (organizers' baselines) placed
+    by their error, unranked and outside the tie groups: they take no rank from a team and
+    leave every team's comparison with the team above unchanged."""
+    if not references:
+        return teams
+    merged = list(teams)
+    for ref in references:
+        where = next((i for i, e in enumerate(merged) if e["error"] > ref["error"]), len(merged))
+        merged.insert(where, ref)
+    return merged
+
+
+def _full(phase: Phase, board: Board) -> list[dict[str, Any]]:
+    """Every team's best entry on ``board``, ranked and compared, straight from the database
+    (rows with the reference entries merged in)."""
+    rows = _scored(phase, board, None)
+    teams = [_row(r) for r in _best_of(phase, board, [r for r in rows if not r.reference], False)]
+    _rank(teams)
+    _compare(phase, teams, board.name)
+    refs = [_row(r, True) for r in _best_of(phase, board, [r for r in rows if r.reference], True)]
+    return _merge(teams, refs)
+
+
+def _update(phase: Phase, board: Board, base: list[dict[str, Any]],
+            team_ids: set[int]) -> list[dict[str, Any]] | None:
+    """``base`` (a computed board's rows) after new scores of ``team_ids``: each of those
+    teams' entry is taken out and its new best put in at its place; only their new
+    neighbours are compared again. None when a reference team changed (a full computation)."""
+    changed = _scored(phase, board, None, team_ids)
+    if any(r.reference for r in changed):
+        return None
+    teams = [r for r in base if not r["reference"] and r["team_id"] not in team_ids]
+    references = [r for r in base if r["reference"]]
+    # Comparisons held by unchanged rows stay valid while the score above is the same.
+    moved = {r["submission_id"] for r in base if r["team_id"] in team_ids}
+    held = {below: above for below, above in _aboves([r for r in base if not r["reference"]]).items()
+            if below not in moved}
+    fresh = [_row(r) for r in _best_of(phase, board, changed, False)]
+    for row in fresh:
+        insort(teams, row, key=_row_key)
+    _rank(teams)
+    _compare(phase, teams, board.name, held)
+    return _merge(teams, references)
 
 
 def compute(phase: Phase, board: Board = Board()) -> list[Entry]:
     """Every team's best entry on ``board``, ranked and compared, straight from the database."""
-    entries, stamps = _rank(_best_per_team(phase, board))
-    return _with_references(phase, _compare(phase, entries, stamps, board.name), board)
+    return [Entry.from_json(r) for r in _full(phase, board)]
 
 
 def ranked_with(phase: Phase, scores: Mapping[int, Score], board: Board = Board()) -> list[Entry]:
     """The board as it would be if ``scores`` (submission id -> Score, e.g. rescoring
     candidates) replaced those submissions' published scores: ranked like ``compute``,
     without the paired comparisons, uncached."""
-    return _rank(_best_per_team(phase, board, scores=scores))[0]
+    rows = [_row(r) for r in _best_per_team(phase, board, scores=scores)]
+    _rank(rows)
+    return [Entry.from_json(r) for r in rows]
 
 
-def _with_references(phase: Phase, entries: list[Entry], board: Board = Board()) -> list[Entry]:
-    """The ranked entries with the phase's reference entries (organizers' baselines) placed
-    by their error, unranked and outside the tie groups: they take no rank from a team and
-    leave every team's comparison with the team above unchanged."""
-    merged = list(entries)
-    for row in _best_per_team(phase, board, reference=True):
-        error = row[3]["error"]
-        where = next((i for i, e in enumerate(merged) if e.error > error), len(merged))
-        merged.insert(where, _entry(row, None, group=0, reference=True))
-    return merged
+@dataclass(frozen=True)
+class Snapshot:
+    """Which computed board to serve: its version and number of entries (rows in Redis)."""
+
+    version: int
+    total: int
+    fingerprint: str = ""
+    rows: list[dict[str, Any]] | None = None  # set when computed (or read) by this call
+    # (page name, cached text) read with the version, when the caller named a page
+    page: tuple[str, str] | None = None
+
+
+#: How long a reader with nothing to serve waits for another process's computation.
+WAIT_SECONDS = 20.0
+#: How often each process compares a current board with the database (``cache.fingerprint``).
+CHECK_SECONDS = 10.0
+#: (phase, variant) -> when this process last compared it.
+_checked: dict[tuple[int, str], float] = {}
+
+
+def _missed_a_change(phase: Phase, variant: str, stored: cache.Stored) -> bool:
+    """At most every ``CHECK_SECONDS`` per process: does the database disagree with the
+    stored board (a change that bumped nothing)? Then the phase's version is bumped."""
+    now = time.monotonic()
+    if now - _checked.get((phase.id, variant), float("-inf")) < CHECK_SECONDS:
+        return False
+    _checked[(phase.id, variant)] = now
+    if cache.fingerprint(phase.id) == stored[2]:
+        return False
+    log.warning("phase %s's board missed a change (Redis away at a commit, or a write around "
+                "the platform): recomputing it", phase.id)
+    cache.invalidate(phase.id)
+    return True
+
+
+def _recompute(phase: Phase, board: Board, variant: str, current: int,
+               stored: cache.Stored | None) -> list[dict[str, Any]]:
+    """The board at version ``current``: the stored one updated with the new scores since,
+    when that is all that changed, else computed in full."""
+    if stored is not None:
+        changed = cache.changes(phase.id, stored[0], current)
+        if changed is not None and all(c.startswith("score:") for c in changed):
+            base = cache.load_rows(phase.id, variant, stored[0], stored[1])
+            if base is not None:
+                rows = _update(phase, board, base, {int(c.split(":")[2]) for c in changed})
+                if rows is not None:
+                    return rows
+    return _full(phase, board)
+
+
+def snapshot(phase: Phase, board: Board = Board(), page: str | None = None) -> Snapshot:
+    """The board version to serve now (stale-while-revalidate).
+
+    The stored board if it is current. Otherwise one process takes the board's lock
+    and brings it up to date (incrementally after new scores), while every other
+    reader is served the previous version; only a reader with no previous version
+    at all waits for it. Without Redis the board is computed for this call.
+    ``page`` names a rendered page (``pages.page_name``) to read in the same round trip.
+    """
+    variant = board.variant(phase)
+    try:
+        if page is None:
+            current, stored = cache.board_version(phase.id, variant)
+            text = None
+        else:
+            current, stored, text = cache.peek(phase.id, variant, page)
+        if stored is not None and stored[0] == current:
+            if not _missed_a_change(phase, variant, stored):
+                return Snapshot(*stored, page=None if text is None else (page, text))
+            current = cache.version(phase.id)
+        token = cache.lock(phase.id, variant)
+    except redis.RedisError:
+        log.warning("leaderboard cache unavailable; computing phase %s's board", phase.id, exc_info=True)
+        rows = _full(phase, board)
+        return Snapshot(0, len(rows), rows=rows)
+    if token is None:
+        if stored is not None:
+            return Snapshot(*stored)  # another process is computing: the previous version
+        # Nothing to serve yet: wait for the process computing it (or take over its lock
+        # if it died), rather than computing the same board beside it.
+        deadline = time.monotonic() + WAIT_SECONDS
+        while token is None:
+            time.sleep(0.02)
+            current, stored = cache.board_version(phase.id, variant)
+            if stored is not None:
+                return Snapshot(*stored)
+            if time.monotonic() > deadline:
+                rows = _full(phase, board)
+                return Snapshot(current, len(rows), rows=rows)
+            token = cache.lock(phase.id, variant)
+    try:
+        # Read before the rows: a change landing in between makes the net recompute once more.
+        fingerprint = cache.fingerprint(phase.id)
+        rows = _recompute(phase, board, variant, current, stored)
+        try:
+            cache.store_board(phase.id, variant, current, rows, stored, fingerprint)
+        except redis.RedisError:
+            log.warning("could not cache phase %s's board", phase.id, exc_info=True)
+        _checked[(phase.id, variant)] = time.monotonic()
+        return Snapshot(current, len(rows), fingerprint, rows)
+    finally:
+        cache.unlock(phase.id, variant, token)
+
+
+def board_rows(phase: Phase, board: Board, snap: Snapshot, first: int = 0,
+               count: int | None = None) -> list[dict[str, Any]]:
+    """Rows ``first .. first + count`` (all by default) of the snapshot's board."""
+    rows = snap.rows
+    if rows is None:
+        try:
+            rows = cache.load_rows(phase.id, board.variant(phase), snap.version, snap.total, first, count)
+        except redis.RedisError:
+            rows = None
+        if rows is not None:
+            return rows
+        rows = _full(phase, board)  # expired between the pointer and the read: rare
+    return rows[first:] if count is None else rows[first:first + count]
+
+
+def entries_of(rows: list[dict[str, Any]]) -> list[Entry]:
+    return [Entry.from_json(r) for r in rows]
 
 
 def ranked(phase: Phase, board: Board = Board()) -> list[Entry]:
     """Every team's best entry on ``board``, ranked, regardless of who is looking (cached)."""
-    rows = cache.get_or_compute(phase.id, lambda: [e.to_json() for e in compute(phase, board)],
-                                variant=board.variant(phase))
-    return [Entry.from_json(row) for row in rows]
+    snap = snapshot(phase, board)
+    return entries_of(board_rows(phase, board, snap))
 
 
 def viewer_board(phase: Phase, viewer: User | None, board: str = "public", ranking: str = "all",
@@ -339,22 +583,10 @@ def check_sort(sort: str) -> None:
         raise ValueError(f"unknown sort {sort!r}; expected one of: {', '.join(SORTS)}")
 
 
-def table_html(phase: Phase, sort: str, render: Callable[[list[Entry]], str],
-               board: Board = Board()) -> str:
-    """The board rendered by ``render`` in ``sort`` order, cached until a score changes.
-
-    Only for viewers who may see the board (``viewer_board``): the HTML holds every team's scores.
-    """
-    check_sort(sort)
-    return cache.get_or_render(phase.id, f"{board.variant(phase)}:{sort}",
-                               lambda: render(sort_entries(ranked(phase, board), sort)))
-
-
 def sort_entries(entries: list[Entry], sort: str) -> list[Entry]:
     """The board ordered by one of ``SORTS`` (ascending; ties keep the ranking's order)."""
     check_sort(sort)
     keys: dict[str, Any] = {
-        # The order the board was ranked in (reference entries sit by their error, unranked).
         "rank": lambda e: 0,
         "error": lambda e: e.error,
         "top1": lambda e: e.error_at_k[0] if e.error_at_k else float("inf"),

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from challenge.challenges import service as challenges
 from challenge.extensions import db
-from challenge.leaderboards import export, final, history, picks
+from challenge.leaderboards import export, final, history, pages, picks
 from challenge.leaderboards.chart import line_chart
 from challenge.leaderboards.forms import FinalPickForm
-from challenge.leaderboards.service import METHOD, Board, ranked, viewer_board
+from challenge.leaderboards.service import METHOD, Board, snapshot, viewer_board
 from challenge.leaderboards.visibility import explain
 from challenge.models import Phase, Submission, Team, Track, User
 
@@ -50,26 +52,33 @@ def _board(phase: Phase, viewer: User | None) -> Board | str:
 
 @bp.get("/c/<slug>/<track_slug>/leaderboard.json")
 def board_json(slug: str, track_slug: str) -> ResponseReturnValue:
+    """The whole board as a download (the paginated board is the API's)."""
     track, phase = _phase(slug, track_slug)
     board = _board(phase, _viewer())
     if isinstance(board, str):
         return jsonify({"error": board}), 403
-    return jsonify({
+    head = {
         "challenge": track.challenge.slug, "track": track.slug, "phase": phase.slug,
         "board": board.name, "ranking": board.ranking,
         "frozen": not board.live and phase.frozen_at is not None,
         "task": track.task, "guesses": track.guesses, "method": METHOD,
-        "entries": export.rows(ranked(phase, board), track.task),
-    })
+    }
+    entries = pages.download(phase, board, snapshot(phase, board), "export.json",
+                             lambda rows: json.dumps(export.rows(rows, track.task)))
+    return Response(json.dumps(head)[:-1] + ', "entries": ' + entries + "}\n",
+                    mimetype="application/json")
 
 
 @bp.get("/c/<slug>/<track_slug>/leaderboard.csv")
 def board_csv(slug: str, track_slug: str) -> ResponseReturnValue:
+    """The whole board as CSV: every entry, never paginated."""
     track, phase = _phase(slug, track_slug)
     board = _board(phase, _viewer())
     if isinstance(board, str):
         return Response(board + "\n", status=403, mimetype="text/plain")
-    return Response(export.to_csv(ranked(phase, board), track.task), mimetype="text/csv",
+    text = pages.download(phase, board, snapshot(phase, board), "export.csv",
+                          lambda rows: export.to_csv(rows, track.task))
+    return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition":
                              f'attachment; filename="{_filename(track, phase, "csv", board)}"'})
 

@@ -16,6 +16,7 @@ from xml.etree import ElementTree
 
 import pytest
 import redis as redis_lib
+from sqlalchemy import text
 
 from challenge import storage
 from challenge.jobs import score_submission
@@ -126,17 +127,28 @@ def test_localization_pairs_localization_outcomes(db, redis, make_user, make_cha
 
 # ---------------------------------------------------------------- the cache
 
-def test_board_is_cached_until_a_new_score_lands(db, four, make_user, make_team):
+def rename_behind_the_app(db, team, name: str) -> None:
+    # A write around the application (plain SQL): no session hook sees it.
+    db.execute(text("UPDATE team SET name = :name WHERE id = :id"), {"name": name, "id": team.id})
+    db.commit()
+
+
+def test_board_is_cached_until_its_version_changes(db, four, make_user, make_team):
     challenge, phase, teams = four
     assert ranked(phase)[0].team == "Alpha"
-    # A rename is not a score change: the cached board keeps serving the old name...
-    rename(db, teams["Alpha"], "Alpha renamed")
+    # No database check per read: a write around the application is not seen...
+    rename_behind_the_app(db, teams["Alpha"], "Sneaky")
     assert ranked(phase)[0].team == "Alpha"
-    # ...until a new score lands: the job bumps the phase's version after committing.
-    version = int(get_redis().get(f"leaderboard:{phase.id}:version") or 0)
+    # ...but every write through it bumps the phase's version after its commit.
+    version = cache.version(phase.id)
+    rename(db, teams["Alpha"], "Alpha renamed")
+    assert cache.version(phase.id) == version + 1
+    assert ranked(phase)[0].team == "Alpha renamed"
+    # A new score: one bump, recorded as a new score (applied incrementally).
     echo = make_team(challenge, make_user(), name="Echo")
-    submit_and_score(db, phase, echo, predictions(5))
-    assert int(get_redis().get(f"leaderboard:{phase.id}:version")) == version + 1
+    submission = submit_and_score(db, phase, echo, predictions(5))
+    assert cache.version(phase.id) == version + 2
+    assert cache.changes(phase.id, version + 1, version + 2) == [f"score:{submission.id}:{echo.id}"]
     assert [e.team for e in ranked(phase)] == ["Alpha renamed", "Bravo", "Echo", "Charlie", "Delta"]
 
 
@@ -152,14 +164,13 @@ def test_only_comparisons_next_to_a_new_score_are_computed(db, client, four, mak
     assert get_redis().hlen(pairs) == 5  # plus Bravo-Echo and Echo-Charlie; the rest reused
 
 
-def test_rendered_table_is_cached_per_sort_until_a_score_lands(db, client, four, make_user, make_team):
-    challenge, phase, teams = four
+def test_rendered_table_is_cached_per_sort_until_the_version_changes(db, client, four):
+    _challenge, phase, teams = four
     assert _teams_in(client.get("/c/tiny2012/cls").text)[0] == "Alpha"
-    rename(db, teams["Alpha"], "Aardvark")
+    rename_behind_the_app(db, teams["Alpha"], "Aardvark")
     assert _teams_in(client.get("/c/tiny2012/cls").text)[0] == "Alpha"  # cached HTML
     assert _teams_in(client.get("/c/tiny2012/cls?sort=team").text)[0] == "Alpha"  # cached board
-    echo = make_team(db.get(Challenge, challenge.id), make_user(), name="Echo")
-    submit_and_score(db, phase, echo, predictions(5))
+    cache.invalidate(phase.id)  # what `challenge phases reset-boards` does
     assert _teams_in(client.get("/c/tiny2012/cls").text)[0] == "Aardvark"
 
 
