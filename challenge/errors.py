@@ -30,6 +30,8 @@ TITLES = {
 
 
 def _message(exc: HTTPException) -> str:
+    if exc.description != type(exc).description:
+        return exc.description or ""  # a view's own reason (abort(404, "...")): it says more
     if isinstance(exc, RequestEntityTooLarge):
         limit = current_app.config.get("MAX_CONTENT_LENGTH")
         if limit:
@@ -45,7 +47,7 @@ def _message(exc: HTTPException) -> str:
 def http_error(exc: HTTPException) -> ResponseReturnValue:
     code = exc.code or 500
     if request.path.startswith("/api/"):
-        response = jsonify({"error": _message(exc) if code in (404, 413, 500) else exc.description})
+        response = jsonify({"error": _message(exc)})
         response.status_code = code
         if getattr(exc, "valid_methods", None):  # 405: what the client may use instead
             response.headers["Allow"] = ", ".join(exc.valid_methods)
