@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from flask import current_app
+from rq.exceptions import StopRequested
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -169,6 +170,8 @@ def preload(phases: list[Phase]) -> int:
                 rehearse(phase)
                 rehearsed.add(shape)
             warm += 1
+        except StopRequested:
+            raise  # SIGTERM arrived (RQ raises it from its handler): stop, do not log and go on
         except Exception:
             log.exception("could not preload the ground truth of phase %s", phase.id)
     return warm

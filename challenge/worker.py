@@ -33,6 +33,7 @@ import click
 import redis
 from flask import Flask, current_app
 from rq import Worker
+from rq.exceptions import StopRequested
 
 from challenge import jobs, scoring
 from challenge.db import read_only
@@ -82,7 +83,12 @@ class ScoringWorker(Worker):
         super().main_work_horse(job, queue)
 
     def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
-        self.warm_up()
+        try:
+            self.warm_up()
+        except StopRequested:
+            # SIGTERM while warming, with a job already taken off the queue: a warm shutdown
+            # finishes it first; RQ's loop stops after it.
+            self._stop_requested = True
         return super().execute_job(job, queue)
 
     def warm_up(self) -> None:
@@ -104,6 +110,8 @@ class ScoringWorker(Worker):
                 gc.freeze()
                 log.info("ground truth of %d open phase(s) loaded in %.2f s", warm,
                          time.perf_counter() - started)
+        except StopRequested:
+            raise  # SIGTERM meanwhile: RQ's warm shutdown must go ahead
         except Exception:
             # A cold horse still scores (it loads what it needs); try again next job.
             log.exception("could not preload ground truth")
@@ -120,6 +128,8 @@ class ScoringWorker(Worker):
             for action in sweep():
                 log.warning("sweeper: submission %s %s (%s)", action.submission_id,
                             action.action, action.why)
+        except StopRequested:
+            raise
         except Exception:
             # A failed sweep must not stop the worker; the next one tries again.
             log.exception("sweeper failed")
