@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import math
-import tarfile
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -33,7 +32,15 @@ from typing import Any
 import numpy as np
 
 from scorer.errors import FormatError
-from scorer.sources import DEFAULT_MAX_DECOMPRESSED, Source, decode_text, read_bytes, sniff, split_lines
+from scorer.sources import (
+    DEFAULT_MAX_DECOMPRESSED,
+    Source,
+    decode_text,
+    read_bytes,
+    sniff,
+    split_lines,
+    xml_files,
+)
 
 #: The devkit's IoU threshold and the pixel tolerance that loosens it for small objects.
 IOU_THRESHOLD, PIXEL_TOLERANCE = 0.5, 10.0
@@ -249,12 +256,12 @@ def load_det_truth(images: ImageList, classes: DetClasses, boxes: Source,
                    blacklist: Source | None = None) -> DetTruth:
     """Objects from VOC XML (a folder, or a .tar/.tgz) or the compact CSV, plus the blacklist."""
     if not isinstance(boxes, bytes) and Path(boxes).is_dir():
-        found = _from_xml(images, classes, _xml_in_dir(Path(boxes)))
+        found = _from_xml(images, classes, _stems(xml_files(Path(boxes))))
     else:
         data = read_bytes(boxes)
         kind = sniff(data)
         if kind == "tar":
-            found = _from_xml(images, classes, _xml_in_tar(data))
+            found = _from_xml(images, classes, _stems(xml_files(data)))
         elif kind == "csv":
             found = _from_compact(images, classes, decode_text(data))
         else:
@@ -267,21 +274,10 @@ def load_det_truth(images: ImageList, classes: DetClasses, boxes: Source,
     return truth
 
 
-def _xml_in_dir(folder: Path) -> Iterator[tuple[str, bytes]]:
-    for path in sorted(folder.rglob("*.xml")):
-        yield path.stem, path.read_bytes()
-
-
-def _xml_in_tar(data: bytes) -> Iterator[tuple[str, bytes]]:
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            for member in archive:
-                if member.isfile() and member.name.endswith(".xml"):
-                    handle = archive.extractfile(member)
-                    if handle is not None:
-                        yield PurePosixPath(member.name).stem, handle.read()
-    except tarfile.TarError as exc:
-        raise FormatError(f"the tar archive could not be read: {exc}") from None
+def _stems(files: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
+    """VOC files are named by their image: the name without ``.xml``."""
+    for name, data in files:
+        yield PurePosixPath(name).stem, data
 
 
 def _number(token: str, where: str, line: int | None = None) -> float:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import tarfile
 import zlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal, TypeAlias
 
 from scorer.errors import FormatError
@@ -162,3 +163,21 @@ def split_lines(text: str) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return lines
+
+
+def xml_files(source: Path | bytes) -> Iterator[tuple[str, bytes]]:
+    """(file name, bytes) of every ``*.xml`` in a folder (sorted by path) or in a tar
+    archive's bytes (in archive order): VOC annotation files, one per image."""
+    if isinstance(source, Path):
+        for path in sorted(source.rglob("*.xml")):
+            yield path.name, path.read_bytes()
+        return
+    try:
+        with tarfile.open(fileobj=io.BytesIO(source)) as archive:
+            for member in archive:
+                if member.isfile() and member.name.endswith(".xml"):
+                    handle = archive.extractfile(member)
+                    if handle is not None:
+                        yield PurePosixPath(member.name).name, handle.read()
+    except tarfile.TarError as exc:
+        raise FormatError(f"the tar archive could not be read: {exc}") from None

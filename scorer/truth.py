@@ -7,10 +7,8 @@ the organizer; these messages are never shown to competitors.
 
 from __future__ import annotations
 
-import io
 import math
 import re
-import tarfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ import numpy as np
 from scorer.classes import ClassList
 from scorer.errors import FormatError
 from scorer.kaggle import read_rows
-from scorer.sources import Source, decode_text, read_bytes, sniff, split_lines
+from scorer.sources import Source, decode_text, read_bytes, sniff, split_lines, xml_files
 
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
 
@@ -133,11 +131,11 @@ def _coord(token: str, line: int | None) -> float:
 
 def _read_boxes(classes: ClassList, source: Source, images: int | None) -> _Boxes:
     if _is_dir(source):
-        return _from_xml(classes, _xml_files_in_dir(Path(source)), images)
+        return _from_xml(classes, xml_files(Path(source)), images)
     data = read_bytes(source)
     kind = sniff(data)
     if kind == "tar":
-        return _from_xml(classes, _xml_files_in_tar(data), images)
+        return _from_xml(classes, xml_files(data), images)
     if kind != "csv":
         raise FormatError("boxes must be a Kaggle solution CSV ('ImageId,PredictionString'), "
                           "or a folder or tar of PASCAL VOC XML files")
@@ -154,23 +152,6 @@ def _read_boxes(classes: ClassList, source: Source, images: int | None) -> _Boxe
             found.coords.append((x0, y0, x1, y1))
             found.first_label.setdefault(row.image, label)
     return found
-
-
-def _xml_files_in_dir(folder: Path) -> Iterator[tuple[str, bytes]]:
-    for path in sorted(folder.rglob("*.xml")):
-        yield path.name, path.read_bytes()
-
-
-def _xml_files_in_tar(data: bytes) -> Iterator[tuple[str, bytes]]:
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            for member in archive:
-                if member.isfile() and member.name.endswith(".xml"):
-                    handle = archive.extractfile(member)
-                    if handle is not None:
-                        yield Path(member.name).name, handle.read()
-    except tarfile.TarError as exc:
-        raise FormatError(f"the tar archive could not be read: {exc}") from None
 
 
 def _from_xml(classes: ClassList, files: Iterator[tuple[str, bytes]], images: int | None) -> _Boxes:

@@ -119,19 +119,33 @@ def all_history() -> ResponseReturnValue:
                            series=history.all_series(_viewer()))
 
 
+#: History panels: each measure on an axis of its own (a 2010 hierarchical cost of 2-3 drawn
+#: on the axis of top-5 errors of 0.05-0.3 would flatten every error line to the floor).
+PANELS = (
+    ("error", "Winning error by year", "Winning error (lower is better)"),
+    ("cost", "Winning hierarchical cost by year", "Winning mean hierarchical cost (lower is better)"),
+)
+
+
+def _measure(task: str) -> str:
+    return "cost" if task == "hierarchical" else "error"
+
+
 @bp.get("/history/<series_slug>")
 def series_history(series_slug: str) -> ResponseReturnValue:
     series = history.get_series(series_slug, _viewer()) or abort(404)
-    lines: dict[str, list[tuple[int, float, str, str]]] = {}
+    lines: dict[str, dict[str, list[tuple[int, float, str, str]]]] = {}
     names: dict[str, str] = {}  # a track's latest title names its line
     for w in series.winners:
         names[w.track_slug] = w.track_title
         href = url_for("challenges.track", slug=w.challenge_slug, track_slug=w.track_slug,
                        phase=w.phase_slug)
         label = f"{w.year} {w.track_title}: {w.error:.4f} ({w.team})"
-        lines.setdefault(w.track_slug, []).append((w.year, w.error, label, href))
-    chart = line_chart({names[slug]: points for slug, points in lines.items()})
-    return render_template("leaderboards/series.html", series=series, chart=chart)
+        panel = lines.setdefault(_measure(w.task), {})
+        panel.setdefault(w.track_slug, []).append((w.year, w.error, label, href))
+    panels = [(key, title, axis, line_chart({names[slug]: points for slug, points in lines[key].items()}))
+              for key, title, axis in PANELS if key in lines]
+    return render_template("leaderboards/series.html", series=series, panels=panels)
 
 
 @bp.get("/results/<slug>")

@@ -65,14 +65,21 @@ def memberships_of(user: User) -> list[Membership]:
     )
 
 
-def challenges_without_team(user: User) -> list[Challenge]:
-    """Challenges the user could still create or join a team for, newest first."""
+def closed_since(challenge: Challenge, now: datetime | None = None) -> datetime | None:
+    """When the challenge's last phase closed; None while any phase is open or to come
+    (or it has no phase yet: an organizer is still setting it up)."""
+    ends = [p.closes_at for t in challenge.tracks for p in t.phases]
+    last = max(ends) if ends else None
+    return last if last is not None and last <= (now or utcnow()) else None
+
+
+def challenges_without_team(user: User, now: datetime | None = None) -> list[Challenge]:
+    """Challenges the user could still create or join a team for, newest first: not
+    those the user is on a team for, and not closed ones (nothing is left to submit)."""
     mine = select(Membership.challenge_id).where(Membership.user_id == user.id)
-    return list(
-        db.session.scalars(
-            select(Challenge).where(Challenge.id.not_in(mine)).order_by(Challenge.year.desc(), Challenge.slug)
-        )
-    )
+    found = db.session.scalars(
+        select(Challenge).where(Challenge.id.not_in(mine)).order_by(Challenge.year.desc(), Challenge.slug))
+    return [c for c in found if closed_since(c, now) is None]
 
 
 def is_member(user: User, team: Team) -> bool:

@@ -14,6 +14,7 @@ from challenge.teams.service import (
     TeamError,
     captain_of,
     challenges_without_team,
+    closed_since,
     create_team,
     is_member,
     join_team,
@@ -47,6 +48,8 @@ def create() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _form_failed(form)
     challenge = _challenge(form.challenge_id.data)
+    if (refused := _closed(challenge)) is not None:
+        return refused
     try:
         team = create_team(challenge, form.name.data or "", [me()])
     except TeamError as exc:
@@ -57,14 +60,28 @@ def create() -> ResponseReturnValue:
     return redirect(url_for("teams.show", team_id=team.id))
 
 
+def _closed(challenge: Challenge) -> ResponseReturnValue | None:
+    """Competitors make and join teams only while something is left to submit to
+    (organizers still can, from the console or the command line)."""
+    ended = closed_since(challenge)
+    if ended is None:
+        return None
+    flash(f"{challenge.title} closed on {ended:%Y-%m-%d %H:%M} UTC: teams can no longer be created or "
+          "joined.", "error")
+    return redirect(url_for("teams.mine"))
+
+
 @bp.route("/teams/join", methods=["POST"])
 @login_required
 def join() -> ResponseReturnValue:
     form = JoinTeamForm()
     if not form.validate_on_submit():
         return _form_failed(form)
+    challenge = _challenge(form.challenge_id.data)
+    if (refused := _closed(challenge)) is not None:
+        return refused
     try:
-        team = join_team(me(), form.invite_code.data or "", _challenge(form.challenge_id.data))
+        team = join_team(me(), form.invite_code.data or "", challenge)
     except TeamError as exc:
         flash(exc.message, "error")
         return redirect(url_for("teams.mine"))

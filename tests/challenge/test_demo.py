@@ -123,6 +123,11 @@ def test_pages_say_the_entries_are_synthetic_and_history_charts_the_years(client
     assert "ILSVRC (synthetic demo)" in history and "2010, 2012, 2014" in history
     series = client.get("/history/ilsvrc-demo").get_data(as_text=True)
     assert "<svg" in series
+    # The 2010 hierarchical cost (about 2-3) has its own panel, off the error axis (0-0.3).
+    errors = series[series.index('id="panel-error"'):series.index('id="panel-cost"')]
+    costs = series[series.index('id="panel-cost"'):series.index("</figure>", series.index('id="panel-cost"'))]
+    assert "hierarchical" not in errors.lower() and "Winning mean hierarchical cost" in costs
+    assert "2010 " in costs and "2012 " not in costs
     # The closed years' results are really published, and linked from the front page.
     for year in YEARS:
         link = f'href="/results/{year.slug}"'

@@ -325,8 +325,9 @@ def test_history_index_lists_series(client, years):
 def test_series_page_has_an_accessible_svg_chart_with_links(client, years):
     page = client.get("/history/tiny").text
     svg = page[page.index("<svg"):page.index("</svg>")]
-    assert 'role="img"' in svg and 'aria-labelledby="chart-title chart-desc"' in svg
-    assert '<title id="chart-title">' in svg and '<desc id="chart-desc">' in svg
+    assert 'role="img"' in svg and 'aria-labelledby="chart-error-title chart-error-desc"' in svg
+    assert '<title id="chart-error-title">' in svg and '<desc id="chart-error-desc">' in svg
+    assert 'id="panel-cost"' not in page  # no hierarchical track: one panel
     assert ">Year</text>" in svg and "Winning error (lower is better)" in svg
     assert "2010 Tiny classification: 0.2500 (T5)" in svg
     assert "2012 Tiny classification: 0.0500 (T1)" in svg

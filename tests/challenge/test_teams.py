@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from challenge.extensions import db as database
@@ -151,7 +151,24 @@ def test_my_teams_needs_login(client):
 
 def test_my_teams_without_any_challenge(client, make_user):
     login(client, make_user())
-    assert "There are no challenges to join yet" in client.get("/teams").text
+    assert "There are no open challenges to join now" in client.get("/teams").text
+
+
+def test_closed_years_offer_no_team_and_refuse_one(client, db, make_user, make_challenge, make_team) -> None:
+    now = datetime.now(UTC)
+    closed = make_challenge("old2011", year=2011, opens=now - timedelta(days=60),
+                            closes=now - timedelta(days=30))
+    open_one = make_challenge()
+    someone_else = make_team(closed, make_user("owner@example.org"))
+    login(client, make_user("late@example.org"))
+    page = client.get("/teams").text
+    assert f'id="challenge-{open_one.id}"' in page and f'id="challenge-{closed.id}"' not in page
+    assert "Closed years are not listed" in page
+    for path, form in (("/teams/create", {"name": "Too Late"}),
+                       ("/teams/join", {"invite_code": someone_else.invite_code})):
+        answer = client.post(path, data={"challenge_id": closed.id, **form}, follow_redirects=True).text
+        assert "closed on " in answer and "teams can no longer be created or joined" in answer, path
+    assert db.scalar(select(func.count()).select_from(Team)) == 1
 
 
 def test_create_a_team_on_the_page_and_see_the_invite_code(client, db, make_user, make_challenge):

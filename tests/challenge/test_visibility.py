@@ -594,3 +594,20 @@ def test_split_localization_boards_carry_the_classification_error_of_each_half(a
     assert entry.cls_error == pytest.approx(cls_wrong[public].mean())
     page = app.test_client().get("/c/tiny2012/loc").get_data(as_text=True)
     assert "Cls. error" in page and f"{cls_wrong[public].mean():.5f}" in page
+
+
+def test_a_split_phase_submission_page_says_one_thing(app, db, redis, make_user, make_challenge,
+                                                      make_team):
+    t = team_with_token(make_user, make_challenge, make_team)
+    phase = db.get(Phase, t["phase"].id)
+    phase.public_fraction = 0.5
+    db.commit()
+    client = app.test_client()
+    assert api_upload(client, t["token"], perfect_predictions("classification")).status_code == 202
+    drain(app)
+    sid = db.scalar(select(Score.submission_id))
+    client.post("/login", data={"email": t["user"].email, "password": "password123"})
+    page = client.get(f"/submissions/{sid}").get_data(as_text=True)
+    assert 'id="split-scores"' in page and "Leaderboard scores" in page
+    assert "does not show these scores" not in page
+    assert "stays hidden until this phase's private leaderboard is published" in page
