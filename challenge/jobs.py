@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 import challenge
 import scorer
-from challenge import metrics, scoring, splits, storage
+from challenge import metrics, notify, scoring, splits, storage
 from challenge.db import read_only
 from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
@@ -165,6 +165,7 @@ def _fail(submission: Submission, reason: str, *, refund: bool = False) -> str:
     if refund:
         submission.quota_refunded_at = submission.finished_at
     db.session.commit()
+    notify.submission_finished(submission)  # queues the uploader's e-mail; never raises
     log.info("submission %s failed: %s", submission.id, reason)
     return "failed"
 
@@ -236,6 +237,7 @@ def _score(submission_id: int) -> str:
     _write_score(submission, result, timings)
     submission.status, submission.finished_at = "scored", utcnow()
     db.session.commit()
+    notify.submission_finished(submission)  # queues the uploader's e-mail; never raises
     leaderboard_cache.invalidate(submission.phase_id)
     return "scored"
 
