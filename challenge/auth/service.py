@@ -135,9 +135,11 @@ def send_verification(user: User) -> None:
 
 
 def mark_verified(user: User) -> None:
-    if user.email_verified_at is None:
-        user.email_verified_at = utcnow()
-    db.session.commit()
+    """Record the address as confirmed. The link is opened with a GET (a read request), so
+    the write gets its own transaction."""
+    with db.writing():
+        if user.email_verified_at is None:
+            user.email_verified_at = utcnow()
 
 
 def set_submission_emails(user: User, on: bool) -> None:
