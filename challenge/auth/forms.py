@@ -8,6 +8,10 @@ from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from challenge.auth.service import EMAIL_RE, MIN_PASSWORD
 
+def _strip(value: str | None) -> str | None:
+    return value.strip() if value else value
+
+
 _EMAIL = Regexp(EMAIL_RE, message="that is not an email address (expected name@domain.tld)")
 _NEW_PASSWORD = [DataRequired(), Length(min=MIN_PASSWORD,
                                         message=f"passwords need at least {MIN_PASSWORD} characters")]
@@ -15,7 +19,8 @@ _NEW_PASSWORD = [DataRequired(), Length(min=MIN_PASSWORD,
 
 class RegisterForm(FlaskForm):
     # Every rule the service checks is here too, so one submit shows every error at once.
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254), _EMAIL])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254), _EMAIL],
+                       filters=[_strip])
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
     password = PasswordField("Password", validators=_NEW_PASSWORD)
     confirm = PasswordField(
