@@ -8,6 +8,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from challenge.auth.service import EMAIL_RE, MIN_PASSWORD
 
+
 def _strip(value: str | None) -> str | None:
     return value.strip() if value else value
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis as redis_lib
@@ -238,3 +241,19 @@ def test_scoring_does_not_depend_on_the_mail_queue(app, db, scored_team, caplog,
     with caplog.at_level(logging.ERROR, logger="challenge.notify"):
         notify.submission_finished(db.get(Submission, submission_id))  # must not raise
     assert f"could not queue the e-mail about submission {submission_id}" in caplog.text
+
+
+def test_the_worker_command_sends_a_retry_once_its_wait_is_over(app, redis):
+    """A real `challenge worker` process (with RQ's scheduler): a retry whose wait has
+    passed is moved back to the mail queue and sent."""
+    queue = mail_queue(app)
+    job = queue.enqueue_at(datetime.now(UTC) - timedelta(seconds=1), mail.deliver,
+                           "ada@example.org", "Later", "body\n")
+    assert job.id in ScheduledJobRegistry(queue=queue).get_job_ids()
+    env = dict(os.environ, DATABASE_URL=app.config["DATABASE_URL"], REDIS_URL=app.config["REDIS_URL"],
+               CHALLENGE_INSTANCE=app.config["CHALLENGE_INSTANCE"], SECRET_KEY=app.config["SECRET_KEY"])
+    done = subprocess.run([sys.executable, "-c", "from challenge.cli import main; main()",
+                           "worker", "--burst"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    [message] = outbox(app)
+    assert message["Subject"] == "Later"
