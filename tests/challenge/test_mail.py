@@ -17,7 +17,7 @@ from mail_helpers import free_port, outbox, smtp_server
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from submit_helpers import drain, team_with_token
 
-from challenge import create_app, mail, notify
+from challenge import mail, notify
 from challenge.auth import links
 from challenge.config import load_config, mail_settings
 from challenge.models import Submission, User
@@ -109,11 +109,13 @@ def test_a_reset_link_expires_after_an_hour(app, db, client, make_user):
     assert client.get(f"/reset/{fresh}").status_code == 200
 
 
-def test_site_url_names_the_links_when_set(app_config, smtp):
+@pytest.fixture
+def site_url(app_config):
     app_config["SITE_URL"] = "https://challenge.example.org/"
-    app = create_app(app_config)
-    with app.app_context():
-        assert mail.link("auth.reset_password", token="abc") == "https://challenge.example.org/reset/abc"
+
+
+def test_site_url_names_the_links_when_set(site_url, app):
+    assert mail.link("auth.reset_password", token="abc") == "https://challenge.example.org/reset/abc"
 
 
 def test_a_transient_smtp_refusal_is_retried_later_and_then_delivered(smtp, app, redis):
@@ -144,13 +146,15 @@ def test_a_permanent_smtp_refusal_fails_at_once_into_the_failed_registry(smtp, a
     assert "refused for good" in caplog.text and "nobody@example.org" in caplog.text
 
 
-def test_no_server_at_all_is_transient(app_config, redis):
+@pytest.fixture
+def no_server(app_config):
     app_config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}?tls=none"
-    app = create_app(app_config)
-    with app.app_context():
-        job_id = mail.send_later("ada@example.org", "Hello", "body\n")
-        drain(app)
-        assert job_id in ScheduledJobRegistry(queue=mail_queue(app)).get_job_ids()
+
+
+def test_no_server_at_all_is_transient(no_server, app, redis):
+    job_id = mail.send_later("ada@example.org", "Hello", "body\n")
+    drain(app)
+    assert job_id in ScheduledJobRegistry(queue=mail_queue(app)).get_job_ids()
 
 
 # ---------------------------------------------------------------- the outbox
