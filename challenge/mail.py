@@ -107,13 +107,15 @@ def deliver(to: str, subject: str, body: str) -> str:
         try:
             send_smtp(settings, message)
         except Exception as exc:
+            job = get_current_job()
             if not transient(exc):
-                job = get_current_job()
                 if job is not None:
                     job.retries_left = 0  # trying again cannot help: straight to failed
                 log.error("mail to %s (%s) refused for good: %s", to, subject, exc)
+            elif job is not None and not job.retries_left:
+                log.error("mail to %s (%s) not sent after every retry: %s", to, subject, exc)
             else:
-                log.warning("mail to %s (%s) not sent yet: %s", to, subject, exc)
+                log.warning("mail to %s (%s) not sent yet, will retry: %s", to, subject, exc)
             raise
         log.info("mail sent to %s: %s", to, subject)
         return "smtp"

@@ -261,3 +261,22 @@ def test_the_worker_command_sends_a_retry_once_its_wait_is_over(app, redis):
     assert done.returncode == 0, done.stderr
     [message] = outbox(app)
     assert message["Subject"] == "Later"
+
+
+def test_a_message_that_fails_every_try_ends_in_the_failed_registry_with_an_error_logged(
+        smtp, app, redis, caplog):
+    smtp.refuse = ["451 busy"] * (len(mail.RETRY_INTERVALS) + 1)
+    queue = mail_queue(app)
+    scheduled = ScheduledJobRegistry(queue=queue)
+    job_id = mail.send_later("ada@example.org", "Hello", "body\n")
+    with caplog.at_level(logging.WARNING, logger="challenge.mail"):
+        for _ in range(len(mail.RETRY_INTERVALS) + 1):
+            drain(app)
+            if job_id in scheduled.get_job_ids():  # the scheduler's part, at once
+                job = queue.fetch_job(job_id)
+                scheduled.remove(job)
+                queue.enqueue_job(job)
+    assert smtp.messages == [] and smtp.refuse == []  # 4 tries in all
+    assert job_id in FailedJobRegistry(queue=queue).get_job_ids()
+    assert caplog.text.count("will retry") == len(mail.RETRY_INTERVALS)
+    assert "not sent after every retry" in caplog.text
