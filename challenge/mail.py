@@ -19,6 +19,7 @@ import secrets
 import smtplib
 import ssl
 import tempfile
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -28,6 +29,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context, has_request_context, request
 from rq import Retry
 from rq.job import get_current_job
+from rq.registry import ScheduledJobRegistry
 
 import challenge
 from challenge.queue import get_queue
@@ -35,7 +37,8 @@ from challenge.queue import get_queue
 log = logging.getLogger(__name__)
 
 #: Tries after the first, and the waits before them (seconds): rides out a relay's
-#: restart or a greylisting pause. Scheduled retries need a worker with RQ's scheduler.
+#: restart or a greylisting pause. RQ parks a retry in the queue's scheduled registry;
+#: ``release_due_retries`` (run by every worker's sweep) puts it back when its wait is over.
 RETRY_INTERVALS = [30, 120, 600]
 SMTP_TIMEOUT = 20
 DEFAULT_SITE = "http://localhost:5000"
@@ -83,6 +86,27 @@ def send_later(to: str, subject: str, body: str) -> str:
         description=f"mail to {to}: {subject}",
     )
     return job.id
+
+
+def release_due_retries(app: Flask | None = None) -> int:
+    """Move the mail jobs whose retry wait is over from the scheduled registry back onto
+    the mail queue; returns how many. This is the part of RQ's scheduler the mail queue
+    needs, run from the workers' periodic sweep (challenge.sweeper) so the workers need no
+    scheduler process of their own. Several workers may run it at once: the one whose
+    ZREM removes a job enqueues it, so a retry is never sent twice."""
+    app = app or current_app
+    queue = get_queue(app, app.config["RQ_MAIL_QUEUE"])
+    registry = ScheduledJobRegistry(queue=queue)
+    moved = 0
+    for job_id in registry.get_jobs_to_schedule(int(time.time())):
+        if not queue.connection.zrem(registry.key, job_id):
+            continue  # another worker took it
+        job = queue.fetch_job(job_id)
+        if job is None:
+            continue  # expired or deleted meanwhile: nothing left to send
+        queue.enqueue_job(job)
+        moved += 1
+    return moved
 
 
 def compose(to: str, subject: str, body: str, sender: str) -> EmailMessage:

@@ -115,7 +115,7 @@ def worker_command(burst: bool, queues: tuple[str, ...]) -> None:
         worker = make_worker(queues=names)
         click.echo(f"worker {worker.name} on queues {', '.join(names)}", err=True)
         try:
-            worker.work(burst=burst, with_scheduler=True)  # RQ Retry intervals (challenge.mail) need it
+            worker.work(burst=burst)
             return
         except redis.RedisError as exc:
             # Redis restarted or went away (RQ gives up on the worker then, even mid-job):

@@ -248,8 +248,8 @@ def test_scoring_does_not_depend_on_the_mail_queue(app, db, scored_team, caplog,
 
 
 def test_the_worker_command_sends_a_retry_once_its_wait_is_over(app, redis):
-    """A real `challenge worker` process (with RQ's scheduler): a retry whose wait has
-    passed is moved back to the mail queue and sent."""
+    """A real `challenge worker` process: its sweep moves a retry whose wait has passed
+    back onto the mail queue, and it is sent."""
     queue = mail_queue(app)
     job = queue.enqueue_at(datetime.now(UTC) - timedelta(seconds=1), mail.deliver,
                            "ada@example.org", "Later", "body\n")
@@ -280,3 +280,16 @@ def test_a_message_that_fails_every_try_ends_in_the_failed_registry_with_an_erro
     assert job_id in FailedJobRegistry(queue=queue).get_job_ids()
     assert caplog.text.count("will retry") == len(mail.RETRY_INTERVALS)
     assert "not sent after every retry" in caplog.text
+
+
+def test_due_retries_are_released_once_and_early_ones_wait(app, redis):
+    queue = mail_queue(app)
+    now = datetime.now(UTC)
+    due = queue.enqueue_at(now - timedelta(seconds=1), mail.deliver, "a@example.org", "Due", "b\n")
+    later = queue.enqueue_at(now + timedelta(hours=1), mail.deliver, "a@example.org", "Later", "b\n")
+    assert mail.release_due_retries() == 1
+    assert mail.release_due_retries() == 0  # a second worker's sweep finds nothing to move
+    assert queue.job_ids == [due.id]
+    assert later.id in ScheduledJobRegistry(queue=queue).get_job_ids()
+    assert drain(app)
+    assert [m["Subject"] for m in outbox(app)] == ["Due"]
