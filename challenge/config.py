@@ -31,10 +31,15 @@ ENV_KEYS = (
     "METRICS_TOKEN",
     "STORAGE_URL",
     "S3_ENDPOINT_URL",
+    "MAIL_URL",
+    "MAIL_FROM",
+    "SITE_URL",
+    "REQUIRE_EMAIL_VERIFICATION",
+    "RATELIMIT_PASSWORD_RESET",
 )
 
 #: Settings given as yes/no in the environment.
-BOOL_KEYS = ("SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED")
+BOOL_KEYS = ("SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED", "REQUIRE_EMAIL_VERIFICATION")
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -61,6 +66,32 @@ def _storage_url(url: str, instance: Path) -> str:
     if scheme == "s3" and sep and rest.split("/", 1)[0]:
         return url
     raise ValueError(f"STORAGE_URL {url!r}: expected s3://bucket[/prefix] or file:///absolute/folder")
+
+
+MAIL_TLS = ("starttls", "ssl", "none")
+
+
+def mail_settings(url: str) -> dict[str, Any] | None:
+    """``MAIL_URL`` taken apart (None when unset: the outbox folder), checked here so a
+    typo stops the app at start rather than losing the first message."""
+    url = url.strip()
+    if not url:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qs(parts.query)
+    tls = (query.get("tls") or ["starttls"])[0].lower()
+    if parts.scheme != "smtp" or not parts.hostname or tls not in MAIL_TLS:
+        raise ValueError(f"MAIL_URL {url!r}: expected smtp://user:pass@host:port"
+                         "?tls=starttls|ssl|none")
+    try:
+        port = parts.port or (465 if tls == "ssl" else 587 if tls == "starttls" else 25)
+    except ValueError:
+        raise ValueError(f"MAIL_URL {url!r}: the port is not a number") from None
+    return {
+        "host": parts.hostname, "port": port, "tls": tls,
+        "user": urllib.parse.unquote(parts.username or ""),
+        "password": urllib.parse.unquote(parts.password or ""),
+    }
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -103,11 +134,25 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RATELIMIT_REGISTER": "5 per minute;30 per hour",
         "RATELIMIT_TOKEN_CREATE": "10 per hour",
         "RATELIMIT_API_UPLOAD": "10 per minute;100 per hour",
+        # "Forgot password" requests per client address and per e-mail asked about (each
+        # sends a message: the limit keeps the form from being used to flood a mailbox).
+        "RATELIMIT_PASSWORD_RESET": "5 per hour",
         # /metrics asks for "Authorization: Bearer <this>" when set; unset, it is open (it
         # shows counts and timings only: no names, files or scores).
         "METRICS_TOKEN": "",
         "RQ_QUEUE": "scoring",            # uploads (and their recovery by the sweeper)
         "RQ_RESCORE_QUEUE": "rescoring",  # bulk rescoring; taken only when uploads wait for none
+        "RQ_MAIL_QUEUE": "mail",          # outgoing e-mail (challenge.mail); taken last
+        # Outgoing e-mail (challenge.mail): smtp://user:pass@host:port?tls=starttls|ssl|none.
+        # Empty: every message is written as a .eml file into <instance>/outbox/ instead.
+        "MAIL_URL": "",
+        "MAIL_FROM": "ILSVRC challenge <noreply@localhost>",
+        # The site's address for links in e-mails (https://challenge.example.org). Empty:
+        # the address of the request that sent the message, else http://localhost:5000.
+        "SITE_URL": "",
+        # On: a new account must open the link e-mailed to it before creating or joining a
+        # team or uploading (logging in works without it).
+        "REQUIRE_EMAIL_VERIFICATION": False,
         # Where uploads are kept (challenge.storage): empty means the folder uploads/ in
         # the instance folder; file:///path another folder; s3://bucket/prefix an
         # S3-compatible store that every host reaches (S3_ENDPOINT_URL for MinIO, Ceph
@@ -134,6 +179,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config["UPLOAD_FOLDER"] = (
         urllib.request.url2pathname(urllib.parse.urlsplit(config["STORAGE_URL"]).path)
         if config["STORAGE_URL"].startswith("file:") else "")
+    config["MAIL"] = mail_settings(config["MAIL_URL"])
+    config["SITE_URL"] = str(config["SITE_URL"]).strip().rstrip("/")
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _secret_key(Path(config["CHALLENGE_INSTANCE"]))
     # SQLAlchemy wants the driver spelled out; accept the common Heroku-style URL.

@@ -39,7 +39,7 @@ from sqlalchemy.orm import joinedload
 
 import challenge
 import scorer
-from challenge import artifacts, metrics, scoring, splits, storage
+from challenge import artifacts, metrics, notify, scoring, splits, storage
 from challenge.db import read_only
 from challenge.extensions import db
 from challenge.models import Challenge, Phase, Score, Submission, Track, utcnow
@@ -166,6 +166,7 @@ def _fail(submission: Submission, reason: str, *, refund: bool = False) -> str:
     if refund:
         submission.quota_refunded_at = submission.finished_at
     db.session.commit()
+    notify.submission_finished(submission)  # queues the uploader's e-mail; never raises
     log.info("submission %s failed: %s", submission.id, reason)
     return "failed"
 
@@ -261,6 +262,7 @@ def _score(submission_id: int) -> str:
     # The commit bumps the phase's board version as "a new score" (leaderboards.cache's
     # session hook): the next read moves only this team's entry.
     db.session.commit()
+    notify.submission_finished(submission)  # queues the uploader's e-mail; never raises
     return "scored"
 
 

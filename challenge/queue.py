@@ -84,9 +84,10 @@ def rescore_queue(app: Flask | None = None) -> Queue:
 def queue_names(app: Flask | None = None) -> list[str]:
     """The queues a worker takes jobs from, most urgent first. RQ's worker pops them in
     this order on every job (a non-blocking LPOP of each, then BLPOP over all in the same
-    order), so priority is strict, not weighted."""
+    order), so priority is strict, not weighted. E-mail comes last: a message can wait a
+    few seconds, a competitor watching for a score less so."""
     app = app or current_app
-    return [app.config["RQ_QUEUE"], app.config["RQ_RESCORE_QUEUE"]]
+    return [app.config["RQ_QUEUE"], app.config["RQ_RESCORE_QUEUE"], app.config["RQ_MAIL_QUEUE"]]
 
 
 def worker_queues(app: Flask | None = None, names: list[str] | None = None) -> list[Queue]:

@@ -11,6 +11,11 @@ thread shares one count. The limits themselves are settings (``RATELIMIT_*`` in
 - ``register_limit``: registrations per client address (each costs a password hash).
 - ``token_create_limit``: API tokens created per user.
 - ``api_upload_limit``: API uploads per user (whatever token it uses).
+- ``password_reset_limits``: "forgot password" requests per client address and per
+  e-mail asked about, every one counted (the answer is always the same, and each may
+  send a message); ``verification_resend_limit`` the same budget per user.
+- ``password_change_limit``: wrong current passwords on the account page, per user,
+  on the login budget per address (a borrowed session must not guess fast).
 
 A refused request gets 429 with ``Retry-After`` (seconds): a page on the web, JSON
 ``{"error": ...}`` under /api/. If Redis cannot be reached the limits are skipped
@@ -37,7 +42,7 @@ from challenge.extensions import limiter
 from challenge.queue import embedded, get_redis
 
 SETTINGS = ("RATELIMIT_LOGIN_IP", "RATELIMIT_LOGIN_EMAIL", "RATELIMIT_REGISTER",
-            "RATELIMIT_TOKEN_CREATE", "RATELIMIT_API_UPLOAD")
+            "RATELIMIT_TOKEN_CREATE", "RATELIMIT_API_UPLOAD", "RATELIMIT_PASSWORD_RESET")
 
 
 def init_app(app: Flask) -> None:
@@ -96,6 +101,17 @@ def login_limits(view: Callable[..., ResponseReturnValue]) -> Callable[..., Resp
     return limiter.limit(_setting("RATELIMIT_LOGIN_IP"), methods=["POST"], deduct_when=_failed)(view)
 
 
+def password_reset_limits(
+        view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    view = limiter.limit(_setting("RATELIMIT_PASSWORD_RESET"), key_func=_login_email,
+                         methods=["POST"])(view)
+    return limiter.limit(_setting("RATELIMIT_PASSWORD_RESET"), methods=["POST"])(view)
+
+
+verification_resend_limit = limiter.limit(_setting("RATELIMIT_PASSWORD_RESET"),
+                                          key_func=_logged_in_user, methods=["POST"])
+password_change_limit = limiter.limit(_setting("RATELIMIT_LOGIN_IP"), key_func=_logged_in_user,
+                                      methods=["POST"], deduct_when=_failed)
 register_limit = limiter.limit(_setting("RATELIMIT_REGISTER"), methods=["POST"])
 #: Below ``login_required`` (so per user).
 token_create_limit = limiter.limit(_setting("RATELIMIT_TOKEN_CREATE"), key_func=_logged_in_user)

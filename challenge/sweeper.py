@@ -29,7 +29,7 @@ from flask import Flask
 from rq.job import JobStatus
 from sqlalchemy import select
 
-from challenge import storage
+from challenge import mail, storage
 from challenge.db import read_only
 from challenge.extensions import db
 from challenge.jobs import HEARTBEAT_EVERY, HEARTBEAT_TTL, INTERNAL, heartbeat_key
@@ -86,7 +86,9 @@ def _orphan_reason(submission: Submission, now: datetime) -> str | None:
 def sweep(now: datetime | None = None) -> list[Action]:
     """Re-enqueue (or give up on) every queued/running submission no live job holds."""
     with read_only(False):
-        return _sweep(now or utcnow())
+        actions = _sweep(now or utcnow())
+    mail.release_due_retries()  # e-mail retries whose wait is over (no RQ scheduler runs)
+    return actions
 
 
 def _sweep(now: datetime) -> list[Action]:

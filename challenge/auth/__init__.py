@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Flask, flash, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Unauthorized
 
 from challenge.auth.commands import tokens_cli, users_cli
-from challenge.auth.current import load_session_user
+from challenge.auth.current import load_session_user, me
+from challenge.auth.service import verification_required
 from challenge.auth.views import bp
 from challenge.extensions import login_manager
 from challenge.models import User
@@ -49,7 +51,13 @@ def _forget_cached_user() -> None:
     g.pop("_login_user", None)
 
 
+def _email_unverified() -> bool:
+    # For the banner in base.html: only asked for a logged-in user.
+    return bool(current_user.is_authenticated) and verification_required(me())
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_global(_email_unverified, "email_unverified")
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
     app.before_request(_forget_cached_user)

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
-from challenge.auth.service import MIN_PASSWORD
+from challenge.auth.service import EMAIL_RE, MIN_PASSWORD
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if value else value
+
+
+_EMAIL = Regexp(EMAIL_RE, message="that is not an email address (expected name@domain.tld)")
+_NEW_PASSWORD = [DataRequired(), Length(min=MIN_PASSWORD,
+                                        message=f"passwords need at least {MIN_PASSWORD} characters")]
 
 
 class RegisterForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    # Every rule the service checks is here too, so one submit shows every error at once.
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254), _EMAIL],
+                       filters=[_strip])
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD)])
+    password = PasswordField("Password", validators=_NEW_PASSWORD)
     confirm = PasswordField(
         "Repeat password", validators=[DataRequired(), EqualTo("password", "the passwords differ")]
     )
@@ -27,3 +38,25 @@ class LoginForm(FlaskForm):
 class TokenForm(FlaskForm):
     name = StringField("Token name", validators=[Length(max=100)])
 
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    password = PasswordField("New password", validators=_NEW_PASSWORD)
+    confirm = PasswordField(
+        "Repeat new password", validators=[DataRequired(), EqualTo("password", "the passwords differ")]
+    )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=_NEW_PASSWORD)
+    confirm = PasswordField(
+        "Repeat new password", validators=[DataRequired(), EqualTo("password", "the passwords differ")]
+    )
+
+
+class EmailSettingsForm(FlaskForm):
+    submissions = BooleanField("E-mail me when one of my submissions is scored or fails")

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
+from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from challenge import notify
+from challenge.auth import links
 from challenge.extensions import db
-from challenge.models import ApiToken, User
+from challenge.models import ApiToken, User, utcnow
+
+log = logging.getLogger(__name__)
 
 MIN_PASSWORD = 8
-# Deliberately loose: the only real check of an address is mail reaching it,
-# and the platform sends none. This catches typos like a missing '@' or domain.
+# Deliberately loose: the only real check of an address is mail reaching it
+# (REQUIRE_EMAIL_VERIFICATION). This catches typos like a missing '@' or domain.
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 # Compared against when the email is unknown, so a wrong email and a wrong
 # password take the same time and the login form does not reveal who has an account.
@@ -79,6 +85,65 @@ def change_password(user: User, password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"passwords need at least {MIN_PASSWORD} characters")
     user.set_password(password)
+    db.session.commit()
+
+
+def change_own_password(user: User, current: str, new: str) -> None:
+    """The account page's change: the current password first (a borrowed session must not
+    be enough to take the account over). Every other session of the account ends."""
+    if not user.check_password(current):
+        raise AccountError("that is not your current password")
+    change_password(user, new)
+
+
+def reset_password(user: User, password: str) -> None:
+    """Set the password from a reset link. The link proved the mailbox, so the address
+    counts as verified too; the password change kills the link (challenge.auth.links)."""
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    change_password(user, password)
+
+
+def request_reset(email: str) -> None:
+    """Queue a reset link if ``email`` has an account; nothing happens otherwise (the form
+    answers alike). A queue that cannot be reached is logged: the answer stays the same."""
+    user = user_by_email(email)
+    if user is None:
+        return
+    try:
+        notify.password_reset(user, links.reset_token(user))
+    except Exception:
+        log.exception("could not queue the password reset e-mail for user %s", user.id)
+
+
+def verification_required(user: User) -> bool:
+    """True when the deployment asks for verified addresses and ``user``'s is not."""
+    return bool(current_app.config["REQUIRE_EMAIL_VERIFICATION"]) and user.email_verified_at is None
+
+
+#: What a gated action answers an unverified user (the page adds a resend button).
+UNVERIFIED = ("confirm your e-mail address first: open the link we e-mailed to you "
+              "(your account page can send it again)")
+
+
+def send_verification(user: User) -> None:
+    """Queue the verification link (logged, not raised, when the queue is down)."""
+    try:
+        notify.verify_email(user, links.verify_token(user))
+    except Exception:
+        log.exception("could not queue the verification e-mail for user %s", user.id)
+
+
+def mark_verified(user: User) -> None:
+    """Record the address as confirmed. The link is opened with a GET (a read request), so
+    the write gets its own transaction."""
+    with db.writing():
+        if user.email_verified_at is None:
+            user.email_verified_at = utcnow()
+
+
+def set_submission_emails(user: User, on: bool) -> None:
+    user.notify_submissions = on
     db.session.commit()
 
 

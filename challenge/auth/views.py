@@ -1,4 +1,5 @@
-"""Register, log in, log out, and the account page with its API tokens."""
+"""Register, log in, log out, reset a forgotten password, verify an address, and the
+account page (password, e-mail settings, API tokens)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,40 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 
+from challenge.auth import links
 from challenge.auth.current import me
-from challenge.auth.forms import LoginForm, RegisterForm, TokenForm
+from challenge.auth.forms import (
+    ChangePasswordForm,
+    EmailSettingsForm,
+    ForgotPasswordForm,
+    LoginForm,
+    RegisterForm,
+    ResetPasswordForm,
+    TokenForm,
+)
 from challenge.auth.service import (
     AccountError,
     EmailTaken,
     authenticate,
+    change_own_password,
     end_sessions,
     live_tokens,
+    mark_verified,
     register_user,
+    request_reset,
+    reset_password,
+    send_verification,
+    set_submission_emails,
+    verification_required,
 )
-from challenge.ratelimits import login_limits, register_limit, token_create_limit
+from challenge.ratelimits import (
+    login_limits,
+    password_change_limit,
+    password_reset_limits,
+    register_limit,
+    token_create_limit,
+    verification_resend_limit,
+)
 from challenge.tokens import create_token, revoke_token
 
 bp = Blueprint("auth", __name__)
@@ -48,7 +72,10 @@ def register() -> ResponseReturnValue:
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            register_user(form.email.data or "", form.password.data or "", form.name.data or "")
+            user = register_user(form.email.data or "", form.password.data or "",
+                                 form.name.data or "")
+            if verification_required(user):
+                send_verification(user)
         except EmailTaken:
             # Answered exactly as a new account (same redirect, same message, the same
             # password hash first): the page must not tell anyone who has an account.
@@ -98,6 +125,90 @@ def account() -> ResponseReturnValue:
     return _account_page()
 
 
+@bp.route("/account/password", methods=["POST"])
+@login_required
+@password_change_limit
+def change_password() -> ResponseReturnValue:
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = me()
+        try:
+            change_own_password(user, form.current.data or "", form.password.data or "")
+        except AccountError as exc:
+            form.current.errors = [*form.current.errors, exc.message]
+        else:
+            login_user(user)  # this session goes on; every other one has ended
+            flash("Password changed. Every other session of your account has ended.", "success")
+            return redirect(url_for("auth.account"))
+    return _account_page(password_form=form), 400
+
+
+@bp.route("/account/emails", methods=["POST"])
+@login_required
+def email_settings() -> ResponseReturnValue:
+    form = EmailSettingsForm()
+    if not form.validate_on_submit():
+        return _account_page(), 400
+    set_submission_emails(me(), bool(form.submissions.data))
+    flash("E-mails about your submissions are " + ("on." if form.submissions.data else "off."),
+          "success")
+    return redirect(url_for("auth.account"))
+
+
+@bp.route("/account/verify", methods=["POST"])
+@login_required
+@verification_resend_limit
+def resend_verification() -> ResponseReturnValue:
+    user = me()
+    if user.email_verified_at is not None:
+        flash("Your e-mail address is already confirmed.", "success")
+    else:
+        send_verification(user)
+        flash(f"We sent a new confirmation link to {user.email}.", "success")
+    return redirect(url_for("auth.account"))
+
+
+@bp.route("/verify/<token>")
+def verify_email(token: str) -> ResponseReturnValue:
+    user = links.verify_user(token)
+    if user is None:
+        return render_template("auth/link_invalid.html", what="confirmation"), 400
+    mark_verified(user)
+    flash(f"Thank you: {user.email} is confirmed.", "success")
+    return redirect(url_for("auth.account" if current_user.is_authenticated else "auth.login"))
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@password_reset_limits
+def forgot_password() -> ResponseReturnValue:
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        request_reset(form.email.data or "")
+        # The same answer whether or not the address has an account.
+        flash("If an account has this address, we e-mailed it a link to choose a new password. "
+              "The link works once, within an hour.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"], endpoint="reset_password")
+def reset_password_page(token: str) -> ResponseReturnValue:
+    user = links.reset_user(token)
+    if user is None:
+        return render_template("auth/link_invalid.html", what="password reset"), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        reset_password(user, form.password.data or "")
+        flash("Your password is changed: log in with the new one.", "success")
+        return redirect(url_for("auth.login"))
+    response = make_response(render_template("auth/reset.html", form=form),
+                             400 if form.errors else 200)
+    # The token is in the URL: keep it out of caches and other sites' Referer.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @bp.route("/account/tokens", methods=["POST"])
 @login_required
 @token_create_limit
@@ -123,10 +234,15 @@ def revoke_api_token(token_id: int) -> ResponseReturnValue:
     return redirect(url_for("auth.account"))
 
 
-def _account_page(token_form: TokenForm | None = None, new_token: str | None = None) -> str:
+def _account_page(token_form: TokenForm | None = None, new_token: str | None = None,
+                  password_form: ChangePasswordForm | None = None) -> str:
+    user = me()
     return render_template(
         "auth/account.html",
-        tokens=live_tokens(me()),
+        tokens=live_tokens(user),
         token_form=token_form or TokenForm(formdata=None),
         new_token=new_token,
+        password_form=password_form or ChangePasswordForm(formdata=None),
+        email_form=EmailSettingsForm(formdata=None, submissions=user.notify_submissions),
+        unverified=verification_required(user),
     )

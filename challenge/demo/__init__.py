@@ -229,7 +229,9 @@ NO_LOGIN = "!"
 def _user(email: str, name: str, password: str | None) -> User:
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None:
-        user = User(email=email, name=name, password_hash=NO_LOGIN)
+        # The demo's own entries are scored at load: their made-up members get no e-mail.
+        user = User(email=email, name=name, password_hash=NO_LOGIN,
+                    notify_submissions=password is not None)
         if password is not None:
             user.set_password(password)
         db.session.add(user)

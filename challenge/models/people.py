@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint, false, text
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -29,6 +29,11 @@ class User(UserMixin, Base):
     # epoch no longer logs anyone in (challenge.auth.current).
     session_epoch: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the owner opened the verification link (or a reset link: it proves the
+    # same thing). Only consulted when REQUIRE_EMAIL_VERIFICATION is on.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # E-mail when one of the user's submissions is scored or fails (challenge.notify).
+    notify_submissions: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")

@@ -21,6 +21,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from challenge import audit, metrics, quota, scoring, storage
+from challenge.auth.service import UNVERIFIED, verification_required
 from challenge.extensions import db
 from challenge.leaderboards.visibility import may_see_scores_of
 from challenge.models import Challenge, Membership, Phase, Submission, Team, Track, User, utcnow
@@ -45,6 +46,12 @@ class SubmitError(Exception):
 
 
 class NotOnTeam(SubmitError):
+    status = 403
+
+
+class Unverified(SubmitError):
+    """REQUIRE_EMAIL_VERIFICATION is on and the uploader's address is not confirmed."""
+
     status = 403
 
 
@@ -139,6 +146,8 @@ def submit(user: User, phase: Phase, filename: str, data: bytes,
 def _submit(user: User, phase: Phase, filename: str, data: bytes, meta: Metadata,
             now: datetime | None) -> Submission:
     now = now or utcnow()
+    if verification_required(user):
+        raise Unverified(UNVERIFIED)
     challenge = phase.track.challenge
     team = team_for(user.id, challenge.id)
     if team is None:

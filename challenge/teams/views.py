@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from challenge.auth.current import me
+from challenge.auth.service import UNVERIFIED, verification_required
 from challenge.extensions import db
 from challenge.models import Challenge, Team
 from challenge.teams.forms import CreateTeamForm, JoinTeamForm
@@ -44,6 +45,9 @@ def mine() -> ResponseReturnValue:
 @bp.route("/teams/create", methods=["POST"])
 @login_required
 def create() -> ResponseReturnValue:
+    if verification_required(me()):
+        flash(UNVERIFIED[0].upper() + UNVERIFIED[1:] + ".", "error")
+        return redirect(url_for("teams.mine"))
     form = CreateTeamForm()
     if not form.validate_on_submit():
         return _form_failed(form)
@@ -74,6 +78,9 @@ def _closed(challenge: Challenge) -> ResponseReturnValue | None:
 @bp.route("/teams/join", methods=["POST"])
 @login_required
 def join() -> ResponseReturnValue:
+    if verification_required(me()):
+        flash(UNVERIFIED[0].upper() + UNVERIFIED[1:] + ".", "error")
+        return redirect(url_for("teams.mine"))
     form = JoinTeamForm()
     if not form.validate_on_submit():
         return _form_failed(form)

@@ -37,6 +37,11 @@ def test_metrics_add_up_across_processes_and_the_console_lists_the_workers(make_
     wait_until(lambda: sum(s.status == "scored" for s in submission_states(stack).values()) == UPLOADS,
                timeout=120, what="every upload scored")
 
+    # Each scored upload also queues its e-mail (the mail queue, taken after scoring):
+    # the workers are idle once those are sent too.
+    idle = ("challenge_workers", (("state", "idle"),))
+    wait_until(lambda: _scrape(stack).get(idle) == stack.n_workers, timeout=60,
+               what="the workers idle after sending the e-mails")
     # Each scrape may land on either gunicorn process: both must say the same.
     for _ in range(4):
         got = _scrape(stack)

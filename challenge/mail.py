@@ -1,0 +1,189 @@
+"""Outgoing e-mail: queued from anywhere, sent by a worker job, never inside a request.
+
+``send_later(to, subject, body)`` enqueues a job on the mail queue (``RQ_MAIL_QUEUE``,
+taken by every worker after scoring and rescoring). The job sends the message over SMTP
+(``MAIL_URL``) or, with no ``MAIL_URL``, writes it as a ``.eml`` file into
+``<CHALLENGE_INSTANCE>/outbox/``, so the embedded default works and tests can read it.
+
+A message is never lost silently: a transient SMTP failure (connection refused or cut,
+a 4xx answer) raises, and RQ tries the job again later (``RETRY``); a permanent one (a 5xx
+answer: bad credentials, a refused address) is logged and the job fails at once. Either
+way a job that gives up stays in RQ's failed registry with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import smtplib
+import ssl
+import tempfile
+import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, has_app_context, has_request_context, request
+from rq import Retry
+from rq.job import get_current_job
+from rq.registry import ScheduledJobRegistry
+
+import challenge
+from challenge.queue import get_queue
+
+log = logging.getLogger(__name__)
+
+#: Tries after the first, and the waits before them (seconds): rides out a relay's
+#: restart or a greylisting pause. RQ parks a retry in the queue's scheduled registry;
+#: ``release_due_retries`` (run by every worker's sweep) puts it back when its wait is over.
+RETRY_INTERVALS = [30, 120, 600]
+SMTP_TIMEOUT = 20
+DEFAULT_SITE = "http://localhost:5000"
+
+_worker_app: Flask | None = None
+
+
+def _app() -> Flask:
+    """The current app (tests, SimpleWorker) or one app per worker process."""
+    global _worker_app
+    if has_app_context():
+        return current_app._get_current_object()  # type: ignore[attr-defined]
+    if _worker_app is None:
+        _worker_app = challenge.create_app()
+    return _worker_app
+
+
+def site_url() -> str:
+    """Where links in e-mails point: ``SITE_URL``, else the address of the request that is
+    sending the message, else ``DEFAULT_SITE`` (a worker knows no request)."""
+    configured: str = current_app.config["SITE_URL"]
+    if configured:
+        return configured
+    if has_request_context():
+        return request.host_url.rstrip("/")
+    return DEFAULT_SITE
+
+
+def link(endpoint: str, **values: Any) -> str:
+    """An absolute link to ``endpoint`` for a message (works outside a request too)."""
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return site_url() + path
+
+
+def send_later(to: str, subject: str, body: str) -> str:
+    """Queue a plain-text message to ``to``; returns the job's id. Raises Redis's errors:
+    callers that must not fail because of e-mail catch them (and log)."""
+    app = current_app
+    job = get_queue(app, app.config["RQ_MAIL_QUEUE"]).enqueue(
+        deliver, to, subject, body,
+        job_id=f"mail-{secrets.token_hex(8)}",
+        retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+        # Kept a week in the failed registry: long enough for someone to look.
+        failure_ttl=7 * 24 * 3600, result_ttl=3600,
+        description=f"mail to {to}: {subject}",
+    )
+    return job.id
+
+
+def release_due_retries(app: Flask | None = None) -> int:
+    """Move the mail jobs whose retry wait is over from the scheduled registry back onto
+    the mail queue; returns how many. This is the part of RQ's scheduler the mail queue
+    needs, run from the workers' periodic sweep (challenge.sweeper) so the workers need no
+    scheduler process of their own. Several workers may run it at once: the one whose
+    ZREM removes a job enqueues it, so a retry is never sent twice."""
+    app = app or current_app
+    queue = get_queue(app, app.config["RQ_MAIL_QUEUE"])
+    registry = ScheduledJobRegistry(queue=queue)
+    moved = 0
+    for job_id in registry.get_jobs_to_schedule(int(time.time())):
+        if not queue.connection.zrem(registry.key, job_id):
+            continue  # another worker took it
+        job = queue.fetch_job(job_id)
+        if job is None:
+            continue  # expired or deleted meanwhile: nothing left to send
+        queue.enqueue_job(job)
+        moved += 1
+    return moved
+
+
+def compose(to: str, subject: str, body: str, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip("> ") or None)
+    message.set_content(body)
+    return message
+
+
+def deliver(to: str, subject: str, body: str) -> str:
+    """The job: send one message; returns where it went ("smtp" or the outbox file)."""
+    app = _app()
+    with app.app_context():
+        message = compose(to, subject, body, app.config["MAIL_FROM"])
+        settings = app.config["MAIL"]
+        if settings is None:
+            return str(write_outbox(Path(app.config["CHALLENGE_INSTANCE"]) / "outbox", message))
+        try:
+            send_smtp(settings, message)
+        except Exception as exc:
+            job = get_current_job()
+            if not transient(exc):
+                if job is not None:
+                    job.retries_left = 0  # trying again cannot help: straight to failed
+                log.error("mail to %s (%s) refused for good: %s", to, subject, exc)
+            elif job is not None and not job.retries_left:
+                log.error("mail to %s (%s) not sent after every retry: %s", to, subject, exc)
+            else:
+                log.warning("mail to %s (%s) not sent yet, will retry: %s", to, subject, exc)
+            raise
+        log.info("mail sent to %s: %s", to, subject)
+        return "smtp"
+
+
+def transient(exc: BaseException) -> bool:
+    """An SMTP failure that may pass: no connection, a cut one, or a 4xx answer."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    return isinstance(exc, smtplib.SMTPServerDisconnected | OSError) and not isinstance(
+        exc, ssl.SSLCertVerificationError)
+
+
+def send_smtp(settings: dict[str, Any], message: EmailMessage) -> None:
+    host, port, tls = settings["host"], settings["port"], settings["tls"]
+    context = ssl.create_default_context()
+    smtp: smtplib.SMTP
+    if tls == "ssl":
+        smtp = smtplib.SMTP_SSL(host, port, timeout=SMTP_TIMEOUT, context=context)
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT)
+    with smtp:
+        if tls == "starttls":
+            smtp.starttls(context=context)
+        if settings["user"]:
+            smtp.login(settings["user"], settings["password"])
+        smtp.send_message(message)
+
+
+def write_outbox(folder: Path, message: EmailMessage) -> Path:
+    """Write ``message`` as ``<folder>/<UTC time>-<random>.eml``, atomically: a reader
+    never sees half a file (written beside it, then renamed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}.eml"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(message.as_bytes())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, folder / name)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return folder / name
