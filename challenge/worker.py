@@ -161,7 +161,7 @@ def make_worker(app: Flask | None = None, queues: list[str] | None = None) -> Sc
 @click.option("--burst", is_flag=True, help="Quit when the queues are empty.")
 @click.option("--queue", "queues", multiple=True, metavar="NAME",
               help="Take jobs from this queue only (repeat for several, most urgent first); "
-                   "default: scoring, then rescoring.")
+                   "default: scoring, then rescoring, then mail.")
 def worker_command(burst: bool, queues: tuple[str, ...]) -> None:
     """Run a scoring worker (forks a work horse per job)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
