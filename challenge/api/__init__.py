@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from challenge.api import challenges, leaderboards, openapi, submissions  # noqa: F401  (register routes)
+from challenge.api import challenges, docs, leaderboards, openapi, submissions  # noqa: F401  (register routes)
 from challenge.api.views import bp
 from challenge.extensions import csrf
 
@@ -10,3 +10,4 @@ from challenge.extensions import csrf
 def init_app(app: Flask) -> None:
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    app.register_blueprint(docs.bp)

@@ -28,7 +28,7 @@ from challenge.demo import DEMO_EMAIL, DEMO_PASSWORD  # noqa: E402
 WIDTHS = (390, 1280)
 ORGANIZER = ("ops@example.org", "organizer-pass-1")
 
-PUBLIC = ["/", "/history", "/history/ilsvrc-demo", "/login", "/register", "/no/such/page",
+PUBLIC = ["/", "/history", "/history/ilsvrc-demo", "/login", "/register", "/no/such/page", "/api/docs",
           "/results/ilsvrc2012-demo"]
 CONSOLE = ["/admin/", "/admin/submissions", "/admin/workers", "/admin/audit", "/admin/boards",
            "/admin/moderation", "/admin/flags", "/admin/truth", "/admin/challenges/new",
