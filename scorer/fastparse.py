@@ -89,6 +89,18 @@ def _token_positions(buf: np.ndarray, line_starts: np.ndarray) -> np.ndarray:
                            for _, _, begin, end in _blocks(line_starts, buf.size)])
 
 
+def _token_ends(buf: np.ndarray, line_starts: np.ndarray) -> np.ndarray:
+    """Byte offset just past every token (blocks of lines, as ``_token_positions``)."""
+    parts = []
+    for _, _, begin, end in _blocks(line_starts, buf.size):
+        solid = buf[begin:end] > _SPACE
+        ends = np.empty(solid.size, dtype=bool)
+        ends[-1] = solid[-1]
+        np.greater(solid[:-1], solid[1:], out=ends[:-1])
+        parts.append(np.flatnonzero(ends) + begin + 1)
+    return np.concatenate(parts)
+
+
 def _plain_labels(buf: np.ndarray, line_starts: np.ndarray, labels: np.ndarray, group: int) -> bool:
     """Whether every label token (each ``group``-th) is written as plain digits.
 
@@ -391,24 +403,38 @@ def parse_kaggle_boxes(data: bytes, *, header: str, lookup: dict[str, int],
         line_starts = line_starts[:-1]
     if line_starts.size != index.size:
         return None
-    counts = _token_counts(tbuf, line_starts)
+    # Token starts and ends once for the whole buffer; tokens per line from them.
+    starts = _token_positions(tbuf, line_starts)
+    counts = np.diff(np.searchsorted(starts, line_starts), append=starts.size)
     if (counts == 0).any() or (counts % 5).any():
         return None
     values = _numbers(text)
+    integers = values is not None
     if values is None:
         values = _numbers(text, np.float64)
         if values is None or not np.isfinite(values).all():
             return None
-    if values.size != counts.sum() or (values.size and np.abs(values).max() > _MAX_EXACT):
+    if values.size != starts.size or (values.size and np.abs(values).max() > _MAX_EXACT):
         return None
     table = values.reshape(-1, 5)
     raw = table[:, 0]
-    where = _token_positions(tbuf, line_starts)[::5]
+    where = starts[::5]
     # Each wnid's '-' is at its token's start (checked below); any other '-' was an
     # 'n' inside a coordinate or ID, which the precise parser refuses.
     if int(np.count_nonzero(tbuf == _MINUS)) != int(np.count_nonzero(raw < 0)):
         return None
-    if not _label_tokens_plain(tbuf, where, raw):
+    if integers:
+        # numpy's integer parser took every token, so a label token is a sign (only
+        # at its start: "1-5" fails it) and digits; its length then tells the rest.
+        length = _token_ends(tbuf, line_starts)[::5] - where
+        value = np.abs(raw)
+        digits = 1 + sum((value >= 10**d).astype(np.int64) for d in range(1, _LABEL_DIGITS + 1))
+        negative = raw < 0
+        if not np.array_equal(length, np.where(negative, 1 + _WNID_DIGITS, digits)):
+            return None
+        if (~negative & ((value < 1) | (value >= 10**_LABEL_DIGITS))).any():
+            return None
+    elif not _label_tokens_plain(tbuf, where, raw):
         return None
     keys = np.array([int(w[1:]) for w in lookup], dtype=np.int64)
     order_keys = np.argsort(keys)
