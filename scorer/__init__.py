@@ -1,6 +1,6 @@
 """scorer: the official ILSVRC metrics, exact to the development kits, at memory speed.
 
-Pure numpy (scipy only to read ``meta.mat``, imported when one is read); never imports the web platform.
+Pure numpy (scipy only for a ``.mat`` that ``scorer.matfile`` cannot read); never imports the web platform.
 Detection (mean AP) is ``scorer.detection``; ReaL labels are ``scorer.real``.
 """
 
