@@ -27,6 +27,8 @@ _NUMERIC = {1: "<i1", 2: "<u1", 3: "<i2", 4: "<u2", 5: "<i4", 6: "<u4", 7: "<f4"
 #: The same types as ``struct`` formats, for the 1x1 values that are most of a meta.mat.
 _SCALAR = {1: "<b", 2: "<B", 3: "<h", 4: "<H", 5: "<i", 6: "<I", 7: "<f", 9: "<d", 12: "<q", 13: "<Q"}
 _MATRIX, _COMPRESSED, _UTF8 = 14, 15, 16
+#: Array flags (tag, flags, nzmax), 2-D dimensions (tag, rows, columns), an empty name tag.
+_HEADER = struct.Struct("<IIIIIIiiII")
 _CELL, _STRUCT, _CHAR = 1, 2, 4
 _NUMERIC_CLASSES = range(6, 16)  # mxDOUBLE_CLASS .. mxUINT64_CLASS
 _COMPLEX, _GLOBAL, _LOGICAL = 0x800, 0x400, 0x200
@@ -76,19 +78,25 @@ def _matrix(body: bytes) -> tuple[str, Any]:
     """(name, squeezed value) of a miMATRIX element's body."""
     if not body:
         raise Unsupported("empty matrix element")
-    kind, flags, pos = _element(body, 0)
-    if kind != 6 or len(flags) != 8:
-        raise Unsupported("bad array flags")
-    word = struct.unpack_from("<I", flags)[0]
+    header = _HEADER.unpack_from(body) if len(body) >= _HEADER.size else None
+    if header is not None and header[:2] == (6, 8) and header[4:6] == (5, 8) and header[8:] == (1, 0):
+        # The usual header of a struct field or cell (flags, two dims, no name) at once:
+        # most of a meta.mat's 15,000 values.
+        word, dims, name, pos = header[2], header[6:8], "", _HEADER.size
+    else:
+        kind, flags, pos = _element(body, 0)
+        if kind != 6 or len(flags) != 8:
+            raise Unsupported("bad array flags")
+        word = struct.unpack_from("<I", flags)[0]
+        kind, raw_dims, pos = _element(body, pos)
+        if kind != 5:
+            raise Unsupported("bad dimensions")
+        dims = struct.unpack_from(f"<{len(raw_dims) // 4}i", raw_dims)
+        kind, raw_name, pos = _element(body, pos)
+        name = raw_name.decode("ascii")
     cls = word & 0xFF
     if word & (_COMPLEX | _LOGICAL | _GLOBAL):
         raise Unsupported("complex, logical or global array")
-    kind, raw_dims, pos = _element(body, pos)
-    if kind != 5:
-        raise Unsupported("bad dimensions")
-    dims = struct.unpack_from(f"<{len(raw_dims) // 4}i", raw_dims)
-    kind, raw_name, pos = _element(body, pos)
-    name = raw_name.decode("ascii")
     count = 1
     for d in dims:
         count *= d
