@@ -252,21 +252,35 @@ def _csv_rows(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     # Exactly one comma per line: the i-th comma lies inside the i-th line.
     if commas.size != line_ends.size or not ((commas >= line_starts) & (commas < line_ends)).all():
         return None
-    # The digits just before each comma, read right to left in a fixed window.
-    back = commas[:, None] - np.arange(1, _ID_DIGITS + 2)
-    window = buf[np.maximum(back, 0)] - np.uint8(48)
-    digit = (window <= 9) & (back >= line_starts[:, None])
-    run = np.argmin(digit, axis=1)  # digits before the first non-digit; 0 if none (or too many)
-    if not run.all():
-        return None
-    place = np.arange(_ID_DIGITS + 1)
-    numbers = np.where(place < run[:, None], window.astype(np.int64) * 10**place, 0).sum(axis=1)
-    # Drop every byte from a line's start through its comma.
-    delta = np.zeros(buf.size + 1, dtype=np.int8)
-    delta[line_starts] = 1
-    delta[commas + 1] = -1
-    inside = np.cumsum(delta[:-1], dtype=np.int8, out=delta[:-1])
-    return numbers, buf[inside == 0]
+    # The digits just before each comma, read right to left one place at a time (an
+    # ImageId has few): at most _ID_DIGITS, at least one.
+    numbers = np.zeros(commas.size, dtype=np.int64)
+    alive = np.ones(commas.size, dtype=bool)
+    for place in range(_ID_DIGITS + 1):
+        at = commas - (place + 1)
+        digit = buf[np.maximum(at, 0)] - np.uint8(48)
+        alive &= (digit <= 9) & (at >= line_starts)
+        if place == 0 and not alive.all():
+            return None  # a line without digits before its comma
+        if not alive.any():
+            break
+        if place == _ID_DIGITS:
+            return None  # too many digits for int64
+        numbers += np.where(alive, digit, 0).astype(np.int64) * 10**place
+    # Drop every byte from a line's start through its comma (a mask set a column at a
+    # time: ImageIds are short; a cumulative sum over the whole file for long ones).
+    width = commas - line_starts + 1
+    shortest, longest = int(width.min()), int(width.max())
+    if longest <= 64:
+        keep = np.ones(buf.size, dtype=bool)
+        for k in range(longest):
+            keep[line_starts + k if k < shortest else line_starts[width > k] + k] = False
+    else:
+        delta = np.zeros(buf.size + 1, dtype=np.int8)
+        delta[line_starts] = 1
+        delta[commas + 1] = -1
+        keep = np.cumsum(delta[:-1], dtype=np.int8, out=delta[:-1]) == 0
+    return numbers, buf[keep]
 
 
 def parse_kaggle_csv(
