@@ -457,6 +457,8 @@ def parse_kaggle_boxes(data: bytes, *, header: str, lookup: dict[str, int],
     if labels is None:
         return None
     box_image = np.repeat(index - 1, counts // 5)
-    order = np.argsort(box_image, kind="stable")
     coords = np.ascontiguousarray(table[:, 1:], dtype=np.float64)
-    return BoxTable(box_image[order], labels[order], coords[order], total)
+    if (np.diff(index) < 0).any():  # rows out of order: sort the boxes by image, stably
+        order = np.argsort(box_image, kind="stable")
+        box_image, labels, coords = box_image[order], labels[order], coords[order]
+    return BoxTable(box_image, labels, coords, total)

@@ -95,10 +95,10 @@ def load_ground_truth(
     if found is None:
         found = _Boxes.from_lists([], [], [])
 
-    order = np.argsort(found.image, kind="stable")
-    box_image = found.image[order]
-    box_label = found.label[order]
-    box_coords = found.coords[order]
+    box_image, box_label, box_coords = found.image, found.label, found.coords
+    if (np.diff(box_image) < 0).any():
+        order = np.argsort(box_image, kind="stable")
+        box_image, box_label, box_coords = box_image[order], box_label[order], box_coords[order]
     black = np.zeros(images, dtype=bool)
     if blacklist is not None:
         black[_read_blacklist(read_bytes(blacklist), images)] = True
