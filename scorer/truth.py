@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import math
 import re
-import tarfile
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +198,8 @@ def _xml_files_in_dir(folder: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def _xml_files_in_tar(data: bytes) -> Iterator[tuple[str, bytes]]:
+    import tarfile  # XML ground truth only: a CSV or label-file run starts without it
+
     try:
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             for member in archive:
@@ -212,6 +212,8 @@ def _xml_files_in_tar(data: bytes) -> Iterator[tuple[str, bytes]]:
 
 
 def _from_xml(classes: ClassList, files: Iterator[tuple[str, bytes]], images: int | None) -> _Boxes:
+    import xml.etree.ElementTree as ET  # XML ground truth only, as tarfile
+
     box_image: list[int] = []
     box_label: list[int] = []
     box_coords: list[tuple[float, float, float, float]] = []
