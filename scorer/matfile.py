@@ -149,12 +149,39 @@ def _matrix(body: bytes) -> tuple[str, Any]:
                 kind, sub, pos = _element(body, pos)
                 if kind != _MATRIX:
                     raise Unsupported("a struct field that is not a matrix")
-                column[i] = _matrix(sub)[1]
+                value = _plain_value(sub)
+                column[i] = _matrix(sub)[1] if value is _OTHER else value
         records = np.empty(count, dtype=[(f, object) for f in fields])
         for f, column in zip(fields, columns, strict=True):
             records[f] = column
         return name, _squeeze(records.reshape(dims, order="F"))
     raise Unsupported(f"array class {cls}")
+
+
+_OTHER = object()
+_SMALL_CHAR = {4: "utf-16-le", 16: "utf-8", 2: "latin-1"}
+
+
+def _plain_value(body: bytes) -> Any:
+    """A 1x1 number or a one-row string with the usual header, read in two unpacks
+    (most of a meta.mat's fields); ``_OTHER`` for anything else, which ``_matrix`` reads."""
+    if len(body) < 48:
+        return _OTHER
+    header = _HEADER.unpack_from(body)
+    if header[:2] != (6, 8) or header[4:6] != (5, 8) or header[8:] != (1, 0) or header[2] & 0xFF00:
+        return _OTHER
+    cls, rows, columns = header[2] & 0xFF, header[6], header[7]
+    tag, size = struct.unpack_from("<II", body, 40)
+    if cls in _NUMERIC_CLASSES and rows == columns == 1 and tag >> 16 and (tag & 0xFFFF) in _SCALAR:
+        scalar = _SCALAR[tag & 0xFFFF]
+        if tag >> 16 == struct.calcsize(scalar):
+            return struct.unpack_from(scalar, body, 44)[0]
+    elif cls == _CHAR and rows == 1 and columns >= 1 and not tag >> 16 and tag in _SMALL_CHAR:
+        if 48 + size <= len(body):
+            text = body[48 : 48 + size].decode(_SMALL_CHAR[tag])
+            if len(text) == columns:
+                return text
+    return _OTHER
 
 
 def _squeeze(array: np.ndarray) -> Any:
