@@ -92,19 +92,13 @@ def main() -> None:
                 "--classes", str(SHARED / "classes.txt"), "--blacklist", str(SHARED / "blacklist.txt"),
                 "--json"]
         best = best_of({"floor": [sys.executable, "-c", FLOOR, str(pred)], "full": argv,
-                        "no_ci": [*argv, "--bootstrap", "0"],
-                        "numpy": [sys.executable, "-c", "import numpy"],
-                        "scipy": [sys.executable, "-c", "import numpy, scipy.io"]})
+                        "no_ci": [*argv, "--bootstrap", "0"]})
         floor, full, no_ci = best["floor"], best["full"], best["no_ci"]
-        scipy_import = max(0.0, best["scipy"] - best["numpy"])
         print(f"detection: {DETECTIONS:,} detections ({size:.1f} MB), best of {REPEAT} interleaved runs")
         print(f"  floor (python + numpy parse as float64): {floor:.3f} s")
         print(f"  scorer evaluate, 1000-replicate CI:      {full:.3f} s  ratio {full / floor:.2f} "
               f"(goal <= {GOAL}: {'met' if full / floor <= GOAL else 'NOT met'})")
         print(f"  scorer evaluate, --bootstrap 0:          {no_ci:.3f} s  ratio {no_ci / floor:.2f}")
-        # ``import scorer`` imports scipy.io (scorer.classes) even for a text class list.
-        print(f"  of which importing scipy.io:             {scipy_import:.3f} s  (ratio without it "
-              f"{(full - scipy_import) / floor:.2f})")
         print(f"  {octave_time(pred)}")
 
 

@@ -1,10 +1,12 @@
 """scorer: the official ILSVRC metrics, exact to the development kits, at memory speed.
 
-Pure numpy (scipy only to read ``meta.mat``, imported when one is read); never imports the web platform.
+Pure numpy (scipy only for a ``.mat`` that ``scorer.matfile`` cannot read); never imports the web platform.
 Detection (mean AP) is ``scorer.detection``; ReaL labels are ``scorer.real``.
 """
 
-from scorer import detection, real
+import importlib
+from types import ModuleType
+
 from scorer.artifact import (
     FORMAT_VERSION as ARTIFACT_FORMAT,
 )
@@ -33,3 +35,14 @@ __all__ = [
     "ARTIFACT_FORMAT", "ArtifactError", "pack_classes", "pack_ground_truth", "unpack_classes",
     "unpack_ground_truth",
 ]
+
+
+#: Imported on first use (``scorer.detection``, ``from scorer import real``): a
+#: classification or localization run does not pay for XML, tar and DET code.
+_LAZY = ("detection", "real")
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY:
+        return importlib.import_module(f"scorer.{name}")
+    raise AttributeError(f"module 'scorer' has no attribute {name!r}")

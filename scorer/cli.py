@@ -16,18 +16,19 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from scorer import detection
 from scorer.classes import ClassList, load_classes
 from scorer.errors import FormatError
 from scorer.metrics import Result, evaluate
 from scorer.predictions import TASKS, Predictions, parse_predictions
-from scorer.real import load_real, real_error_at_k
 from scorer.sources import DEFAULT_MAX_DECOMPRESSED, Source, decode_text, read_bytes, sniff, split_lines
 from scorer.truth import load_ground_truth
+
+if TYPE_CHECKING:
+    from scorer import detection
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 #: ``--task`` choices: the per-image tasks and detection.
@@ -119,6 +120,8 @@ def _run(args: argparse.Namespace) -> tuple[Result, Predictions, ClassList]:
 
 def run_real(args: argparse.Namespace, predictions: Predictions, classes: ClassList) -> dict[str, Any]:
     """``real_error_at_k`` (k = 1..K) and ``real_images`` for ``--real``."""
+    from scorer.real import load_real, real_error_at_k  # only for --real: start-up
+
     real = _load(f"real {args.real}", load_real, args.real, classes, images=predictions.images)
     labels = predictions.labels[:, : args.guesses]
     if labels.shape[1] < args.guesses:
@@ -128,6 +131,8 @@ def run_real(args: argparse.Namespace, predictions: Predictions, classes: ClassL
 
 
 def run_detection(args: argparse.Namespace) -> detection.DetectionResult:
+    from scorer import detection  # imported for detection runs only: start-up of the others
+
     if args.labels is None or args.boxes is None or args.classes is None:
         raise _Bad("arguments", ValueError("detection needs --labels (the image list, val.txt), "
                                            "--boxes and --classes"))
@@ -155,6 +160,8 @@ def render_detection(result: detection.DetectionResult, wnids: Sequence[str] | N
 
 
 def _main_detection(args: argparse.Namespace) -> int:
+    from scorer import detection
+
     try:
         result = run_detection(args)
     except _Bad as exc:

@@ -20,7 +20,6 @@ list's basenames, or from a compact CSV ``image_id,wnid,xmin,ymin,xmax,ymax``.
 
 from __future__ import annotations
 
-import io
 import math
 import warnings
 import xml.etree.ElementTree as ET
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from scorer.errors import FormatError
+from scorer.matfile import read_mat
 from scorer.sources import (
     DEFAULT_MAX_DECOMPRESSED,
     Source,
@@ -198,12 +198,7 @@ def load_det_classes(source: Source) -> DetClasses:
 
 
 def _classes_from_mat(data: bytes) -> DetClasses:
-    import scipy.io  # only a .mat needs scipy; text class lists start faster without it
-
-    try:
-        mat = scipy.io.loadmat(io.BytesIO(data), squeeze_me=True, struct_as_record=True)
-    except Exception as exc:  # scipy raises many types for a damaged file
-        raise FormatError(f"meta_det.mat could not be read: {exc}") from None
+    mat = read_mat(data, "meta_det.mat")  # scipy only if scorer.matfile cannot read it
     synsets = mat.get("synsets")
     if synsets is None or synsets.dtype.names is None:
         raise FormatError("meta_det.mat has no 'synsets' struct array")

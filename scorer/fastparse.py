@@ -89,6 +89,18 @@ def _token_positions(buf: np.ndarray, line_starts: np.ndarray) -> np.ndarray:
                            for _, _, begin, end in _blocks(line_starts, buf.size)])
 
 
+def _token_ends(buf: np.ndarray, line_starts: np.ndarray) -> np.ndarray:
+    """Byte offset just past every token (blocks of lines, as ``_token_positions``)."""
+    parts = []
+    for _, _, begin, end in _blocks(line_starts, buf.size):
+        solid = buf[begin:end] > _SPACE
+        ends = np.empty(solid.size, dtype=bool)
+        ends[-1] = solid[-1]
+        np.greater(solid[:-1], solid[1:], out=ends[:-1])
+        parts.append(np.flatnonzero(ends) + begin + 1)
+    return np.concatenate(parts)
+
+
 def _plain_labels(buf: np.ndarray, line_starts: np.ndarray, labels: np.ndarray, group: int) -> bool:
     """Whether every label token (each ``group``-th) is written as plain digits.
 
@@ -240,21 +252,35 @@ def _csv_rows(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     # Exactly one comma per line: the i-th comma lies inside the i-th line.
     if commas.size != line_ends.size or not ((commas >= line_starts) & (commas < line_ends)).all():
         return None
-    # The digits just before each comma, read right to left in a fixed window.
-    back = commas[:, None] - np.arange(1, _ID_DIGITS + 2)
-    window = buf[np.maximum(back, 0)] - np.uint8(48)
-    digit = (window <= 9) & (back >= line_starts[:, None])
-    run = np.argmin(digit, axis=1)  # digits before the first non-digit; 0 if none (or too many)
-    if not run.all():
-        return None
-    place = np.arange(_ID_DIGITS + 1)
-    numbers = np.where(place < run[:, None], window.astype(np.int64) * 10**place, 0).sum(axis=1)
-    # Drop every byte from a line's start through its comma.
-    delta = np.zeros(buf.size + 1, dtype=np.int8)
-    delta[line_starts] = 1
-    delta[commas + 1] = -1
-    inside = np.cumsum(delta[:-1], dtype=np.int8, out=delta[:-1])
-    return numbers, buf[inside == 0]
+    # The digits just before each comma, read right to left one place at a time (an
+    # ImageId has few): at most _ID_DIGITS, at least one.
+    numbers = np.zeros(commas.size, dtype=np.int64)
+    alive = np.ones(commas.size, dtype=bool)
+    for place in range(_ID_DIGITS + 1):
+        at = commas - (place + 1)
+        digit = buf[np.maximum(at, 0)] - np.uint8(48)
+        alive &= (digit <= 9) & (at >= line_starts)
+        if place == 0 and not alive.all():
+            return None  # a line without digits before its comma
+        if not alive.any():
+            break
+        if place == _ID_DIGITS:
+            return None  # too many digits for int64
+        numbers += np.where(alive, digit, 0).astype(np.int64) * 10**place
+    # Drop every byte from a line's start through its comma (a mask set a column at a
+    # time: ImageIds are short; a cumulative sum over the whole file for long ones).
+    width = commas - line_starts + 1
+    shortest, longest = int(width.min()), int(width.max())
+    if longest <= 64:
+        keep = np.ones(buf.size, dtype=bool)
+        for k in range(longest):
+            keep[line_starts + k if k < shortest else line_starts[width > k] + k] = False
+    else:
+        delta = np.zeros(buf.size + 1, dtype=np.int8)
+        delta[line_starts] = 1
+        delta[commas + 1] = -1
+        keep = np.cumsum(delta[:-1], dtype=np.int8, out=delta[:-1]) == 0
+    return numbers, buf[keep]
 
 
 def parse_kaggle_csv(
@@ -301,3 +327,138 @@ def parse_kaggle_csv(
     order = np.argsort(index, kind="stable")
     return Parsed(parsed.labels[order], None if parsed.boxes is None else parsed.boxes[order],
                   parsed.ignored)
+
+
+class BoxTable(NamedTuple):
+    """A Kaggle solution CSV's boxes, in file order within each image, images in order."""
+
+    image: np.ndarray  # (M,) int64, 0-based, sorted
+    label: np.ndarray  # (M,) int64 class index
+    coords: np.ndarray  # (M, 4) float64 xmin ymin xmax ymax
+    images: int  # N (every image 1..N has a row with at least one box)
+
+
+#: Digits in a wnid on the fast path (``n01440764``).
+_WNID_DIGITS = 8
+
+
+def _label_tokens_plain(buf: np.ndarray, where: np.ndarray, raw: np.ndarray) -> bool:
+    """Whether each label token (starting at ``where``, value ``raw`` after the
+    'n' -> '-' rewrite) is written exactly as the precise parser reads it: an ID as
+    plain digits without leading zeros, a wnid as '-' and eight digits; each followed
+    by a separator or the end. 'n1440764' or 'n01440764.0' would otherwise pass as
+    the wnid n01440764."""
+    if raw.size == 0:
+        return True
+    if (raw != np.floor(raw)).any():
+        return False
+    value = np.abs(raw).astype(np.int64)
+    negative = raw < 0
+    # Leading zeros in an ID would pass the digit check but shift the terminator; a
+    # zero-valued label is never a class either way.
+    if (~negative & ((value < 1) | (value >= 10**_LABEL_DIGITS))).any():
+        return False
+    width = np.where(negative, 1 + _WNID_DIGITS,
+                     1 + sum((value >= 10**d).astype(np.int64) for d in range(1, _LABEL_DIGITS)))
+    span = 1 + _WNID_DIGITS
+    offsets = np.arange(span + 1)
+    at = np.minimum(where[:, None] + offsets, buf.size - 1)
+    chars = buf[at]
+    digit = (chars - np.uint8(48)) <= 9
+    sign_ok = np.where(negative, chars[:, 0] == _MINUS, digit[:, 0])
+    body = digit[:, 1:] | (offsets[1:] >= width[:, None])
+    after = where + width
+    if after.max() > buf.size:  # a token cut short by the end of the buffer
+        return False
+    ends = (after == buf.size) | (buf[np.minimum(after, buf.size - 1)] <= _SPACE)
+    return bool(sign_ok.all() and body.all() and ends.all())
+
+
+def parse_kaggle_boxes(data: bytes, *, header: str, lookup: dict[str, int],
+                       images: int | None) -> BoxTable | None:
+    """A Kaggle solution CSV (``ImageId,PredictionString`` with ``wnid xmin ymin xmax
+    ymax`` repeated) parsed on the whole buffer, or None for anything the precise
+    parser (``scorer.truth``) might read differently or refuse; it then runs and
+    names the line. Wnids must all look like ``n01440764`` (the caller checks).
+
+    Accepted here: ASCII, one comma per line, no blank lines, every ImageId number
+    1..N once, at least one group of five tokens per row, IDs or wnids as labels,
+    non-negative decimal coordinates (integers, or with '.', 'e'), all finite.
+    """
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    end = data.find(b"\n", start)
+    if end < 0 or b"\x00" in data:
+        return None
+    first = data[start:end]
+    if not first.isascii() or first.decode().strip().replace(" ", "").lower() != header.lower():
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8, offset=end + 1)
+    if buf.size == 0 or buf.max() > 127:
+        return None
+    rows = _csv_rows(buf)
+    if rows is None:
+        return None
+    index, rest = rows
+    total = images if images is not None else int(index.max())
+    if index.size != total or not np.array_equal(np.sort(index), np.arange(1, total + 1)):
+        return None
+    # Wnids become negative numbers ('n01440764' -> -1440764) so numpy parses every
+    # token at once; only safe when nothing else is negative.
+    if (rest == _MINUS).any():
+        return None
+    rest[rest == _LETTER_N] = _MINUS
+    text = rest.tobytes()
+    del rest
+    if text.translate(None, _FLOAT_BYTES):
+        return None
+    tbuf = np.frombuffer(text, dtype=np.uint8)
+    line_starts = np.concatenate(([0], np.flatnonzero(tbuf == _NEWLINE) + 1))
+    if text[-1:] == b"\n":
+        line_starts = line_starts[:-1]
+    if line_starts.size != index.size:
+        return None
+    # Token starts and ends once for the whole buffer; tokens per line from them.
+    starts = _token_positions(tbuf, line_starts)
+    counts = np.diff(np.searchsorted(starts, line_starts), append=starts.size)
+    if (counts == 0).any() or (counts % 5).any():
+        return None
+    values = _numbers(text)
+    integers = values is not None
+    if values is None:
+        values = _numbers(text, np.float64)
+        if values is None or not np.isfinite(values).all():
+            return None
+    if values.size != starts.size or (values.size and np.abs(values).max() > _MAX_EXACT):
+        return None
+    table = values.reshape(-1, 5)
+    raw = table[:, 0]
+    where = starts[::5]
+    # Each wnid's '-' is at its token's start (checked below); any other '-' was an
+    # 'n' inside a coordinate or ID, which the precise parser refuses.
+    if int(np.count_nonzero(tbuf == _MINUS)) != int(np.count_nonzero(raw < 0)):
+        return None
+    if integers:
+        # numpy's integer parser took every token, so a label token is a sign (only
+        # at its start: "1-5" fails it) and digits; its length then tells the rest.
+        length = _token_ends(tbuf, line_starts)[::5] - where
+        value = np.abs(raw)
+        digits = 1 + sum((value >= 10**d).astype(np.int64) for d in range(1, _LABEL_DIGITS + 1))
+        negative = raw < 0
+        if not np.array_equal(length, np.where(negative, 1 + _WNID_DIGITS, digits)):
+            return None
+        if (~negative & ((value < 1) | (value >= 10**_LABEL_DIGITS))).any():
+            return None
+    elif not _label_tokens_plain(tbuf, where, raw):
+        return None
+    keys = np.array([int(w[1:]) for w in lookup], dtype=np.int64)
+    order_keys = np.argsort(keys)
+    wnid_table = (keys[order_keys], np.array(list(lookup.values()), dtype=np.int64)[order_keys])
+    labels = _label_indices(raw.astype(np.int64), len(lookup), wnid_table)
+    if labels is None:
+        return None
+    box_image = np.repeat(index - 1, counts // 5)
+    coords = np.ascontiguousarray(table[:, 1:], dtype=np.float64)
+    if (np.diff(index) < 0).any():  # rows out of order: sort the boxes by image, stably
+        order = np.argsort(box_image, kind="stable")
+        box_image, labels, coords = box_image[order], labels[order], coords[order]
+    return BoxTable(box_image, labels, coords, total)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,13 @@ import numpy as np
 
 from scorer.classes import ClassList
 from scorer.errors import FormatError
-from scorer.kaggle import read_rows
+from scorer.fastparse import parse_kaggle_boxes, parse_numbers
+from scorer.kaggle import HEADER, read_rows
 from scorer.sources import Source, decode_text, read_bytes, sniff, split_lines, xml_files
 
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
+#: The vectorized CSV parse reads wnids of this shape as numbers.
+_WNID_SHAPE = re.compile(r"n\d{8}\Z")
 
 
 @dataclass(eq=False)
@@ -42,10 +44,24 @@ class GroundTruth:
 
 @dataclass
 class _Boxes:
-    image: list[int]
-    label: list[int]
-    coords: list[tuple[float, float, float, float]]
-    first_label: dict[int, int]  # image -> label of its first box
+    """Boxes in reading order (not yet sorted by image)."""
+
+    image: np.ndarray  # (M,) int64
+    label: np.ndarray  # (M,) int64
+    coords: np.ndarray  # (M, 4) float64
+
+    @classmethod
+    def from_lists(cls, image: list[int], label: list[int],
+                   coords: list[tuple[float, float, float, float]]) -> _Boxes:
+        return cls(np.asarray(image, dtype=np.int64), np.asarray(label, dtype=np.int64),
+                   np.asarray(coords, dtype=np.float64).reshape(-1, 4))
+
+    def first_labels(self, images: int) -> np.ndarray:
+        """(images,) label of each image's first box; -1 for an image without one."""
+        out = np.full(images, -1, dtype=np.int64)
+        seen, first = np.unique(self.image, return_index=True)
+        out[seen] = self.label[first]
+        return out
 
 
 def load_ground_truth(
@@ -66,20 +82,20 @@ def load_ground_truth(
     if label_array is None:
         if found is None:
             raise FormatError("ground truth needs labels, or boxes from which to take them")
-        images = 1 + max(found.image, default=-1)
-        unlabeled = next((i for i in range(images) if i not in found.first_label), None)
-        if unlabeled is not None or images == 0:
-            raise FormatError(f"image {(unlabeled or 0) + 1} has no box to take its label from; "
-                              "give the labels file too")
-        label_array = np.array([found.first_label[i] for i in range(images)], dtype=np.int64)
+        images = 1 + int(found.image.max(initial=-1))
+        label_array = found.first_labels(images)
+        unlabeled = np.flatnonzero(label_array < 0)
+        if unlabeled.size or images == 0:
+            raise FormatError(f"image {int(unlabeled[0]) + 1 if unlabeled.size else 1} has no box to "
+                              "take its label from; give the labels file too")
     assert images is not None
     if found is None:
-        found = _Boxes([], [], [], {})
+        found = _Boxes.from_lists([], [], [])
 
-    order = np.argsort(np.asarray(found.image, dtype=np.int64), kind="stable")
-    box_image = np.asarray(found.image, dtype=np.int64)[order]
-    box_label = np.asarray(found.label, dtype=np.int64)[order]
-    box_coords = np.asarray(found.coords, dtype=np.float64).reshape(-1, 4)[order]
+    box_image, box_label, box_coords = found.image, found.label, found.coords
+    if (np.diff(box_image) < 0).any():
+        order = np.argsort(box_image, kind="stable")
+        box_image, box_label, box_coords = box_image[order], box_label[order], box_coords[order]
     black = np.zeros(images, dtype=bool)
     if blacklist is not None:
         black[_read_blacklist(read_bytes(blacklist), images)] = True
@@ -93,15 +109,21 @@ def _is_dir(source: Source) -> bool:
 def _read_labels(classes: ClassList, data: bytes) -> np.ndarray:
     if not data.strip():
         raise FormatError("the label file is empty")
-    text = decode_text(data)
     if sniff(data) == "csv":
-        rows = read_rows(text, None)
+        fast = _fast_csv(classes, data, None)
+        if fast is not None:
+            return fast.first_labels(int(fast.image.max()) + 1)
+        rows = read_rows(decode_text(data), None)
         out = np.empty(len(rows), dtype=np.int64)
         for row in rows:
             if not row.tokens:
                 raise FormatError("a solution row has no label", line=row.line)
             out[row.image] = _label(classes, row.tokens[0], row.line)
         return out
+    fast_labels = parse_numbers(data, group=1, guesses=1, n_classes=len(classes), images=None)
+    if fast_labels is not None and not fast_labels.ignored and fast_labels.labels.min() >= 0:
+        return fast_labels.labels[:, 0].astype(np.int64)
+    text = decode_text(data)
     values: list[int] = []
     for number, line in enumerate(split_lines(text), 1):
         tokens = line.split()
@@ -139,23 +161,42 @@ def _read_boxes(classes: ClassList, source: Source, images: int | None) -> _Boxe
     if kind != "csv":
         raise FormatError("boxes must be a Kaggle solution CSV ('ImageId,PredictionString'), "
                           "or a folder or tar of PASCAL VOC XML files")
-    found = _Boxes([], [], [], {})
+    fast = _fast_csv(classes, data, images)
+    return fast if fast is not None else _csv_boxes_precise(classes, data, images)
+
+
+def _fast_csv(classes: ClassList, data: bytes, images: int | None) -> _Boxes | None:
+    """The vectorized parse (``scorer.fastparse``), or None where only the precise
+    parser can decide (it then runs and names the line)."""
+    if not all(_WNID_SHAPE.match(w) for w in classes.wnids):
+        return None
+    table = parse_kaggle_boxes(data, header=HEADER, lookup=classes.lookup(), images=images)
+    return None if table is None else _Boxes(table.image, table.label, table.coords)
+
+
+def _csv_boxes_precise(classes: ClassList, data: bytes, images: int | None) -> _Boxes:
+    """Token by token: slow, but it explains the first problem with its line."""
+    image: list[int] = []
+    label: list[int] = []
+    coords: list[tuple[float, float, float, float]] = []
     for row in read_rows(decode_text(data), images):
         if not row.tokens or len(row.tokens) % 5:
             raise FormatError("a solution row must hold groups of 'wnid xmin ymin xmax ymax'",
                               line=row.line, token=" ".join(row.tokens[:5]) or None)
         for g in range(0, len(row.tokens), 5):
-            label = _label(classes, row.tokens[g], row.line)
+            label.append(_label(classes, row.tokens[g], row.line))
             x0, y0, x1, y1 = (_coord(t, row.line) for t in row.tokens[g + 1 : g + 5])
-            found.image.append(row.image)
-            found.label.append(label)
-            found.coords.append((x0, y0, x1, y1))
-            found.first_label.setdefault(row.image, label)
-    return found
+            image.append(row.image)
+            coords.append((x0, y0, x1, y1))
+    return _Boxes.from_lists(image, label, coords)
 
 
 def _from_xml(classes: ClassList, files: Iterator[tuple[str, bytes]], images: int | None) -> _Boxes:
-    found = _Boxes([], [], [], {})
+    import xml.etree.ElementTree as ET  # XML ground truth only, as tarfile
+
+    box_image: list[int] = []
+    box_label: list[int] = []
+    box_coords: list[tuple[float, float, float, float]] = []
     seen: set[int] = set()
     for name, data in files:
         match = _TRAILING_NUMBER.search(Path(name).stem)
@@ -180,16 +221,15 @@ def _from_xml(classes: ClassList, files: Iterator[tuple[str, bytes]], images: in
                 raise FormatError(f"{name}: unknown class", token=wnid) from None
             coords = tuple(_coord((box.findtext(tag) or "").strip(), None)
                            for tag in ("xmin", "ymin", "xmax", "ymax"))
-            found.image.append(image)
-            found.label.append(label)
-            found.coords.append(coords)  # type: ignore[arg-type]
-            found.first_label.setdefault(image, label)
+            box_image.append(image)
+            box_label.append(label)
+            box_coords.append(coords)  # type: ignore[arg-type]
     total = images if images is not None else (max(seen) + 1 if seen else 0)
     if not seen or len(seen) != total:
         missing = next((i for i in range(total) if i not in seen), 0)
         raise FormatError(f"expected {total} annotation files, found {len(seen)} "
                           f"(none for image {missing + 1})")
-    return found
+    return _Boxes.from_lists(box_image, box_label, box_coords)
 
 
 def _read_blacklist(data: bytes, images: int) -> np.ndarray:
