@@ -314,6 +314,8 @@ def parse_kaggle_csv(
     # -> -1440764); only safe when nothing else in the file is negative.
     if (rest == _MINUS).any():
         return None
+    if not _wnids_plain(rest):
+        return None
     rest[rest == _LETTER_N] = _MINUS
     text = rest.tobytes()
     del rest
@@ -327,6 +329,24 @@ def parse_kaggle_csv(
     order = np.argsort(index, kind="stable")
     return Parsed(parsed.labels[order], None if parsed.boxes is None else parsed.boxes[order],
                   parsed.ignored)
+
+
+def _wnids_plain(buf: np.ndarray) -> bool:
+    """Whether every 'n' in ``buf`` starts a token of exactly 'n' and eight digits: read
+    as numbers, 'n1440764' and 'n001440764' would both pass as the wnid n01440764."""
+    at = np.flatnonzero(buf == _LETTER_N)
+    if at.size == 0:
+        return True
+    span = 1 + _WNID_DIGITS
+    if at[-1] + span > buf.size:
+        return False
+    digits = buf[at[:, None] + np.arange(1, span)]
+    if not (((digits - np.uint8(48)) <= 9).all()):
+        return False
+    after = at + span
+    ends = (after == buf.size) | (buf[np.minimum(after, buf.size - 1)] <= _SPACE)
+    before = (at == 0) | (buf[np.maximum(at - 1, 0)] <= _SPACE)
+    return bool(ends.all() and before.all())
 
 
 class BoxTable(NamedTuple):
@@ -405,6 +425,8 @@ def parse_kaggle_boxes(data: bytes, *, header: str, lookup: dict[str, int],
     # Wnids become negative numbers ('n01440764' -> -1440764) so numpy parses every
     # token at once; only safe when nothing else is negative.
     if (rest == _MINUS).any():
+        return None
+    if not _wnids_plain(rest):
         return None
     rest[rest == _LETTER_N] = _MINUS
     text = rest.tobytes()

@@ -236,3 +236,16 @@ def test_the_largest_accepted_file_costs_a_few_times_its_size(tmp_path: Path, la
                              "localization", images=images, wnids=True)
     assert outcome["error"] is None, outcome
     assert outcome["growth"] < 6 * unpacked, (outcome, unpacked)
+
+
+@pytest.mark.parametrize("token", ["n1440764", "n001440764", "n01440764x", "xn01440764"])
+def test_a_misspelt_wnid_in_a_submission_csv_is_refused_not_read_as_another(token: str) -> None:
+    # The fast CSV path reads wnids as numbers: 'n1440764' would have been n01440764.
+    from scorer.classes import load_classes
+
+    wnids = ["n01440764", "n01443537", "n01484850"]
+    classes = load_classes("".join(f"{w} c{i}\n" for i, w in enumerate(wnids)).encode())
+    csv = (f"ImageId,PredictionString\nimg_00000001,{token} 1 1 5 5\n"
+           "img_00000002,n01443537 1 1 5 5\n").encode()
+    with pytest.raises(scorer.FormatError, match=rf"line 2: not a class: .*\(found '{token}'\)"):
+        scorer.parse_predictions(csv, task="localization", guesses=5, classes=classes, images=2)
