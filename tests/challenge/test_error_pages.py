@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from challenge import create_app
-
 
 def test_unknown_page_is_a_styled_404(client, db) -> None:
     response = client.get("/no/such/page")
@@ -40,8 +38,10 @@ def test_favicon_is_served(client, db) -> None:
         assert response.get_data(as_text=True).startswith("<svg")
 
 
-def test_a_crash_shows_a_page_that_reveals_nothing(app_config, _schema) -> None:
-    app = create_app({**app_config, "TESTING": False, "PROPAGATE_EXCEPTIONS": False})
+def test_a_crash_shows_a_page_that_reveals_nothing(app) -> None:
+    # As in production: the error handler answers instead of the test client raising.
+    app.testing = False
+    app.config["PROPAGATE_EXCEPTIONS"] = False
 
     @app.get("/boom")
     def boom() -> str:

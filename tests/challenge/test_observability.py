@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis as redis_lib
 from prometheus_client.parser import text_string_to_metric_families
 from rq.registry import FailedJobRegistry
 from submit_helpers import api_upload, drain, team_with_token
 from test_admin import login
 
-from challenge import create_app, metrics
+from challenge import metrics
 from challenge.models import Phase, Submission
 from challenge.queue import get_queue
 from tests.conftest import make_blob, perfect_predictions
@@ -76,19 +77,25 @@ def test_metrics_token_guards_the_page_when_set(app, client, redis) -> None:
     assert scrape(client, Authorization="Bearer s3cret-token")
 
 
-def test_recording_never_fails_or_stalls_the_caller_when_redis_is_away(app_config, _schema) -> None:
+def _redis_away(app) -> None:
+    """This app's Redis client now points at a port where nothing listens (one app per test:
+    a second app would rebind the suite's global session to an engine of its own)."""
+    app.extensions["redis_client"] = redis_lib.Redis.from_url("redis://127.0.0.1:1/0")
+
+
+def test_recording_never_fails_or_stalls_the_caller_when_redis_is_away(app) -> None:
     import time
 
-    away = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    _redis_away(app)
     started = time.monotonic()
-    metrics.inc("uploads", app=away, outcome="accepted")  # refused connection: dropped, logged
+    metrics.inc("uploads", outcome="accepted")  # refused connection: dropped, logged
     first = time.monotonic() - started
     for _ in range(100):
-        metrics.observe("upload_bytes", 10, app=away)  # paused: Redis is not asked again
+        metrics.observe("upload_bytes", 10)  # paused: Redis is not asked again
     assert metrics._paused_until > time.monotonic()
     assert time.monotonic() - started < first + 0.5
     with pytest.raises(ValueError, match="expected"):
-        metrics.inc("uploads", app=away, queue="scoring")  # a programming error still raises
+        metrics.inc("uploads", queue="scoring")  # a programming error still raises
 
 
 def test_workers_page_lists_queues_and_failed_jobs_and_retries_one(app, client, db, redis, make_user,
@@ -132,10 +139,11 @@ def test_workers_page_lists_queues_and_failed_jobs_and_retries_one(app, client, 
     assert client.post("/admin/workers/retry", data={"queue": "scoring", "job_id": "x"}).status_code == 404
 
 
-def test_healthz_says_whether_database_and_redis_answer(app_config, _schema, client, redis) -> None:
+def test_healthz_says_whether_database_and_redis_answer(app, client, redis) -> None:
     ok = client.get("/healthz")
     assert (ok.status_code, ok.get_json()) == (200, {"status": "ok", "database": "ok", "redis": "ok"})
-    away = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:1/0"}).test_client().get("/healthz")
+    _redis_away(app)
+    away = client.get("/healthz")
     assert away.status_code == 503
     assert away.get_json() == {"status": "unavailable", "database": "ok",
                                "redis": "unreachable (ConnectionError)"}
