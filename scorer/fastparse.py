@@ -283,6 +283,38 @@ def _csv_rows(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return numbers, buf[keep]
 
 
+def _csv_body(data: bytes, header: str, images: int | None, *,
+              empty_ok: bool = True) -> tuple[np.ndarray, bytes, int] | None:
+    """What both Kaggle CSV fast paths start with: the header checked, the ImageId
+    column dropped, the ImageIds exactly 1..N once, and the wnids rewritten as negative
+    numbers ('n01440764' -> -1440764) so numpy parses every token at once. Returns
+    (ImageIds in file order, the rewritten text, N), or None for anything unusual
+    (the precise parser then explains)."""
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    end = data.find(b"\n", start)
+    if end < 0:
+        return None
+    first = data[start:end]
+    if not first.isascii() or first.decode().strip().replace(" ", "").lower() != header.lower():
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8, offset=end + 1)
+    if (buf.size == 0 and not empty_ok) or (buf.size and buf.max() > 127):
+        return None
+    rows = _csv_rows(buf)
+    if rows is None:
+        return None
+    index, rest = rows
+    total = images if images is not None else int(index.max())
+    if index.size != total or not np.array_equal(np.sort(index), np.arange(1, total + 1)):
+        return None
+    # The rewrite is only safe when nothing else in the file is negative, and every 'n'
+    # starts a well-formed wnid.
+    if (rest == _MINUS).any() or not _wnids_plain(rest):
+        return None
+    rest[rest == _LETTER_N] = _MINUS
+    return index, rest.tobytes(), total
+
+
 def parse_kaggle_csv(
     data: bytes | str, *, header: str, group: int, guesses: int, lookup: dict[str, int],
     images: int | None,
@@ -294,31 +326,10 @@ def parse_kaggle_csv(
     the file is not copied before its ImageIds are dropped."""
     if isinstance(data, str):
         data = data.encode()
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    end = data.find(b"\n", start)
-    if end < 0:
+    body = _csv_body(data, header, images)
+    if body is None:
         return None
-    first = data[start:end]
-    buf = np.frombuffer(data, dtype=np.uint8, offset=end + 1)
-    if (not first.isascii() or first.decode().strip().replace(" ", "").lower() != header.lower()
-            or (buf.size and buf.max() > 127)):
-        return None
-    rows = _csv_rows(buf)
-    if rows is None:
-        return None
-    index, rest = rows
-    total = images if images is not None else int(index.max())
-    if index.size != total or not np.array_equal(np.sort(index), np.arange(1, total + 1)):
-        return None
-    # Wnids become negative numbers so numpy parses them with the rest ('n01440764'
-    # -> -1440764); only safe when nothing else in the file is negative.
-    if (rest == _MINUS).any():
-        return None
-    if not _wnids_plain(rest):
-        return None
-    rest[rest == _LETTER_N] = _MINUS
-    text = rest.tobytes()
-    del rest
+    index, text, total = body
     keys = np.array([int(w[1:]) for w in lookup], dtype=np.int64)
     order_keys = np.argsort(keys)
     wnid_table = (keys[order_keys], np.array(list(lookup.values()), dtype=np.int64)[order_keys])
@@ -405,32 +416,12 @@ def parse_kaggle_boxes(data: bytes, *, header: str, lookup: dict[str, int],
     1..N once, at least one group of five tokens per row, IDs or wnids as labels,
     non-negative decimal coordinates (integers, or with '.', 'e'), all finite.
     """
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    end = data.find(b"\n", start)
-    if end < 0 or b"\x00" in data:
+    if b"\x00" in data:
         return None
-    first = data[start:end]
-    if not first.isascii() or first.decode().strip().replace(" ", "").lower() != header.lower():
+    body = _csv_body(data, header, images, empty_ok=False)
+    if body is None:
         return None
-    buf = np.frombuffer(data, dtype=np.uint8, offset=end + 1)
-    if buf.size == 0 or buf.max() > 127:
-        return None
-    rows = _csv_rows(buf)
-    if rows is None:
-        return None
-    index, rest = rows
-    total = images if images is not None else int(index.max())
-    if index.size != total or not np.array_equal(np.sort(index), np.arange(1, total + 1)):
-        return None
-    # Wnids become negative numbers ('n01440764' -> -1440764) so numpy parses every
-    # token at once; only safe when nothing else is negative.
-    if (rest == _MINUS).any():
-        return None
-    if not _wnids_plain(rest):
-        return None
-    rest[rest == _LETTER_N] = _MINUS
-    text = rest.tobytes()
-    del rest
+    index, text, total = body
     if text.translate(None, _FLOAT_BYTES):
         return None
     tbuf = np.frombuffer(text, dtype=np.uint8)
