@@ -32,16 +32,16 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import redis
-from flask import Flask, current_app, has_app_context
+from flask import current_app
 from rq.timeouts import JobTimeoutException
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import joinedload
 
-import challenge
 import scorer
 from challenge import artifacts, metrics, notify, scoring, splits, storage
 from challenge.db import read_only
 from challenge.extensions import db
+from challenge.job_app import job_app
 from challenge.models import Challenge, Phase, Score, Submission, Track, utcnow
 from challenge.queue import get_redis
 
@@ -57,19 +57,7 @@ TRANSIENT_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0)
 HEARTBEAT_EVERY = 5
 HEARTBEAT_TTL = 15
 
-_worker_app: Flask | None = None
-
-
-def _app() -> Flask:
-    """The current app (tests, SimpleWorker) or one app per worker process."""
-    global _worker_app
-    if has_app_context():
-        return current_app._get_current_object()  # type: ignore[attr-defined]
-    if _worker_app is None:
-        # Looked up at call time: the app factory imports modules (the demo)
-        # that import this one, so ``create_app`` is not defined yet at import.
-        _worker_app = challenge.create_app()
-    return _worker_app
+_app = job_app  # the app a job runs in (challenge.job_app)
 
 
 def score_submission(submission_id: int) -> str:

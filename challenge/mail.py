@@ -26,12 +26,12 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, has_app_context, has_request_context, request
+from flask import Flask, current_app, has_request_context, request
 from rq import Retry
 from rq.job import get_current_job
 from rq.registry import ScheduledJobRegistry
 
-import challenge
+from challenge.job_app import job_app
 from challenge.queue import get_queue
 
 log = logging.getLogger(__name__)
@@ -43,17 +43,7 @@ RETRY_INTERVALS = [30, 120, 600]
 SMTP_TIMEOUT = 20
 DEFAULT_SITE = "http://localhost:5000"
 
-_worker_app: Flask | None = None
-
-
-def _app() -> Flask:
-    """The current app (tests, SimpleWorker) or one app per worker process."""
-    global _worker_app
-    if has_app_context():
-        return current_app._get_current_object()  # type: ignore[attr-defined]
-    if _worker_app is None:
-        _worker_app = challenge.create_app()
-    return _worker_app
+_app = job_app  # the app a job runs in (challenge.job_app)
 
 
 def site_url() -> str:
