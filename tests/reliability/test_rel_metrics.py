@@ -39,9 +39,16 @@ def test_metrics_add_up_across_processes_and_the_console_lists_the_workers(make_
 
     # Each scored upload also queues its e-mail (the mail queue, taken after scoring):
     # the workers are idle once those are sent too.
+    # Idle with nothing waiting on any queue: between two e-mail jobs a worker is idle too.
     idle = ("challenge_workers", (("state", "idle"),))
-    wait_until(lambda: _scrape(stack).get(idle) == stack.n_workers, timeout=60,
-               what="the workers idle after sending the e-mails")
+
+    def settled() -> bool:
+        got = _scrape(stack)
+        waiting = sum(v for (name, labels), v in got.items()
+                      if name == "challenge_queue_jobs" and dict(labels)["state"] in ("queued", "started"))
+        return got.get(idle) == stack.n_workers and waiting == 0
+
+    wait_until(settled, timeout=60, what="the workers idle, every queue empty, after sending the e-mails")
     # Each scrape may land on either gunicorn process: both must say the same.
     for _ in range(4):
         got = _scrape(stack)
