@@ -202,13 +202,18 @@ def test_forked_jobs_inherit_the_preloaded_truth_of_new_and_changed_phases(
         timings = row.score.details["timings"]
         assert timings["truth_from"] == "memory", timings  # the horse parsed nothing
 
-        # A phase that opens while the worker runs, whose truth is then replaced.
-        second = make_challenge("warm2013", task="localization", track_slug="loc")
-        make_team(second, user)
-        second_phase = db.get(Phase, second.tracks[0].phases[0].id)
-        shifted = "".join(f"{label % 10 + 1}\n" for label in TINY_LABELS).encode()
-        truth.replace(second_phase, labels=truth.TruthFile("labels.v2.txt", shifted))
+        # A phase that opens while the worker runs, whose truth is then replaced. The
+        # worker's preload writes the new phase's artifact meanwhile, so these writes take
+        # SQLite's write lock when they begin (as a request would), not halfway through a
+        # deferred transaction that another process's commit has made stale.
         db.remove()
+        with read_only(False):
+            second = make_challenge("warm2013", task="localization", track_slug="loc")
+            make_team(second, user)
+            second_phase = db.get(Phase, second.tracks[0].phases[0].id)
+            shifted = "".join(f"{label % 10 + 1}\n" for label in TINY_LABELS).encode()
+            truth.replace(second_phase, labels=truth.TruthFile("labels.v2.txt", shifted))
+            db.remove()
         second_phase = db.get(Phase, second_phase.id)
         sid = submit(user, second_phase, "p.txt", perfect_predictions("localization")).id
         row = _scored(db, sid, proc)
