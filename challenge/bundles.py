@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 import scorer
+import scorer.tasks
 from challenge import artifacts, audit, splits
 from challenge.extensions import db
 from challenge.models import (
     QUOTA_PERIODS,
-    TASKS,
     VISIBILITIES,
     Blob,
     Challenge,
@@ -226,16 +226,17 @@ def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
     leaderboard = _choice(table, "leaderboard", where, VISIBILITIES, default="public")
     labels = _file(folder, table, "labels", where)
     boxes = _file(folder, table, "boxes", where) if "boxes" in table else None
-    if task == "localization" and boxes is None:
-        raise BundleError(f"{where}: missing key 'boxes' (a localization track needs the boxes file)")
-    if task != "localization" and boxes is not None:
-        raise BundleError(f"{where}.boxes: only localization tracks have boxes (this track is {task})")
+    needs_boxes = scorer.tasks.get(task).needs_boxes
+    if needs_boxes and boxes is None:
+        raise BundleError(f"{where}: missing key 'boxes' (a {task} track needs the boxes file)")
+    if not needs_boxes and boxes is not None:
+        raise BundleError(f"{where}.boxes: only {scorer.tasks.boxed()} tracks have boxes (this track is {task})")
     blacklist = _file(folder, table, "blacklist", where) if "blacklist" in table else None
     sample = _file(folder, table, "sample", where) if "sample" in table else None
     try:
         # The scorer checks every label against the class list and the boxes
         # against the labels; its messages name the line and token.
-        truth = scorer.load_ground_truth(
+        truth = scorer.tasks.get(task).load_truth(
             classes, labels=labels.data,
             boxes=boxes.data if boxes else None, blacklist=blacklist.data if blacklist else None,
         )
@@ -243,22 +244,27 @@ def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
         raise BundleError(f"{where}: ground truth ({labels.name!r}"
                           f"{', ' + repr(boxes.name) if boxes else ''}"
                           f"{', ' + repr(blacklist.name) if blacklist else ''}): {exc}") from None
-    images = truth.images
+    images = scorer.tasks.image_count(truth)
     if sample is not None:
         hidden = {labels.sha256} | {f.sha256 for f in (boxes, blacklist) if f is not None}
         if sample.sha256 in hidden:
             raise BundleError(f"{where}.sample: {sample.name!r} is a ground-truth file; "
                               "the sample is public and must be a prediction file")
         try:
-            scorer.parse_predictions(sample.data, task=task, guesses=guesses, classes=classes,
-                                     images=images)
+            scorer.tasks.get(task).parse(sample.data, guesses=guesses, classes=classes,
+                                         images=truth.images)
         except scorer.FormatError as exc:
             raise BundleError(f"{where}.sample: file {sample.name!r}: {exc}") from None
+    visibility = _visibility(folder, table, where, images, opens, closes)
+    if not scorer.tasks.get(task).split_ok and (visibility["public_fraction"] is not None
+                                                or visibility["public_images"] is not None):
+        raise BundleError(f"{where}: a {task} phase cannot be split into public and private "
+                          "boards (its headline is not a mean over images)")
     return PhaseSpec(
         slug=slug, title=_string(table, "title", where, default=slug) or slug,
         opens=opens, closes=closes, quota_count=quota_count, quota_period=quota_period,
         leaderboard=leaderboard, images=images, labels=labels, boxes=boxes,
-        blacklist=blacklist, sample=sample, **_visibility(folder, table, where, images, opens, closes),
+        blacklist=blacklist, sample=sample, **visibility,
         split_secret=_split_secret(table, where), truth=truth,
     )
 
@@ -327,9 +333,9 @@ def _track(folder: Path, raw: Any, where: str, classes: scorer.ClassList) -> Tra
     table = _table(raw, where)
     _check_keys(table, TRACK_KEYS, {"slug", "task", "phases"}, where)
     slug = _slug(table, where)
-    task = _choice(table, "task", where, TASKS)
-    if task == "hierarchical" and not classes.has_costs:
-        raise BundleError(f"{where}.task: a hierarchical track needs a class list with a cost "
+    task = _choice(table, "task", where, scorer.tasks.names())
+    if scorer.tasks.get(task).needs_costs and not classes.has_costs:
+        raise BundleError(f"{where}.task: a {task} track needs a class list with a cost "
                           "matrix (the 2010 devkit's meta.mat)")
     guesses = _int(table, "guesses", where, 1, MAX_GUESSES) if "guesses" in table else MAX_GUESSES
     phases_raw = table["phases"]

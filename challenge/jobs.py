@@ -278,7 +278,8 @@ def _write_score(submission: Submission, result: Any, timings: dict[str, float],
     row.ci_low, row.ci_high = (float(x) for x in result.ci95)
     row.images = int(result.images)
     row.per_class = scorer.pack_array(result.per_class)
-    row.outcomes = scorer.pack_outcomes(result.outcomes)
+    # Per-image outcomes, or what the task's board comparisons need (detection: replicates).
+    row.outcomes = scoring.task_of(submission.phase.track).pack_outcomes(result.outcomes)
     row.cls_outcomes = None if result.cls_outcomes is None else scorer.pack_outcomes(result.cls_outcomes)
     # Public/private boards of a split phase read these, not the outcomes.
     row.subsets = splits.subset_scores(submission.phase, result.outcomes, result.cls_outcomes)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 import scorer
+import scorer.tasks
 from challenge import artifacts
 from challenge.extensions import db
 from challenge.models import Blob, Challenge, Phase, Track, utcnow
@@ -27,6 +28,11 @@ from challenge.models import Blob, Challenge, Phase, Track, utcnow
 log = logging.getLogger(__name__)
 
 FormatError = scorer.FormatError
+
+
+def task_of(track: Track) -> scorer.tasks.Task:
+    """The track's task from the registry (``scorer.tasks``): its parser, metric, columns."""
+    return scorer.tasks.get(track.task)
 
 
 def _blob_bytes(blob_id: int) -> bytes:
@@ -40,9 +46,19 @@ def _classes_by_sha(sha256: str, blob_id: int) -> scorer.ClassList:
     return artifacts.load_classes(sha256, lambda: scorer.load_classes(_blob_bytes(blob_id)))
 
 
+@lru_cache(maxsize=8)
+def _task_classes(task: str, sha256: str, blob_id: int) -> object:
+    # A task with its own class-list reader (detection's meta_det.mat): no artifact.
+    return scorer.tasks.get(task).load_classes(_blob_bytes(blob_id))
+
+
 def class_list(track: Track) -> scorer.ClassList:
+    """The track's class list, read by its task's reader (a ``ClassList`` for the
+    per-image tasks; what the task's ``load_classes`` returns for the others)."""
     blob = track.challenge.classes_blob
-    return _classes_by_sha(blob.sha256, blob.id)
+    if task_of(track).artifacts:
+        return _classes_by_sha(blob.sha256, blob.id)
+    return _task_classes(track.task, blob.sha256, blob.id)  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=16)
@@ -79,9 +95,24 @@ def truth_from_files(phase: Phase, labels: Blob, boxes: Blob | None,
     """Ground truth from these files and the phase's class list (another version of the
     phase's truth, see challenge.truth), parsed and cached like ``ground_truth``."""
     classes = phase.track.challenge.classes_blob
+    task = task_of(phase.track)
+    if not task.artifacts:
+        return _task_truth(task.name, (classes.sha256, classes.id), (labels.sha256, labels.id),
+                           _key(boxes), _key(blacklist))
     return _truth_by_sha(
         (classes.sha256, classes.id), (labels.sha256, labels.id), _key(boxes), _key(blacklist),
     )
+
+
+@lru_cache(maxsize=8)
+def _task_truth(task_name: str, classes_key: tuple[str, int], labels_key: tuple[str, int],
+                boxes_key: tuple[str, int] | None, blacklist_key: tuple[str, int] | None) -> object:
+    """Ground truth of a task that reads its own files (no artifact format for it)."""
+    task = scorer.tasks.get(task_name)
+    return task.load_truth(
+        _task_classes(task_name, *classes_key), labels=_blob_bytes(labels_key[1]),
+        boxes=_blob_bytes(boxes_key[1]) if boxes_key else None,
+        blacklist=_blob_bytes(blacklist_key[1]) if blacklist_key else None)
 
 
 def _max_decompressed() -> int:
@@ -96,25 +127,24 @@ def check_upload(data: bytes, phase: Phase) -> scorer.Predictions:
     refused at its first line past the phase's shape, within ``MAX_DECOMPRESSED_MB``.
     """
     track = phase.track
-    return scorer.parse_predictions(
-        data, task=track.task, guesses=track.guesses, classes=class_list(track), images=phase.images,
-        max_decompressed=_max_decompressed(),
-    )
+    task = task_of(track)
+    # Detection checks image ids against the image list (public in the devkit), not a count.
+    images = ground_truth(phase).images if task.parse_with_truth else phase.images
+    return task.parse(data, guesses=track.guesses, classes=class_list(track), images=images,
+                      max_decompressed=_max_decompressed())
 
 
 def score(data: bytes, phase: Phase, truth: scorer.GroundTruth | None = None) -> scorer.Result:
     """Parse and score a submission against the phase's ground truth, or against
     ``truth`` (a version being rescored, which may have another number of images)."""
     track = phase.track
+    task = task_of(track)
     if truth is None:
         truth, predictions = ground_truth(phase), check_upload(data, phase)
     else:
-        predictions = scorer.parse_predictions(data, task=track.task, guesses=track.guesses,
-                                               classes=class_list(track), images=truth.images,
-                                               max_decompressed=_max_decompressed())
-    return scorer.evaluate(
-        predictions, truth, task=track.task, guesses=track.guesses, classes=class_list(track),
-    )
+        predictions = task.parse(data, guesses=track.guesses, classes=class_list(track),
+                                 images=truth.images, max_decompressed=_max_decompressed())
+    return task.evaluate(predictions, truth, guesses=track.guesses, classes=class_list(track))
 
 
 #: Phases opening within this long are preloaded too, so their first uploads meet warm horses.
@@ -145,12 +175,9 @@ def rehearse(phase: Phase) -> None:
     scoring pays for lazy set-up (numpy's, the parser's, the allocator's first large
     buffers: 10-20 ms for 50,000 images); a horse forked afterwards inherits it done."""
     track = phase.track
-    n = len(class_list(track))
-    if track.task == "localization":
-        line = " ".join(f"{1 + g % n} 0 0 10 10" for g in range(track.guesses))
-    else:
-        line = " ".join(str(1 + g % n) for g in range(track.guesses))
-    score(((line + "\n") * phase.images).encode(), phase)
+    data = task_of(track).rehearsal(len(class_list(track)), track.guesses, phase.images)
+    if data:
+        score(data, phase)
 
 
 def preload(phases: list[Phase]) -> int:
@@ -163,7 +190,7 @@ def preload(phases: list[Phase]) -> int:
         try:
             classes = class_list(phase.track)
             ground_truth(phase)
-            if phase.track.task == "hierarchical":
+            if task_of(phase.track).needs_costs:
                 classes.cost_matrix  # noqa: B018 (built once here, inherited by every horse)
             shape = (phase.track.task, phase.track.guesses, phase.images)
             if shape not in rehearsed:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 import scorer
+import scorer.tasks
 from challenge.models import Phase, Score
 
 SUBSETS = ("public", "private")
@@ -113,7 +114,7 @@ def _summary(outcomes: np.ndarray, task: str, guesses: int, mask: np.ndarray,
     n = int(keep.sum())
     error = float(wrong[keep].mean()) if n else float("nan")
     # Only the cost at K is stored per image of a hierarchical track.
-    error_at_k = [] if task == "hierarchical" else _at_k(outcomes[keep], guesses)
+    error_at_k = [] if scorer.tasks.get(task).needs_costs else _at_k(outcomes[keep], guesses)
     low, high = scorer.bootstrap_ci(wrong[mask], included[mask], bootstrap=BOOTSTRAP)
     # A localization track's classification error counts every image of the subset (the
     # blacklist is a localization rule), as scorer.evaluate does on the whole set. Scores

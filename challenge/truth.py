@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 import scorer
+import scorer.tasks
 from challenge import artifacts, audit, scoring
 from challenge.challenges import service as challenges
 from challenge.extensions import db
@@ -139,8 +140,8 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
         raise TruthError("nothing to replace: give new labels, boxes or a blacklist")
     if blacklist is not None and drop_blacklist:
         raise TruthError("give a new blacklist or drop the blacklist, not both")
-    if boxes is not None and track.task != "localization":
-        raise TruthError(f"only localization tracks have boxes (track {track.slug!r} is {track.task})")
+    if boxes is not None and not scoring.task_of(track).needs_boxes:
+        raise TruthError(f"only {scorer.tasks.boxed()} tracks have boxes (track {track.slug!r} is {track.task})")
     note = note.strip()
     if len(note) > MAX_NOTE:
         raise TruthError(f"the note is at most {MAX_NOTE} characters (got {len(note)})")

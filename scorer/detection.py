@@ -155,6 +155,8 @@ class DetectionResult:
     ignored: np.ndarray  # (D,) bool, blacklisted detections
     warnings: list[str] = field(default_factory=list)
     task: str = "detection"
+    #: Mean AP of each bootstrap resample (same seed: the same images for every submission).
+    replicates: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types; NaN (no class has an object) becomes null."""
@@ -715,10 +717,12 @@ def evaluate_detection(dets: Detections, truth: DetTruth, *, bootstrap: int = 10
         if replicates < bootstrap:
             warnings_out.append(f"the interval uses {replicates} bootstrap replicates, not {bootstrap}, "
                                 "to bound the time a file this large may take")
-        ci = _bootstrap(terms, n_images, score, replicates, seed)
+        values = bootstrap_values(terms, n_images, replicates, seed)
+        ci = _interval(values, score)
     else:
-        ci = (score, score)
-    return DetectionResult(n_images, len(dets), score, ap, ci, positives, tp, ignored, warnings_out)
+        ci, values = (score, score), np.zeros(0)
+    return DetectionResult(n_images, len(dets), score, ap, ci, positives, tp, ignored, warnings_out,
+                           replicates=values)
 
 
 @dataclass(eq=False)
@@ -809,20 +813,40 @@ def _weighted_ap(terms: _ClassTerms, wt: np.ndarray, wt_int: np.ndarray) -> np.n
     return ap
 
 
-def _bootstrap(terms: list[_ClassTerms | None], n_images: int, point: float, bootstrap: int, seed: int,
-               level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of mean AP over resampled images.
+def _interval(values: np.ndarray, point: float, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the finite replicates, placed around ``point``."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    # Resampled mean AP is biased upward (the precision envelope is a running max, and
+    # noise raises a max): on det-sample every replicate lies above the devkit's value.
+    # The interval is the replicates' spread around their mean, placed around the
+    # point estimate, so it describes the sampling uncertainty of the official number.
+    shift = point - float(values.mean())
+    return (float(low) + shift, float(high) + shift)
+
+
+def bootstrap_values(terms: list[_ClassTerms | None], n_images: int, bootstrap: int,
+                     seed: int) -> np.ndarray:
+    """Mean AP of each of ``bootstrap`` image resamples (NaN where a resample loses every
+    class).
 
     A resample is a vector of image weights (how often each image is drawn in N draws
-    with replacement); detections and objects
-    count with their image's weight, ranks stay as they are (copies of an image sit side
-    by side). Only true positives are evaluated (precision peaks and recall changes only
-    there), with the weighted false positives before each from per-class count
-    matrices: a replicate costs about (true positives + images with false positives per
-    class), not the number of detections.
-    """
+    with replacement); detections and objects count with their image's weight, ranks
+    stay as they are (copies of an image sit side by side). Only true positives are
+    evaluated (precision peaks and recall changes only there), with the weighted false
+    positives before each from per-class count matrices: a replicate costs about (true
+        positives + images with false positives per class), not the number of detections.
+
+    Replicate ``i`` draws the same images for every submission with the same ``seed``
+    and image count (the draws do not depend on the batch size), so two submissions'
+    replicates pair image-wise: the paired bootstrap of ``paired_replicates``."""
     rng = np.random.default_rng(seed)
     used = [t for t in terms if t is not None]
+    if not used:
+        return np.full(bootstrap, np.nan)
     widest = max([n_images, *(t.width for t in used)])
     batch = max(1, min(bootstrap, 4_000_000 // widest))  # temporaries near 32 MB
     stats = []
@@ -837,15 +861,13 @@ def _bootstrap(terms: list[_ClassTerms | None], n_images: int, point: float, boo
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample may lose every class
             stats.append(np.nanmean(ap, axis=1))
-    values = np.concatenate(stats)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return (float("nan"), float("nan"))
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(values, [tail, 100.0 - tail])
-    # Resampled mean AP is biased upward (the precision envelope is a running max, and
-    # noise raises a max): on det-sample every replicate lies above the devkit's value.
-    # The interval is the replicates' spread around their mean, placed around the
-    # point estimate, so it describes the sampling uncertainty of the official number.
-    shift = point - float(values.mean())
-    return (float(low) + shift, float(high) + shift)
+    return np.concatenate(stats)
+
+
+def paired_replicates(a: np.ndarray, b: np.ndarray, point: float, *,
+                      level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of mean AP of b minus a from their paired bootstrap replicates
+    (``DetectionResult.replicates`` of the same seed), centred on the point difference as
+    ``evaluate_detection``'s interval is; (nan, nan) when nothing pairs."""
+    n = min(a.size, b.size)  # a very large file may have been given fewer replicates
+    return _interval(b[:n] - a[:n], point, level)

@@ -14,7 +14,8 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from challenge.admin.service import DEFAULT_REFERENCE, MAX_QUOTA, PhaseSettings, Upload
 from challenge.bundles import MAX_GUESSES
-from challenge.models import QUOTA_PERIODS, TASKS, VISIBILITIES
+import scorer.tasks
+from challenge.models import QUOTA_PERIODS, VISIBILITIES
 from challenge.moderation import MAX_REASON
 from challenge.teams.service import MAX_NAME
 
@@ -54,7 +55,8 @@ class ClassesForm(FlaskForm):
 
 class TrackForm(FlaskForm):
     title = StringField("Title", validators=[InputRequired("title: required"), Length(max=200)])
-    task = SelectField("Task", choices=list(TASKS))
+    # Read when the form is built, so an operator-installed task is offered too.
+    task = SelectField("Task", choices=lambda: list(scorer.tasks.names()))
     guesses = IntegerField("Guesses per image", default=MAX_GUESSES, validators=[
         InputRequired("guesses: required"), NumberRange(1, MAX_GUESSES, f"guesses: from 1 to {MAX_GUESSES}")])
 

@@ -27,13 +27,13 @@ from sqlalchemy import func, select
 from werkzeug.utils import secure_filename
 
 import scorer
+import scorer.tasks
 from challenge import audit, bundles, csv_export, ids, scoring, storage
 from challenge.extensions import db
 from challenge.leaderboards import cache
 from challenge.models import (
     QUOTA_PERIODS,
     STATUSES,
-    TASKS,
     VISIBILITIES,
     Blob,
     Challenge,
@@ -188,13 +188,13 @@ def replace_classes(actor: User, challenge: Challenge, classes: Upload) -> Chall
     """A new class list, accepted only if every track and phase still loads with it."""
     file, parsed = _class_list(classes)
     for track in challenge.tracks:
-        if track.task == "hierarchical" and not parsed.has_costs:
-            raise ConsoleError(f"classes: track {track.slug!r} is hierarchical and needs a class list "
+        if scoring.task_of(track).needs_costs and not parsed.has_costs:
+            raise ConsoleError(f"classes: track {track.slug!r} is {track.task} and needs a class list "
                                "with a cost matrix (the 2010 devkit's meta.mat)")
         for phase in track.phases:
             # The phase's files must still be valid ground truth under the new list.
             try:
-                scorer.load_ground_truth(
+                scoring.task_of(track).load_truth(
                     parsed, labels=phase.labels_blob.data,
                     boxes=phase.boxes_blob.data if phase.boxes_blob else None,
                     blacklist=phase.blacklist_blob.data if phase.blacklist_blob else None)
@@ -224,10 +224,10 @@ def create_track(actor: User, challenge: Challenge, *, slug: str, title: str, ta
     if any(t.slug == slug for t in challenge.tracks):
         raise ConsoleError(f"slug: {challenge.slug} has a track {slug!r} already")
     title = _text(title, "title", required=False) or slug
-    task = _choice(task, "task", TASKS)
+    task = _choice(task, "task", scorer.tasks.names())
     guesses = _number(guesses, "guesses", 1, bundles.MAX_GUESSES)
-    if task == "hierarchical" and not scorer.load_classes(challenge.classes_blob.data).has_costs:
-        raise ConsoleError("task: a hierarchical track needs a class list with a cost matrix "
+    if scorer.tasks.get(task).needs_costs and not scorer.load_classes(challenge.classes_blob.data).has_costs:
+        raise ConsoleError(f"task: a {task} track needs a class list with a cost matrix "
                            "(the 2010 devkit's meta.mat)")
     track = Track(slug=slug, title=title, task=task, guesses=guesses,
                   position=max((t.position for t in challenge.tracks), default=-1) + 1)
@@ -241,7 +241,7 @@ def create_track(actor: User, challenge: Challenge, *, slug: str, title: str, ta
 
 def update_track(actor: User, track: Track, *, title: str, task: str, guesses: int | None) -> Track:
     title = _text(title, "title")
-    task = _choice(task, "task", TASKS)
+    task = _choice(task, "task", scorer.tasks.names())
     guesses = _number(guesses, "guesses", 1, bundles.MAX_GUESSES)
     if (task, guesses) != (track.task, track.guesses):
         if _has_submissions(track):
@@ -249,13 +249,14 @@ def update_track(actor: User, track: Track, *, title: str, task: str, guesses: i
             # under the scores would make one board mix two metrics.
             raise ConsoleError("task/guesses: this track has submissions; its task and number of "
                                "guesses can no longer change")
-        if task == "hierarchical" and not scoring.class_list(track).has_costs:
-            raise ConsoleError("task: a hierarchical track needs a class list with a cost matrix")
+        new = scorer.tasks.get(task)
+        if new.needs_costs and not scoring.class_list(track).has_costs:
+            raise ConsoleError(f"task: a {task} track needs a class list with a cost matrix")
         for phase in track.phases:
-            if (task == "localization") != (phase.boxes_blob_id is not None):
+            if new.needs_boxes != (phase.boxes_blob_id is not None):
                 raise ConsoleError(f"task: phase {phase.slug!r} "
-                                   f"{'has no' if task == 'localization' else 'has'} boxes; "
-                                   "only localization tracks have boxes")
+                                   f"{'has no' if new.needs_boxes else 'has'} boxes; "
+                                   f"only {scorer.tasks.boxed()} tracks have boxes")
     before = audit.snapshot(track, TRACK_FIELDS)
     track.title, track.task, track.guesses = title, task, guesses
     audit.record(actor, "track.update", f"track:{track.id}", challenge_id=track.challenge_id,

@@ -7,6 +7,7 @@ from typing import Any
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
+from challenge import scoring
 from challenge.api.auth import api_error, token_optional
 from challenge.api.views import bp
 from challenge.challenges import service
@@ -24,8 +25,10 @@ def phase_json(phase: Phase) -> dict[str, Any]:
 
 
 def track_json(track: Track) -> dict[str, Any]:
+    task = scoring.task_of(track)
     return {"slug": track.slug, "title": track.title, "task": track.task,
-            "guesses": track.guesses, "phases": [phase_json(p) for p in track.phases]}
+            "guesses": track.guesses, "headline": task.headline, "direction": task.direction,
+            "columns": task.describe()["columns"], "phases": [phase_json(p) for p in track.phases]}
 
 
 def challenge_summary(challenge: Challenge) -> dict[str, Any]:

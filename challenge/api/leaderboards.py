@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from challenge import scoring
 from challenge.api.auth import api_error, token_optional, token_required
 from challenge.api.challenges import phase_json
 from challenge.api.views import bp
@@ -16,10 +17,12 @@ from challenge.challenges import service
 from challenge.extensions import db
 from challenge.leaderboards import pages, picks
 from challenge.leaderboards.service import Entry, board_names, rankings, snapshot, viewer_board
-from challenge.models import Submission
+from challenge.models import Submission, Track
 
 
-def entry_json(entry: Entry, task: str) -> dict[str, Any]:
+def entry_json(entry: Entry, track: Track) -> dict[str, Any]:
+    """An entry as the API returns it: ``error`` is the task's headline; a localization
+    board's ``cls_error`` is added when the entry has one."""
     row: dict[str, Any] = {
         "rank": entry.rank, "team": entry.team, "submission": entry.submission_id,
         "method": entry.method, "submitted_at": entry.submitted_at.isoformat(),
@@ -33,7 +36,7 @@ def entry_json(entry: Entry, task: str) -> dict[str, Any]:
         "outside_data": entry.outside_data,
         "reference": entry.reference,
     }
-    if task == "localization" and entry.cls_error is not None:
+    if scoring.task_of(track).column("cls_error") is not None and entry.cls_error is not None:
         row["cls_error"] = entry.cls_error
     return row
 
@@ -61,6 +64,8 @@ def get_leaderboard(slug: str, track_slug: str) -> ResponseReturnValue:
         "phase": phase_json(phase),
         "board": name, "ranking": ranking,
         "boards": list(board_names(phase)), "rankings": list(rankings(phase)),
+        # How to read "error": the task's headline and which way is better (scorer.tasks).
+        "headline": scoring.task_of(track).headline, "direction": scoring.task_of(track).direction,
         "visible": board is not None,
         "frozen": board is not None and not board.live and phase.frozen_at is not None,
         "page_size": pages.PAGE_SIZE,
@@ -78,9 +83,9 @@ def get_leaderboard(slug: str, track_slug: str) -> ResponseReturnValue:
     if request.if_none_match.contains_weak(etag):
         return _cached(Response(status=304), etag)
     page = pages.page(phase, board, snap, "api", "rank", number,
-                      lambda entries: json.dumps([entry_json(e, track.task) for e in entries]))
+                      lambda entries: json.dumps([entry_json(e, track) for e in entries]))
     pin = pages.pinned(phase, board, page, "rank", team_id)
-    mine = None if pin is None else {**entry_json(pin.entry, track.task), "page": pin.page}
+    mine = None if pin is None else {**entry_json(pin.entry, track), "page": pin.page}
     # The cached entries are spliced in as they are: a large page is never parsed again.
     head.update(page=number, pages=page.pages, total=snap.total, viewer_entry=mine)
     body = json.dumps(head)[:-1] + ', "entries": ' + page.text + "}\n"

@@ -15,7 +15,8 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from challenge.api.views import bp
-from challenge.models.challenges import QUOTA_PERIODS, TASKS, VISIBILITIES
+import scorer.tasks
+from challenge.models.challenges import QUOTA_PERIODS, VISIBILITIES
 from challenge.models.submissions import STATUSES
 
 JSON = "application/json"
@@ -66,9 +67,24 @@ SCHEMAS: dict[str, Any] = {
                                        "hidden (organizers only)."},
     }),
     "Track": _closed({
-        "slug": STRING, "title": STRING, "task": {"enum": list(TASKS)},
+        "slug": STRING, "title": STRING,
+        "task": {"enum": [], "description": "The task (scorer.tasks registry, built-in or installed "
+                                             "by the operator); filled from the registry when served."},
         "guesses": {**INTEGER, "minimum": 1, "description": "Labels per image that count (top-k)."},
+        "headline": {**STRING, "description": "What the boards' `error` holds: e.g. top-k error, "
+                                              "mean hierarchical cost, mean AP."},
+        "direction": {"enum": ["lower", "higher"],
+                      "description": "Which way the headline is better; boards rank best first."},
+        "columns": {"type": "array", "items": _ref("Column"),
+                    "description": "The numbers a board row shows, headline first."},
         "phases": {"type": "array", "items": _ref("Phase")},
+    }),
+    "Column": _closed({
+        "key": {**STRING, "description": "The entry's key holding it (`error` is the headline)."},
+        "label": {**STRING, "description": "Header; `{k}` stands for top-k."},
+        "source": {"enum": ["error", "top1", "cls_error"],
+                   "description": "Which number: the headline, error_at_k[0], or cls_error."},
+        "format": {**STRING, "description": "printf-style format of the number."},
     }),
     "ChallengeSummary": _closed({
         "slug": STRING, "year": INTEGER, "title": STRING,
@@ -86,7 +102,9 @@ SCHEMAS: dict[str, Any] = {
         "submission": {**INTEGER, "description": "The team's best scored submission."},
         "method": STRING,
         "submitted_at": TIME,
-        "error": {**RATE, "description": "Headline error at the track's number of guesses."},
+        "error": {**RATE, "description": "The headline number of the track's task (see the "
+                                         "track's `headline` and `direction`): error at the track's "
+                                         "number of guesses, a mean cost, or mean AP."},
         "error_at_k": {"type": "array", "items": RATE,
                        "description": "Error with 1..k guesses."},
         "ci95": {"type": "array", "items": RATE, "minItems": 2, "maxItems": 2,
@@ -116,6 +134,9 @@ SCHEMAS: dict[str, Any] = {
                                  "final result, shown once published) on the rest."},
         "ranking": {"enum": ["all", "provided"],
                     "description": "all entries, or only those trained on the provided data."},
+        "headline": {**STRING, "description": "What `error` holds on this board."},
+        "direction": {"enum": ["lower", "higher"],
+                      "description": "Which way `error` is better (entries are best first)."},
         "boards": {"type": "array", "items": {"enum": ["public", "private"]},
                    "description": "The boards this phase has."},
         "rankings": {"type": "array", "items": {"enum": ["all", "provided"]},
@@ -410,4 +431,11 @@ DOCUMENT: dict[str, Any] = {
 
 @bp.get("/openapi.json")
 def openapi_document() -> ResponseReturnValue:
-    return jsonify(DOCUMENT)
+    return jsonify(document())
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document with the task names of this process's registry (built-in and
+    operator-installed tasks)."""
+    SCHEMAS["Track"]["properties"]["task"]["enum"] = list(scorer.tasks.names())
+    return DOCUMENT

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from challenge import csv_export
+from challenge import csv_export, scoring
+from challenge.leaderboards.columns import export_key
 from challenge.leaderboards.service import Entry
+from challenge.models import Track
 
-COLUMNS = ("rank", "tie_group", "team", "method", "submitted_at", "error", "top1_error",
-           "cls_error", "ci95_low", "ci95_high", "diff_vs_above", "diff_low", "diff_high",
-           "significant_vs_above", "outside_data", "reference")
+HEAD = ("rank", "tie_group", "team", "method", "submitted_at")
+_ORDER = ("error", "top1_error", "cls_error")
+TAIL = ("ci95_low", "ci95_high", "diff_vs_above", "diff_low", "diff_high",
+        "significant_vs_above", "outside_data", "reference")
 
 
-def rows(entries: list[Entry], task: str) -> list[dict[str, Any]]:
-    """One dict per entry; ``cls_error`` only on localization tracks."""
+def columns(track: Track) -> list[str]:
+    """The download's columns: the task's board columns between the fixed ones (the headline
+    is always ``error``; ``cls_error`` on localization tracks, ``top1_error`` where declared)."""
+    declared = [export_key(c) for c in scoring.task_of(track).columns]
+    # The order downloads had before tasks declared their columns.
+    numbers = sorted(declared, key=lambda k: _ORDER.index(k) if k in _ORDER else len(_ORDER))
+    return [*HEAD, *numbers, *TAIL]
+
+
+def rows(entries: list[Entry], track: Track) -> list[dict[str, Any]]:
+    """One dict per entry, with the columns of ``columns(track)``."""
+    keep = columns(track)
     out: list[dict[str, Any]] = []
     for e in entries:
         row: dict[str, Any] = {
@@ -26,12 +39,9 @@ def rows(entries: list[Entry], task: str) -> list[dict[str, Any]]:
             # The organizers' baselines: shown on the board, never ranked (rank is empty).
             "reference": e.reference,
         }
-        if task != "localization":
-            del row["cls_error"]
-        out.append(row)
+        out.append({k: row[k] for k in keep})
     return out
 
 
-def to_csv(entries: list[Entry], task: str) -> str:
-    columns = [c for c in COLUMNS if task == "localization" or c != "cls_error"]
-    return csv_export.to_csv(columns, rows(entries, task))
+def to_csv(entries: list[Entry], track: Track) -> str:
+    return csv_export.to_csv(columns(track), rows(entries, track))

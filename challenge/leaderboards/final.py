@@ -64,7 +64,7 @@ def snapshot(challenge: Challenge, now: datetime) -> dict[str, Any]:
                     entries = leaderboard(phase, None, now, board, ranking)
                     boards.append({**where, "board": board, "ranking": ranking,
                                    "title": f"{BOARD_TITLES[board]}, {RANKING_TITLES[ranking]}",
-                                   "entries": export.rows(entries, track.task)})
+                                   "entries": export.rows(entries, track)})
     return {"boards": boards, "withheld": withheld}
 
 

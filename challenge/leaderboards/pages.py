@@ -26,6 +26,7 @@ from challenge.leaderboards.service import (
     board_rows,
     check_sort,
     entries_of,
+    sort_value,
 )
 from challenge.models import Phase, User
 
@@ -58,7 +59,7 @@ def check_page(number: int, total: int) -> None:
 _ROW_SORTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     # The order the board was ranked in (reference entries sit by their error, unranked).
     "rank": lambda r: 0,
-    "error": lambda r: r["error"],
+    "error": sort_value,  # best first, in the task's direction
     "top1": lambda r: r["error_at_k"][0] if r["error_at_k"] else float("inf"),
     "cls_error": lambda r: r["cls_error"] if r["cls_error"] is not None else float("inf"),
     "team": lambda r: r["team"].casefold(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from challenge import audit, splits
+from challenge import audit, scoring, splits
 from challenge.challenges import service as challenges
 from challenge.extensions import db
 from challenge.models import Phase, User, utcnow
@@ -64,6 +64,10 @@ def update_settings(actor: User | None, phase: Phase, *, public_fraction: float 
         splits.check_split(public_fraction, public_images, phase.images)
     except ValueError as exc:
         raise PublishError(f"split: {exc}") from None
+    if (public_fraction is not None or public_images is not None) and \
+            not scoring.task_of(phase.track).split_ok:
+        raise PublishError(f"split: a {phase.track.task} phase cannot be split into public and "
+                           "private boards (its headline is not a mean over images)")
     if frozen_at is not None and not phase.opens_at < frozen_at < phase.closes_at:
         raise PublishError("freeze: must be after the phase opens and before it closes")
     if not 1 <= final_picks <= MAX_PICKS:

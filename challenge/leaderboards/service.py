@@ -1,6 +1,8 @@
 """Leaderboards: each team's best scored submission in a phase, ranked.
 
-Lower error is better. Equal headline errors share a rank (1, 2, 2, 4); within
+The headline number is ``Score.error`` (an error, a cost, or a mean AP), and its
+task (``scorer.tasks``) says whether lower or higher is better: rows carry
+``_s``, the headline signed so that ascending order is best first. Equal headlines share a rank (1, 2, 2, 4); within
 a team, the best error wins and the earlier upload breaks a tie, so resubmitting
 the same file never moves a team.
 
@@ -29,7 +31,7 @@ import redis
 from sqlalchemy import JSON, literal, select
 
 import scorer
-from challenge import splits
+from challenge import scoring, splits
 from challenge.extensions import db
 from challenge.leaderboards import cache
 from challenge.leaderboards.visibility import board_sight
@@ -207,9 +209,18 @@ def _scored(phase: Phase, board: Board, reference: bool | None,
     return [Scored(*r) for r in db.session.execute(query)]
 
 
-def _key(row: Row) -> tuple[float, datetime, int]:
-    # Best error first; the earlier upload breaks a tie, so resubmitting never moves a team.
-    return (row[1]["error"], row[0].created_at, row[0].submission_id)
+def _sign(phase: Phase) -> float:
+    """+1 when the track's headline is better lower, -1 when higher (``scorer.tasks``)."""
+    return -1.0 if scoring.task_of(phase.track).higher_is_better else 1.0
+
+
+def _keyer(phase: Phase) -> Any:
+    sign = _sign(phase)
+
+    def key(row: Row) -> tuple[float, datetime, int]:
+        # Best headline first; the earlier upload breaks a tie, so resubmitting never moves a team.
+        return (sign * row[1]["error"], row[0].created_at, row[0].submission_id)
+    return key
 
 
 def _picks(phase: Phase, rows: list[Scored]) -> list[Scored]:
@@ -219,7 +230,7 @@ def _picks(phase: Phase, rows: list[Scored]) -> list[Scored]:
     if marked:
         return marked
     public = [(r, n) for r in rows if (n := _numbers(phase, "public", r)) is not None]
-    return [r for r, _ in sorted(public, key=_key)[: phase.final_picks]]
+    return [r for r, _ in sorted(public, key=_keyer(phase))[: phase.final_picks]]
 
 
 def _best_of(phase: Phase, board: Board, rows: list[Scored], reference: bool,
@@ -232,6 +243,7 @@ def _best_of(phase: Phase, board: Board, rows: list[Scored], reference: bool,
             row = _light(row, scores[row.submission_id])
         by_team.setdefault(row.team_id, []).append(row)
     best: list[Row] = []
+    _key = _keyer(phase)
     for team_rows in by_team.values():
         if board.name == "private" and not reference:
             team_rows = _picks(phase, team_rows)
@@ -246,25 +258,23 @@ def _best_per_team(phase: Phase, board: Board = Board(), reference: bool = False
     return _best_of(phase, board, _scored(phase, board, reference), reference, scores)
 
 
-def _image_errors(phase: Phase, submission_ids: set[int], board: str) -> dict[int, tuple[Any, Any]]:
-    """Per-image errors and inclusion masks (restricted to the board's images) of these
-    submissions (those with outcomes)."""
+def _samples(phase: Phase, submission_ids: set[int]) -> dict[int, Any]:
+    """What the task pairs two submissions by (``Task.samples``: per-image errors and
+    inclusion masks; detection's bootstrap replicates), of those with outcomes."""
     track = phase.track
-    mask = splits.subset_mask(phase, board) if splits.is_split(phase) else None
+    task = scoring.task_of(track)
+    if task.samples is None or task.paired is None:
+        return {}
     ids = sorted(submission_ids)
-    out: dict[int, tuple[Any, Any]] = {}
+    out: dict[int, Any] = {}
     for start in range(0, len(ids), 500):  # keep IN lists modest
         rows = db.session.execute(
             select(Score.submission_id, Score.outcomes)
             .where(Score.submission_id.in_(ids[start:start + 500]))
         )
         for submission_id, packed in rows:
-            if packed is not None:
-                outcomes = scorer.unpack_outcomes(packed)
-                if outcomes.size != phase.images:
-                    continue  # scored against another version of the ground truth
-                wrong, included = scorer.image_errors(outcomes, track.task, track.guesses)
-                out[submission_id] = (wrong, included if mask is None else included & mask)
+            if packed is not None and (found := task.samples(packed, track.guesses, phase.images)) is not None:
+                out[submission_id] = found
     return out
 
 
@@ -306,14 +316,18 @@ def _compare(phase: Phase, rows: list[dict[str, Any]], board: str = "public",
     fields_ = _fields(phase, rows, board, todo)
     known = cache.cached_pairs(phase.id, list(fields_.values()))
     missing = [i for i in todo if fields_[i] not in known]
-    errors = _image_errors(phase, {rows[j]["submission_id"] for i in missing for j in (i - 1, i)}, board)
+    task = scoring.task_of(phase.track)
+    samples = _samples(phase, {rows[j]["submission_id"] for i in missing for j in (i - 1, i)})
+    mask = splits.subset_mask(phase, board) if splits.is_split(phase) else None
     fresh: dict[str, list[float]] = {}
     for i in missing:
-        mine, theirs = errors.get(rows[i]["submission_id"]), errors.get(rows[i - 1]["submission_id"])
-        if mine is None or theirs is None or mine[0].size != theirs[0].size:
+        mine, theirs = samples.get(rows[i]["submission_id"]), samples.get(rows[i - 1]["submission_id"])
+        if mine is None or theirs is None or task.paired is None:
             continue  # nothing to pair
-        result = scorer.paired_bootstrap(theirs[0], mine[0], mine[1] & theirs[1],
-                                         bootstrap=BOOTSTRAP, level=LEVEL)
+        result = task.paired(theirs, mine, mask, bootstrap=BOOTSTRAP, level=LEVEL,
+                             point=rows[i]["error"] - rows[i - 1]["error"])
+        if result is None:
+            continue  # the two cover different images (another ground-truth version)
         fresh[fields_[i]] = [result.difference, result.low, result.high]
     cache.store_pairs(phase.id, fresh)
     known.update(fresh)
@@ -346,17 +360,25 @@ def _entry(row: Row, rank: int | None, **extra: Any) -> Entry:
     )
 
 
-def _row(row: Row, reference: bool = False) -> dict[str, Any]:
-    """A stored board row: the entry's JSON and what updates need (sort key, score stamp)."""
+def _row(row: Row, sign: float, reference: bool = False) -> dict[str, Any]:
+    """A stored board row: the entry's JSON and what updates need (signed headline, score
+    stamp, upload time)."""
     data = _entry(row, None, group=0, reference=True) if reference else _entry(row, None)
     out = data.to_json()
+    out["_s"] = sign * data.error
     out["_stamp"] = row[0].scored_at.timestamp()
     out["_t"] = row[0].created_at.timestamp()
     return out
 
 
+def sort_value(row: dict[str, Any]) -> float:
+    """A stored row's headline signed so that ascending is best first (rows stored before
+    directions existed were all lower-is-better)."""
+    return row.get("_s", row["error"])
+
+
 def _row_key(row: dict[str, Any]) -> tuple[float, float, int]:
-    return (row["error"], row["_t"], row["submission_id"])
+    return (sort_value(row), row["_t"], row["submission_id"])
 
 
 def _rank(rows: list[dict[str, Any]]) -> None:
@@ -377,7 +399,7 @@ def _merge(teams: list[dict[str, Any]], references: list[dict[str, Any]]) -> lis
         return teams
     merged = list(teams)
     for ref in references:
-        where = next((i for i, e in enumerate(merged) if e["error"] > ref["error"]), len(merged))
+        where = next((i for i, e in enumerate(merged) if sort_value(e) > sort_value(ref)), len(merged))
         merged.insert(where, ref)
     return merged
 
@@ -386,10 +408,11 @@ def _full(phase: Phase, board: Board) -> list[dict[str, Any]]:
     """Every team's best entry on ``board``, ranked and compared, straight from the database
     (rows with the reference entries merged in)."""
     rows = _scored(phase, board, None)
-    teams = [_row(r) for r in _best_of(phase, board, [r for r in rows if not r.reference], False)]
+    sign = _sign(phase)
+    teams = [_row(r, sign) for r in _best_of(phase, board, [r for r in rows if not r.reference], False)]
     _rank(teams)
     _compare(phase, teams, board.name)
-    refs = [_row(r, True) for r in _best_of(phase, board, [r for r in rows if r.reference], True)]
+    refs = [_row(r, sign, True) for r in _best_of(phase, board, [r for r in rows if r.reference], True)]
     return _merge(teams, refs)
 
 
@@ -407,7 +430,7 @@ def _update(phase: Phase, board: Board, base: list[dict[str, Any]],
     moved = {r["submission_id"] for r in base if r["team_id"] in team_ids}
     held = {below: above for below, above in _aboves([r for r in base if not r["reference"]]).items()
             if below not in moved}
-    fresh = [_row(r) for r in _best_of(phase, board, changed, False)]
+    fresh = [_row(r, _sign(phase)) for r in _best_of(phase, board, changed, False)]
     for row in fresh:
         insort(teams, row, key=_row_key)
     _rank(teams)
@@ -424,7 +447,7 @@ def ranked_with(phase: Phase, scores: Mapping[int, Score], board: Board = Board(
     """The board as it would be if ``scores`` (submission id -> Score, e.g. rescoring
     candidates) replaced those submissions' published scores: ranked like ``compute``,
     without the paired comparisons, uncached."""
-    rows = [_row(r) for r in _best_per_team(phase, board, scores=scores)]
+    rows = [_row(r, _sign(phase)) for r in _best_per_team(phase, board, scores=scores)]
     _rank(rows)
     return [Entry.from_json(r) for r in rows]
 
@@ -583,12 +606,14 @@ def check_sort(sort: str) -> None:
         raise ValueError(f"unknown sort {sort!r}; expected one of: {', '.join(SORTS)}")
 
 
-def sort_entries(entries: list[Entry], sort: str) -> list[Entry]:
-    """The board ordered by one of ``SORTS`` (ascending; ties keep the ranking's order)."""
+def sort_entries(entries: list[Entry], sort: str, higher_is_better: bool = False) -> list[Entry]:
+    """The board ordered by one of ``SORTS`` (best first for the headline, else ascending;
+    ties keep the ranking's order)."""
     check_sort(sort)
+    sign = -1.0 if higher_is_better else 1.0
     keys: dict[str, Any] = {
         "rank": lambda e: 0,
-        "error": lambda e: e.error,
+        "error": lambda e: sign * e.error,
         "top1": lambda e: e.error_at_k[0] if e.error_at_k else float("inf"),
         "cls_error": lambda e: e.cls_error if e.cls_error is not None else float("inf"),
         "team": lambda e: e.team.casefold(),

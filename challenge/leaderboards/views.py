@@ -8,9 +8,11 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
+import scorer.tasks
+from challenge import scoring
 from challenge.challenges import service as challenges
 from challenge.extensions import db
-from challenge.leaderboards import export, final, history, pages, picks
+from challenge.leaderboards import columns, export, final, history, pages, picks
 from challenge.leaderboards.chart import line_chart
 from challenge.leaderboards.forms import FinalPickForm
 from challenge.leaderboards.service import METHOD, Board, snapshot, viewer_board
@@ -62,9 +64,10 @@ def board_json(slug: str, track_slug: str) -> ResponseReturnValue:
         "board": board.name, "ranking": board.ranking,
         "frozen": not board.live and phase.frozen_at is not None,
         "task": track.task, "guesses": track.guesses, "method": METHOD,
+        "headline": scoring.task_of(track).headline, "direction": scoring.task_of(track).direction,
     }
     entries = pages.download(phase, board, snapshot(phase, board), "export.json",
-                             lambda rows: json.dumps(export.rows(rows, track.task)))
+                             lambda rows: json.dumps(export.rows(rows, track)))
     return Response(json.dumps(head)[:-1] + ', "entries": ' + entries + "}\n",
                     mimetype="application/json")
 
@@ -77,7 +80,7 @@ def board_csv(slug: str, track_slug: str) -> ResponseReturnValue:
     if isinstance(board, str):
         return Response(board + "\n", status=403, mimetype="text/plain")
     text = pages.download(phase, board, snapshot(phase, board), "export.csv",
-                          lambda rows: export.to_csv(rows, track.task))
+                          lambda rows: export.to_csv(rows, track))
     return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition":
                              f'attachment; filename="{_filename(track, phase, "csv", board)}"'})
@@ -120,15 +123,28 @@ def all_history() -> ResponseReturnValue:
 
 
 #: History panels: each measure on an axis of its own (a 2010 hierarchical cost of 2-3 drawn
-#: on the axis of top-5 errors of 0.05-0.3 would flatten every error line to the floor).
+#: on the axis of top-5 errors of 0.05-0.3 would flatten every error line to the floor), in
+#: this order; a task's ``panel`` (scorer.tasks) names its axis, titled from its headline
+#: when not listed here.
 PANELS = (
     ("error", "Winning error by year", "Winning error (lower is better)"),
     ("cost", "Winning hierarchical cost by year", "Winning mean hierarchical cost (lower is better)"),
+    ("map", "Winning detection mean AP by year", "Winning mean AP (higher is better)"),
 )
 
 
 def _measure(task: str) -> str:
-    return "cost" if task == "hierarchical" else "error"
+    return columns.task_named(task).panel
+
+
+def _panels(keys: set[str]) -> list[tuple[str, str, str]]:
+    known = [p for p in PANELS if p[0] in keys]
+    others = sorted(keys - {p[0] for p in PANELS})
+    for key in others:
+        task = next(t for t in scorer.tasks.all() if t.panel == key)
+        known.append((key, f"Winning {task.headline} by year",
+                      f"Winning {task.headline} ({task.direction} is better)"))
+    return known
 
 
 @bp.get("/history/<series_slug>")
@@ -144,7 +160,7 @@ def series_history(series_slug: str) -> ResponseReturnValue:
         panel = lines.setdefault(_measure(w.task), {})
         panel.setdefault(w.track_slug, []).append((w.year, w.error, label, href))
     panels = [(key, title, axis, line_chart({names[slug]: points for slug, points in lines[key].items()}))
-              for key, title, axis in PANELS if key in lines]
+              for key, title, axis in _panels(set(lines))]
     return render_template("leaderboards/series.html", series=series, panels=panels)
 
 
@@ -164,3 +180,13 @@ def final_results_json(slug: str) -> ResponseReturnValue:
     return jsonify({"challenge": challenge.slug, "year": challenge.year, "title": challenge.title,
                     "published_at": results.published_at.isoformat(), **results.data})
 
+
+
+@bp.app_template_global("task_of")
+def _task_of(track: Track) -> scorer.tasks.Task:
+    return scoring.task_of(track)
+
+
+bp.add_app_template_global(columns.board_columns, "board_columns")
+bp.add_app_template_global(columns.value, "column_value")
+bp.add_app_template_global(columns.export_columns, "export_columns")

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from challenge.models.people import Team
     from challenge.models.submissions import Submission
 
-TASKS = ("classification", "localization", "hierarchical")
+#: The built-in tasks; the full list, with operator-installed ones, is ``scorer.tasks.names()``.
+TASKS = ("classification", "localization", "hierarchical", "detection")
 QUOTA_PERIODS = ("day", "week", "total")
 VISIBILITIES = ("public", "after-close", "hidden")
 
@@ -69,7 +70,7 @@ class Track(Base):
     challenge_id: Mapped[int] = mapped_column(ForeignKey("challenge.id", ondelete="CASCADE"))
     slug: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200))
-    task: Mapped[str] = mapped_column(String(20))  # one of TASKS
+    task: Mapped[str] = mapped_column(String(20))  # a scorer.tasks name
     guesses: Mapped[int] = mapped_column(default=5)
     position: Mapped[int] = mapped_column(default=0)
 

@@ -26,9 +26,9 @@ def is_validation(phase: Phase) -> bool:
 
 
 def error_name(track: Track) -> str:
-    """What the headline number is called on this track."""
-    return {"localization": "Localization error", "hierarchical": "Mean hierarchical cost"}.get(
-        track.task, "Error")
+    """What the headline number is called on this track (its task's headline, capitalized)."""
+    headline = scoring.task_of(track).headline
+    return headline[:1].upper() + headline[1:]
 
 
 def error_chart(track: Track, score: Score) -> Chart:

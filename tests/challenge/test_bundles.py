@@ -177,7 +177,7 @@ BAD = [
     ({"toml": ('boxes = "boxes.csv"\n', "")},
      "tracks[1].phases[0]: missing key 'boxes' (a localization track needs the boxes file)"),
     ({"toml": ('sample = "sample_cls.txt"', 'boxes = "boxes.csv"')},
-     "tracks[0].phases[0].boxes: only localization tracks have boxes"),
+     "tracks[0].phases[0].boxes: only localization or detection tracks have boxes"),
     ({"toml": ('task = "classification"', 'task = "hierarchical"')},
      "tracks[0].task: a hierarchical track needs a class list with a cost matrix"),
     ({"toml": ("year = 2012", "year = 2012\nyear = 2013")}, "challenge.toml: "),

@@ -113,7 +113,7 @@ def test_bad_or_unchanged_truth_is_refused_and_nothing_changes(db, board):
         truth.replace(phase, labels=labels_file(bad))
     with pytest.raises(truth.TruthError, match="version 1's, the current one"):
         truth.replace(phase, labels=labels_file(TINY_LABELS))
-    with pytest.raises(truth.TruthError, match="only localization tracks have boxes"):
+    with pytest.raises(truth.TruthError, match="only localization or detection tracks have boxes"):
         truth.replace(phase, boxes=truth.TruthFile("b.csv", b"ImageId,PredictionString\n"))
     with pytest.raises(truth.TruthError, match="nothing to replace"):
         truth.replace(phase)
