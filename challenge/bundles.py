@@ -329,18 +329,25 @@ def _visibility(folder: Path, table: dict[str, Any], where: str, images: int, op
     return out
 
 
-def _track(folder: Path, raw: Any, where: str, classes: scorer.ClassList) -> TrackSpec:
+def _track(folder: Path, raw: Any, where: str, classes: scorer.ClassList | None,
+           classes_file: BundleFile) -> TrackSpec:
     table = _table(raw, where)
     _check_keys(table, TRACK_KEYS, {"slug", "task", "phases"}, where)
     slug = _slug(table, where)
     task = _choice(table, "task", where, scorer.tasks.names())
-    if scorer.tasks.get(task).needs_costs and not classes.has_costs:
+    if scorer.tasks.get(task).needs_costs and not (classes is not None and classes.has_costs):
         raise BundleError(f"{where}.task: a {task} track needs a class list with a cost "
                           "matrix (the 2010 devkit's meta.mat)")
     guesses = _int(table, "guesses", where, 1, MAX_GUESSES) if "guesses" in table else MAX_GUESSES
     phases_raw = table["phases"]
     if not isinstance(phases_raw, list) or not phases_raw:
         raise BundleError(f"{where}.phases: expected at least one [[tracks.phases]] table")
+    if not scorer.tasks.get(task).artifacts:
+        # A task with its own class-list reader (detection: meta_det.mat or a list of wnids).
+        try:
+            classes = scorer.tasks.get(task).load_classes(classes_file.data)
+        except scorer.FormatError as exc:
+            raise BundleError(f"classes: file {classes_file.name!r} for the {task} track: {exc}") from None
     phases = [_phase(folder, p, f"{where}.phases[{i}]", task, guesses, classes)
               for i, p in enumerate(phases_raw)]
     _unique([p.slug for p in phases], f"{where}.phases")
@@ -380,11 +387,14 @@ def read_manifest(table: dict[str, Any], folder: str | Path) -> BundleSpec:
     slug = _slug(table, "challenge")
     year = _int(table, "year", "challenge", 1900, 2999)
     classes_file = _file(folder, table, "classes", "challenge")
-    classes = _classes(classes_file)
     tracks_raw = table["tracks"]
     if not isinstance(tracks_raw, list) or not tracks_raw:
         raise BundleError("challenge.tracks: expected at least one [[tracks]] table")
-    tracks = [_track(folder, t, f"tracks[{i}]", classes) for i, t in enumerate(tracks_raw)]
+    own_reader = [isinstance(t, dict) and t.get("task") in scorer.tasks.names()
+                  and not scorer.tasks.get(t["task"]).artifacts for t in tracks_raw]
+    # A detection year's meta_det.mat is read by its task only (scorer.tasks.detection).
+    classes = None if all(own_reader) else _classes(classes_file)
+    tracks = [_track(folder, t, f"tracks[{i}]", classes, classes_file) for i, t in enumerate(tracks_raw)]
     _unique([t.slug for t in tracks], "tracks")
     return BundleSpec(
         slug=slug, year=year, title=_string(table, "title", "challenge"),
@@ -526,6 +536,8 @@ def _remember_parsed(spec: BundleSpec) -> None:
     if spec.parsed_classes is not None:
         artifacts.remember_classes(classes_sha, spec.parsed_classes)
     for track in spec.tracks:
+        if not scorer.tasks.get(track.task).artifacts:
+            continue  # parsed per process from the files (no artifact format for it)
         for phase in track.phases:
             if phase.truth is not None:
                 artifacts.remember_truth(classes_sha, phase.labels.sha256,

@@ -31,7 +31,8 @@ from challenge.migrate import upgrade
 from challenge.models import Base, Blob, Challenge, Membership, Phase, Team, Track, User
 from challenge.queue import ensure_embedded_redis, stop_embedded_redis
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "ilsvrc"
+# ../shared beside the checkout; ILSVRC_SHARED points elsewhere (a worktree one level deeper).
+SHARED = Path(os.environ.get("ILSVRC_SHARED") or Path(__file__).resolve().parents[2] / "shared" / "ilsvrc")
 needs_shared = pytest.mark.skipif(
     not SHARED.is_dir(), reason=f"real ILSVRC devkit files not found at {SHARED} (../shared)"
 )

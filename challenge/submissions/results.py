@@ -68,7 +68,9 @@ def per_class_errors(track: Track, score: Score) -> list[ClassError]:
         ClassError(i + 1, wnid, name, None if math.isnan(float(value)) else float(value))
         for i, (wnid, name, value) in enumerate(zip(classes.wnids, classes.names, values, strict=False))
     ]
-    return sorted(rows, key=lambda r: (r.error is None, -(r.error or 0.0), r.id))
+    # Worst first in the task's direction (the lowest AP of a detection track).
+    worse = 1.0 if scoring.task_of(track).higher_is_better else -1.0
+    return sorted(rows, key=lambda r: (r.error is None, worse * (r.error or 0.0), r.id))
 
 
 @dataclass(frozen=True)

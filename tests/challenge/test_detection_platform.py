@@ -1,0 +1,137 @@
+"""Detection (ILSVRC DET, mean AP) on the platform: a bundle with the devkit's files, uploads
+through the web form, a real RQ worker, a board sorted by mean AP with paired-bootstrap tie
+groups and the "categories won" ranking. A subset of det-sample (200 images) keeps it fast."""
+
+from __future__ import annotations
+
+import re
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import pytest
+from submit_helpers import drain
+from test_admin import login
+
+from challenge.bundles import load_bundle
+from challenge.models import Submission
+from scorer import detection
+
+IMAGES = 200
+
+TOML = """\
+slug = "det2013"
+year = 2013
+title = "DET 2013"
+classes = "meta_det.mat"
+
+[[tracks]]
+slug = "det"
+title = "Object detection"
+task = "detection"
+
+[[tracks.phases]]
+slug = "val"
+title = "Validation"
+labels = "val.txt"
+boxes = "xml.tar.gz"
+blacklist = "blacklist.txt"
+opens = 2013-05-01T00:00:00Z
+closes = 2099-01-01T00:00:00Z
+quota = "10/day"
+leaderboard = "public"
+"""
+
+
+@pytest.fixture
+def det_bundle(shared: Path, tmp_path: Path) -> dict:
+    source = shared / "det-sample"
+    val = b"".join(source.joinpath("val.txt").read_bytes().splitlines(keepends=True)[:IMAGES])
+    ids = {int(line.split()[1]) for line in val.splitlines()}
+    blacklist = [line for line in source.joinpath("blacklist.txt").read_bytes().splitlines()
+                 if int(line.split()[0]) in ids]
+    preds = [line for line in source.joinpath("pred.txt").read_bytes().splitlines()
+             if int(line.split()[0]) in ids]
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    files = {"val.txt": val, "blacklist.txt": b"\n".join(blacklist) + b"\n",
+             "meta_det.mat": source.joinpath("meta_det.mat").read_bytes(),
+             "xml.tar.gz": source.joinpath("xml.tar.gz").read_bytes()}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    (folder / "challenge.toml").write_text(TOML)
+    return {"folder": folder, "files": files, "preds": preds}
+
+
+def _expected(files: dict, lines: list[bytes]) -> float:
+    images = detection.load_image_list(files["val.txt"])
+    classes = detection.load_det_classes(files["meta_det.mat"])
+    truth = detection.load_det_truth(images, classes, files["xml.tar.gz"], files["blacklist.txt"])
+    dets = detection.parse_detections(b"\n".join(lines) + b"\n", images=images, classes=len(classes))
+    return detection.evaluate_detection(dets, truth, bootstrap=0).score
+
+
+def _upload(client, data: bytes):
+    return client.post("/c/det2013/det/submissions", data={
+        "file": (BytesIO(data), "dets.txt"), "method": "Net", "description": "d", "extra_data": "no",
+        "phase": "val"}, content_type="multipart/form-data")
+
+
+def test_detection_track_end_to_end(det_bundle, app, client, db, redis, make_user, make_team):
+    challenge = load_bundle(det_bundle["folder"])
+    assert challenge.tracks[0].phases[0].images == IMAGES
+    preds = det_bundle["preds"]
+    files = {"Full": preds, "Half": preds[::2], "Quarter": preds[::4]}
+    ids = {}
+    for name, lines in files.items():
+        user = make_user(f"{name.lower()}@example.org")
+        make_team(challenge, user, name=name)
+        login(client, user)
+        response = _upload(client, b"\n".join(lines) + b"\n")
+        assert response.status_code == 302, response.get_data(as_text=True)
+        ids[name] = int(re.search(r"/submissions/(\d+)$", response.headers["Location"]).group(1))
+        if name == "Quarter":
+            # A detection on an image that is not in the list is refused at once, with its line.
+            bad = _upload(client, b"999999 1 0.5 0 0 10 10\n")
+            page = bad.get_data(as_text=True) if bad.status_code == 200 else \
+                client.get(bad.headers["Location"]).get_data(as_text=True)
+            assert "line 1" in page and "image id not in the image list" in page
+        client.post("/logout")
+    drain(app)
+    db.expire_all()
+    for name, sid in ids.items():
+        score = db.get(Submission, sid).score
+        assert db.get(Submission, sid).status == "scored"
+        assert score.error == pytest.approx(_expected(det_bundle["files"], files[name]), abs=1e-12)
+        assert score.ci_low < score.error < score.ci_high
+
+    api = client.get("/api/v1/challenges/det2013/tracks/det/leaderboard?phase=val").get_json()
+    assert (api["direction"], api["headline"]) == ("higher", "mean AP")
+    entries = api["entries"]
+    assert [e["team"] for e in entries] == ["Full", "Half", "Quarter"]
+    assert entries[0]["error"] > entries[1]["error"] > entries[2]["error"]
+    # The paired bootstrap of mean AP: halving the detections is a real loss.
+    assert entries[1]["vs_above"]["difference"] < 0 and entries[1]["vs_above"]["significant"]
+    assert entries[1]["vs_above"]["ci95"][1] < 0
+    assert [e["tie_group"] for e in entries][:2] == [1, 2]
+
+    page = client.get("/c/det2013/det?phase=val").get_data(as_text=True)
+    assert "Mean AP" in page and "higher is better" in page
+    assert page.index(">Full<") < page.index(">Half<") < page.index(">Quarter<")
+
+    # Per-class AP on the validation phase's submission page, worst class first.
+    user = db.get(Submission, ids["Full"]).team.memberships[0].user
+    login(client, user)
+    shown = client.get(f"/submissions/{ids['Full']}").get_data(as_text=True)
+    assert "Per-class mean AP" in shown and 'id="per-class"' in shown
+    per_class = detection.evaluate_detection(
+        detection.parse_detections(b"\n".join(preds) + b"\n",
+                                   images=detection.load_image_list(det_bundle["files"]["val.txt"]),
+                                   classes=200),
+        detection.load_det_truth(detection.load_image_list(det_bundle["files"]["val.txt"]),
+                                 detection.load_det_classes(det_bundle["files"]["meta_det.mat"]),
+                                 det_bundle["files"]["xml.tar.gz"], det_bundle["files"]["blacklist.txt"]),
+        bootstrap=0).ap_per_class
+    worst = int(np.nanargmin(per_class))
+    rows = re.findall(r'<td class="num">(\d+)</td>\s*<td class="num" data-value', shown)
+    assert int(rows[0]) == worst + 1
