@@ -36,8 +36,11 @@ def entry_json(entry: Entry, track: Track) -> dict[str, Any]:
         "outside_data": entry.outside_data,
         "reference": entry.reference,
     }
-    if scoring.task_of(track).column("cls_error") is not None and entry.cls_error is not None:
+    task = scoring.task_of(track)
+    if task.column("cls_error") is not None and entry.cls_error is not None:
         row["cls_error"] = entry.cls_error
+    if task.column("categories_won") is not None:
+        row["categories_won"] = entry.won
     return row
 
 

@@ -122,24 +122,28 @@ SCHEMAS: dict[str, Any] = {
                      "description": "Paired bootstrap 95% interval of the difference."},
             "significant": {"type": "boolean", "description": "False if the interval contains 0."},
         })], "description": "Paired comparison with the entry above (null for the first)."},
+        "categories_won": {"type": ["integer", "null"], "minimum": 0,
+                           "description": "Detection: classes where this entry has the best AP "
+                                          "among the board's ranked entries."},
         "outside_data": {"type": "boolean",
                          "description": "The team's answer to 'did you use training data beyond what "
                                         "was provided?' for this submission."},
-    }, optional=("cls_error",)),
+    }, optional=("cls_error", "categories_won")),
     "Leaderboard": _closed({
         "phase": _ref("Phase"),
         "board": {"enum": ["public", "private"],
                   "description": "Which board: a split phase ranks its public board on a fixed, "
                                  "undisclosed part of the test images and its private board (the "
                                  "final result, shown once published) on the rest."},
-        "ranking": {"enum": ["all", "provided"],
-                    "description": "all entries, or only those trained on the provided data."},
+        "ranking": {"enum": ["all", "provided", "categories"],
+                    "description": "all entries, only those trained on the provided data, or "
+                                   "(detection) ranked by categories won."},
         "headline": {**STRING, "description": "What `error` holds on this board."},
         "direction": {"enum": ["lower", "higher"],
                       "description": "Which way `error` is better (entries are best first)."},
         "boards": {"type": "array", "items": {"enum": ["public", "private"]},
                    "description": "The boards this phase has."},
-        "rankings": {"type": "array", "items": {"enum": ["all", "provided"]},
+        "rankings": {"type": "array", "items": {"enum": ["all", "provided", "categories"]},
                      "description": "The rankings this phase has."},
         "frozen": {"type": "boolean",
                    "description": "True when the public board is shown as it stood at the phase's "
@@ -318,9 +322,10 @@ PATHS: dict[str, Any] = {
                         "schema": {"enum": ["public", "private"], "default": "public"},
                         "description": "private: a split phase's private board."},
                        {"name": "ranking", "in": "query", "required": False,
-                        "schema": {"enum": ["all", "provided"], "default": "all"},
+                        "schema": {"enum": ["all", "provided", "categories"], "default": "all"},
                         "description": "provided: only entries trained on the provided data "
-                                       "(phases with two rankings)."},
+                                       "(phases with two rankings); categories: detection's "
+                                       "ranking by classes won."},
                        {"name": "page", "in": "query", "required": False,
                         "schema": {"type": "integer", "minimum": 1, "default": 1},
                         "description": "Page of 100 entries; anything but a page the board has "

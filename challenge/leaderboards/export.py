@@ -33,7 +33,7 @@ def rows(entries: list[Entry], track: Track) -> list[dict[str, Any]]:
             "rank": e.rank, "tie_group": e.group, "team": e.team, "method": e.method,
             "submitted_at": e.submitted_at.isoformat(), "error": e.error,
             "top1_error": e.error_at_k[0] if e.error_at_k else None,
-            "cls_error": e.cls_error, "ci95_low": e.ci_low, "ci95_high": e.ci_high,
+            "cls_error": e.cls_error, "categories_won": e.won, "ci95_low": e.ci_low, "ci95_high": e.ci_high,
             "diff_vs_above": e.diff, "diff_low": e.diff_low, "diff_high": e.diff_high,
             "significant_vs_above": e.significant, "outside_data": e.outside_data,
             # The organizers' baselines: shown on the board, never ranked (rank is empty).

@@ -22,7 +22,8 @@ from challenge.leaderboards.visibility import board_sight, explain
 from challenge.models import Challenge, FinalResults, User, utcnow
 
 BOARD_TITLES = {"public": "Leaderboard", "private": "Private leaderboard"}
-RANKING_TITLES = {"all": "all entries", "provided": "provided data only"}
+RANKING_TITLES = {"all": "all entries", "provided": "provided data only",
+                  "categories": "by categories won"}
 
 
 class ResultsError(Exception):

@@ -62,6 +62,7 @@ _ROW_SORTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "error": sort_value,  # best first, in the task's direction
     "top1": lambda r: r["error_at_k"][0] if r["error_at_k"] else float("inf"),
     "cls_error": lambda r: r["cls_error"] if r["cls_error"] is not None else float("inf"),
+    "won": lambda r: -(r.get("won") or 0),  # most categories first
     "team": lambda r: r["team"].casefold(),
     "submitted": lambda r: r["_t"],
 }

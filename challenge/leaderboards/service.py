@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import redis
 from sqlalchemy import JSON, literal, select
 
@@ -49,8 +50,8 @@ METHOD = (
 BOOTSTRAP = 1000
 LEVEL = 0.95
 
-#: ``?sort=`` keys: the ranking, and every error column.
-SORTS = ("rank", "error", "top1", "cls_error", "team", "submitted")
+#: ``?sort=`` keys: the ranking, and every number column (``won``: categories won).
+SORTS = ("rank", "error", "top1", "cls_error", "won", "team", "submitted")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class Entry:
     group: int = 1
     reference: bool = False  # an organizers' reference entry: shown, unranked, group 0
     outside_data: bool = False  # trained on data beyond what the challenge provided
+    # Tasks with the "categories" ranking (detection): classes where this entry has the best
+    # per-class number among the board's ranked entries.
+    won: int | None = None
 
     @property
     def significant(self) -> bool | None:
@@ -96,6 +100,8 @@ class Entry:
 
 
 RANKINGS = ("all", "provided")
+#: ILSVRC DET's second ranking: by categories won (``scorer.tasks.Task.rankings``).
+CATEGORIES = "categories"
 
 
 @dataclass(frozen=True)
@@ -121,8 +127,10 @@ def board_names(phase: Phase) -> tuple[str, ...]:
 
 
 def rankings(phase: Phase) -> tuple[str, ...]:
-    """The phase's rankings: ILSVRC's 'provided data only' next to 'all entries' when asked for."""
-    return RANKINGS if phase.separate_outside_data else ("all",)
+    """The phase's rankings: ILSVRC's 'provided data only' next to 'all entries' when asked for,
+    and those its task adds (detection: 'categories', by categories won)."""
+    base = RANKINGS if phase.separate_outside_data else ("all",)
+    return base + scoring.task_of(phase.track).rankings
 
 
 def check_board(phase: Phase, board: str, ranking: str) -> None:
@@ -404,6 +412,45 @@ def _merge(teams: list[dict[str, Any]], references: list[dict[str, Any]]) -> lis
     return merged
 
 
+def _categories_won(rows: list[dict[str, Any]], higher_is_better: bool) -> None:
+    """Each ranked row's ``won``: the classes where its per-class number is the best among
+    the rows (ties: each tied entry wins the class; classes nobody scored count for none)."""
+    ids = [r["submission_id"] for r in rows]
+    per_class: dict[int, Any] = {}
+    for start in range(0, len(ids), 500):
+        for submission_id, packed in db.session.execute(
+                select(Score.submission_id, Score.per_class)
+                .where(Score.submission_id.in_(ids[start:start + 500]))):
+            if packed is not None:
+                per_class[submission_id] = scorer.unpack_array(packed)
+    sizes = {v.size for v in per_class.values()}
+    if len(sizes) != 1:
+        for r in rows:
+            r["won"] = None if r["submission_id"] not in per_class else 0
+        return
+    n = next(iter(sizes))
+    table = np.stack([per_class.get(i, np.full(n, np.nan)) for i in ids])
+    values = np.where(np.isnan(table), -np.inf if higher_is_better else np.inf, table)
+    best = values.max(axis=0) if higher_is_better else values.min(axis=0)
+    wins = ((values == best) & np.isfinite(best)).sum(axis=1)
+    for r, w in zip(rows, wins, strict=True):
+        r["won"] = int(w)
+
+
+def _by_categories(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ILSVRC 2014's DET ranking: most categories won first, then the headline; entries with
+    as many categories share a rank and a group (no bootstrap: a count of wins)."""
+    rows = sorted(rows, key=lambda r: (-(r["won"] or 0), _row_key(r)))
+    previous: int | None = None
+    rank = group = 0
+    for position, row in enumerate(rows, 1):
+        if row["won"] != previous:
+            rank, previous, group = position, row["won"], group + 1
+        row["rank"], row["group"] = rank, group
+        row["diff"] = row["diff_low"] = row["diff_high"] = None
+    return rows
+
+
 def _full(phase: Phase, board: Board) -> list[dict[str, Any]]:
     """Every team's best entry on ``board``, ranked and compared, straight from the database
     (rows with the reference entries merged in)."""
@@ -412,6 +459,11 @@ def _full(phase: Phase, board: Board) -> list[dict[str, Any]]:
     teams = [_row(r, sign) for r in _best_of(phase, board, [r for r in rows if not r.reference], False)]
     _rank(teams)
     _compare(phase, teams, board.name)
+    task = scoring.task_of(phase.track)
+    if CATEGORIES in task.rankings and teams:
+        _categories_won(teams, task.higher_is_better)
+        if board.ranking == CATEGORIES:
+            return _by_categories(teams)  # reference entries win no categories: not shown
     refs = [_row(r, sign, True) for r in _best_of(phase, board, [r for r in rows if r.reference], True)]
     return _merge(teams, refs)
 
@@ -421,6 +473,8 @@ def _update(phase: Phase, board: Board, base: list[dict[str, Any]],
     """``base`` (a computed board's rows) after new scores of ``team_ids``: each of those
     teams' entry is taken out and its new best put in at its place; only their new
     neighbours are compared again. None when a reference team changed (a full computation)."""
+    if CATEGORIES in scoring.task_of(phase.track).rankings:
+        return None  # one new entry can take categories from any other: computed in full
     changed = _scored(phase, board, None, team_ids)
     if any(r.reference for r in changed):
         return None
@@ -616,6 +670,7 @@ def sort_entries(entries: list[Entry], sort: str, higher_is_better: bool = False
         "error": lambda e: sign * e.error,
         "top1": lambda e: e.error_at_k[0] if e.error_at_k else float("inf"),
         "cls_error": lambda e: e.cls_error if e.cls_error is not None else float("inf"),
+        "won": lambda e: -(e.won or 0),
         "team": lambda e: e.team.casefold(),
         "submitted": lambda e: e.submitted_at,
     }

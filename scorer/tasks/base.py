@@ -23,14 +23,15 @@ from scorer.truth import load_ground_truth
 
 DIRECTIONS = ("lower", "higher")
 #: Where a column's value comes from on a board entry.
-SOURCES = ("error", "top1", "cls_error")
+SOURCES = ("error", "top1", "cls_error", "won")
 
 
 @dataclass(frozen=True)
 class Column:
     """One number of a board row. ``key`` is its JSON key and ``?sort=`` key; ``label`` its
     header (``{k}`` becomes ``top-K``, K the track's guesses); ``source`` the entry attribute holding it
-    (``error``: the headline, Score.error; ``top1``: error_at_k[0]; ``cls_error``)."""
+    (``error``: the headline, Score.error; ``top1``: error_at_k[0]; ``cls_error``; ``won``:
+    the categories won, on tasks with the ``categories`` ranking)."""
 
     key: str
     label: str
@@ -115,6 +116,9 @@ class Task:
     #: The /history axis the task's winners are drawn on: tasks whose headlines compare
     #: share one (classification and localization errors); "" is the task's own.
     panel: str = ""
+    #: Further rankings a board offers (``categories``: ILSVRC DET's classes won, from the
+    #: per-class numbers in ``Result.per_class``, higher better).
+    rankings: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:

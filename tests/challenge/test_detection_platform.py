@@ -135,3 +135,18 @@ def test_detection_track_end_to_end(det_bundle, app, client, db, redis, make_use
     worst = int(np.nanargmin(per_class))
     rows = re.findall(r'<td class="num">(\d+)</td>\s*<td class="num" data-value', shown)
     assert int(rows[0]) == worst + 1
+
+    # ILSVRC's second DET ranking: categories won, selectable like the other rankings.
+    assert api["rankings"] == ["all", "categories"]
+    won = {e["team"]: e["categories_won"] for e in entries}
+    positives = int(np.isfinite(per_class).sum())
+    assert sum(won.values()) >= positives and all(w is not None for w in won.values())
+    by_cat = client.get("/api/v1/challenges/det2013/tracks/det/leaderboard?phase=val&ranking=categories"
+                        ).get_json()["entries"]
+    assert [e["categories_won"] for e in by_cat] == sorted(won.values(), reverse=True)
+    assert by_cat[0]["rank"] == 1 and by_cat[0]["vs_above"] is None
+    page = client.get("/c/det2013/det?phase=val").get_data(as_text=True)
+    assert "Categories won" in page and "ranking=categories" in page
+    assert client.get("/c/det2013/det?phase=val&ranking=categories").status_code == 200
+    csv_head = client.get("/c/det2013/det/leaderboard.csv?phase=val").get_data(as_text=True).splitlines()[0]
+    assert csv_head.startswith("rank,tie_group,team,method,submitted_at,error,categories_won,ci95_low")
