@@ -8,6 +8,11 @@ from 2013 the CLS-LOC blacklist, and the demo submissions (``demo.val.pred.txt``
 the devkit: they come separately as the validation XML folder or tarball, or
 Kaggle's ``LOC_val_solution.csv``.
 
+A DET devkit (2013-2017: ``data/det_lists/val.txt``, ``data/meta_det.mat``, the
+``..._det_validation_blacklist.txt``) becomes a detection year: one ``detection`` track
+scored by mean AP, its objects from ``--boxes`` (the validation XML folder or tarball),
+stored in the compact CSV ``image_id,wnid,xmin,ymin,xmax,ymax``.
+
 The importer writes no rows itself: it stages the files in a temporary folder,
 describes the challenge as a bundle manifest and hands it to ``bundles.read_manifest``
 and ``bundles.save_bundle``, so a devkit goes through the same checks and the same
@@ -29,6 +34,7 @@ import numpy as np
 
 import scorer
 from challenge.bundles import BundleError, read_manifest, save_bundle
+from scorer import detection
 from challenge.models import Challenge, User
 
 #: Classification is always imported; these name the tracks.
@@ -36,8 +42,11 @@ TRACK_TITLES = {
     "classification": "Classification",
     "hierarchical": "Classification, hierarchical cost",
     "localization": "Classification with localization",
+    "detection": "Object detection",
 }
-TRACK_SLUGS = {"classification": "cls", "hierarchical": "hier", "localization": "loc"}
+TRACK_SLUGS = {"classification": "cls", "hierarchical": "hier", "localization": "loc", "detection": "det"}
+#: A DET devkit's image list and class list (2013-2017).
+DET_LIST, DET_CLASSES = "val.txt", "meta_det.mat"
 CLASS_FILES = ("meta_clsloc.mat", "meta.mat")  # 2013+ devkits split CLS-LOC from DET
 CLS_SAMPLE, LOC_SAMPLE = "demo.val.pred.txt", "demo.val.pred.det.txt"
 
@@ -103,6 +112,10 @@ class _Kit:
             if found:
                 return min(found, key=lambda m: ("/data/" not in f"/{m}", m.count("/"), m))
         return None
+
+    def copies(self, name: str) -> list[str]:
+        """Every member called ``name``, wherever it sits."""
+        return list(self._members.get(name, []))
 
     def like(self, pattern: re.Pattern[str]) -> list[str]:
         return sorted(name for name in self._members if pattern.search(name))
@@ -170,9 +183,76 @@ def _when(value: datetime | None, default: datetime, option: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _det_list(kit: _Kit) -> str | None:
+    """``data/det_lists/val.txt`` of a DET devkit (not any other val.txt)."""
+    return next((m for m in kit.copies(DET_LIST) if "det_lists/" in m), None)
+
+
+def _det_manifest(kit: _Kit, options: ImportOptions, staging: Path, used: list[str],
+                  skipped: list[str], val_list: str) -> dict[str, Any]:
+    """A DET devkit's year: one detection track on the validation image list."""
+    year = options.year
+    meta = kit.find(DET_CLASSES)
+    if meta is None:
+        raise DevkitError(f"{kit.path}: a DET devkit needs data/{DET_CLASSES} (the 200 classes)")
+    if options.boxes is None:
+        raise DevkitError("--boxes: a DET devkit has no objects; give the validation XML folder "
+                          "or tarball (ILSVRC<year>_DET_bbox_val)")
+    if options.hierarchical:
+        raise DevkitError("--hierarchical applies to classification devkits, not DET")
+    classes_name, list_name = kit.stage(meta, staging), kit.stage(val_list, staging)
+    used += [f"classes: {_where(kit, meta)}", f"image list: {_where(kit, val_list)}"]
+    try:
+        classes = detection.load_det_classes((staging / classes_name).read_bytes())
+        images = detection.load_image_list((staging / list_name).read_bytes())
+        if not options.boxes.exists():
+            raise DevkitError(f"--boxes {options.boxes}: not found (expected an XML folder or tarball)")
+        boxes = options.boxes if options.boxes.is_dir() else options.boxes.read_bytes()
+        truth = detection.load_det_truth(images, classes, boxes)
+    except scorer.FormatError as exc:
+        raise DevkitError(f"{kit.path}: {exc}") from None
+    boxes_name = f"ILSVRC{year}_det_val_objects.csv"
+    rows = [detection.COMPACT_HEADER]
+    for image, label, coords in zip(truth.image, truth.label, truth.coords, strict=True):
+        rows.append(f"{images.ids[image]},{classes.wnids[label]},{','.join(_number(v) for v in coords)}")
+    (staging / boxes_name).write_text("\n".join(rows) + "\n")
+    used.append(f"boxes: {options.boxes} ({truth.objects} objects)")
+    phase: dict[str, Any] = {"slug": "val", "title": "Validation", "labels": list_name,
+                             "boxes": boxes_name, "quota": options.quota,
+                             "leaderboard": options.leaderboard}
+    blacklist = options.blacklist
+    if blacklist is not None:
+        if not blacklist.is_file():
+            raise DevkitError(f"--blacklist {blacklist}: file not found")
+        phase["blacklist"] = "blacklist." + blacklist.name
+        (staging / phase["blacklist"]).symlink_to(blacklist.resolve())
+        used.append(f"blacklist: {blacklist}")
+    else:
+        found = kit.find(f"ILSVRC{year}_det_validation_blacklist.txt")
+        if found is not None:
+            phase["blacklist"] = kit.stage(found, staging)
+            used.append(f"blacklist: {_where(kit, found)}")
+    now = datetime.now(UTC).replace(microsecond=0)
+    phase["opens"] = _when(options.opens, now, "--opens")
+    phase["closes"] = _when(options.closes, phase["opens"] + timedelta(days=365), "--closes")
+    return {
+        "slug": options.slug or f"ilsvrc{year}-det",
+        "year": year,
+        "title": options.title or f"ILSVRC {year} detection",
+        "description": f"ImageNet Large Scale Visual Recognition Challenge {year}, object detection: "
+                       "validation set from the development kit.",
+        "classes": classes_name,
+        "tracks": [{"slug": TRACK_SLUGS["detection"], "title": TRACK_TITLES["detection"],
+                    "task": "detection", "phases": [phase]}],
+    }
+
+
 def _manifest(kit: _Kit, options: ImportOptions, staging: Path,
               used: list[str], skipped: list[str]) -> dict[str, Any]:
     year = options.year
+    val_list = _det_list(kit)
+    if val_list is not None and kit.find(*CLASS_FILES) is None:
+        return _det_manifest(kit, options, staging, used, skipped, val_list)
     meta = kit.find(*CLASS_FILES)
     if meta is None:
         raise DevkitError(f"{kit.path}: no class list: expected data/meta.mat (data/meta_clsloc.mat "

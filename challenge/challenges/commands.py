@@ -43,7 +43,8 @@ def _datetime(_ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option("--title", help="Challenge title (default 'ILSVRC YEAR').")
 @click.option("--boxes", type=click.Path(exists=True, path_type=Path),
               help="Validation boxes: XML folder or tarball, or Kaggle's LOC_val_solution.csv; "
-                   "adds the localization track.")
+                   "adds the localization track. A DET devkit (data/det_lists/val.txt, "
+                   "data/meta_det.mat): the validation XML folder or tarball, required.")
 @click.option("--blacklist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Localization blacklist (default: the devkit's own, if any).")
 @click.option("--opens", callback=_datetime, help="Phase opens (ISO date-time with zone; default now).")

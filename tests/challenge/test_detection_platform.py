@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 from submit_helpers import drain
 from test_admin import login
 
+from challenge import scoring
 from challenge.bundles import load_bundle
-from challenge.models import Submission
+from challenge.models import Challenge, Submission
 from scorer import detection
 
 IMAGES = 200
@@ -150,3 +152,30 @@ def test_detection_track_end_to_end(det_bundle, app, client, db, redis, make_use
     assert client.get("/c/det2013/det?phase=val&ranking=categories").status_code == 200
     csv_head = client.get("/c/det2013/det/leaderboard.csv?phase=val").get_data(as_text=True).splitlines()[0]
     assert csv_head.startswith("rank,tie_group,team,method,submitted_at,error,categories_won,ci95_low")
+
+
+def test_import_devkit_reads_a_det_devkit(det_bundle, shared, runner, db, tmp_path):
+    kit = tmp_path / "ILSVRC2013_devkit"
+    (kit / "data" / "det_lists").mkdir(parents=True)
+    files = det_bundle["files"]
+    (kit / "data" / "det_lists" / "val.txt").write_bytes(files["val.txt"])
+    (kit / "data" / "meta_det.mat").write_bytes(files["meta_det.mat"])
+    (kit / "data" / "ILSVRC2013_det_validation_blacklist.txt").write_bytes(files["blacklist.txt"])
+    boxes = shared / "det-sample" / "xml.tar.gz"
+    result = runner.invoke(args=["import-devkit", str(kit), "--year", "2013", "--boxes", str(boxes)])
+    assert result.exit_code == 0, result.output
+    challenge = db.scalar(select(Challenge).where(Challenge.slug == "ilsvrc2013-det"))
+    [track] = challenge.tracks
+    assert (track.slug, track.task) == ("det", "detection")
+    phase = track.phases[0]
+    assert phase.images == IMAGES and phase.blacklist_blob is not None
+    assert phase.boxes_blob.data.startswith(b"image_id,wnid,xmin,ymin,xmax,ymax\n")
+    # The stored objects score a file exactly as the XML does.
+    lines = det_bundle["preds"]
+    truth = scoring.ground_truth(phase)
+    dets = detection.parse_detections(b"\n".join(lines) + b"\n", images=truth.images, classes=200)
+    assert detection.evaluate_detection(dets, truth, bootstrap=0).score == _expected(files, lines)
+
+    # Without --boxes a DET devkit is refused, naming the option.
+    bad = runner.invoke(args=["import-devkit", str(kit), "--year", "2013"])
+    assert bad.exit_code != 0 and "--boxes" in bad.output
