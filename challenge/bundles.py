@@ -43,7 +43,9 @@ QUOTA = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")
 MAX_GUESSES = 5  # the ILSVRC protocol: up to five guesses per image
 
 CHALLENGE_KEYS = {"slug", "year", "title", "description", "classes", "tracks"}
-TRACK_KEYS = {"slug", "title", "task", "guesses", "phases"}
+TRACK_KEYS = {"slug", "title", "task", "guesses", "phases",
+              # The track's own class list (a DET track in a CLS-LOC year); default the challenge's.
+              "classes"}
 PHASE_KEYS = {"slug", "title", "labels", "boxes", "blacklist", "sample", "opens", "closes",
               "quota", "leaderboard",
               # Phases and visibility (challenge.leaderboards): split, freeze, picks, rankings.
@@ -102,6 +104,7 @@ class TrackSpec:
     task: str
     guesses: int
     phases: list[PhaseSpec]
+    classes: BundleFile | None = None  # the track's own class list
 
 
 @dataclass(frozen=True)
@@ -342,17 +345,21 @@ def _track(folder: Path, raw: Any, where: str, classes: scorer.ClassList | None,
     phases_raw = table["phases"]
     if not isinstance(phases_raw, list) or not phases_raw:
         raise BundleError(f"{where}.phases: expected at least one [[tracks.phases]] table")
-    if not scorer.tasks.get(task).artifacts:
-        # A task with its own class-list reader (detection: meta_det.mat or a list of wnids).
+    own = _file(folder, table, "classes", where) if "classes" in table else None
+    if own is not None or not scorer.tasks.get(task).artifacts:
+        # The track's own list, or a task with its own reader (detection: meta_det.mat or a
+        # list of wnids).
+        file = own or classes_file
         try:
-            classes = scorer.tasks.get(task).load_classes(classes_file.data)
+            classes = scorer.tasks.get(task).load_classes(file.data)
         except scorer.FormatError as exc:
-            raise BundleError(f"classes: file {classes_file.name!r} for the {task} track: {exc}") from None
+            key = f"{where}.classes" if own is not None else "classes"
+            raise BundleError(f"{key}: file {file.name!r} for the {task} track: {exc}") from None
     phases = [_phase(folder, p, f"{where}.phases[{i}]", task, guesses, classes)
               for i, p in enumerate(phases_raw)]
     _unique([p.slug for p in phases], f"{where}.phases")
     return TrackSpec(slug=slug, title=_string(table, "title", where, default=slug) or slug,
-                     task=task, guesses=guesses, phases=phases)
+                     task=task, guesses=guesses, phases=phases, classes=own)
 
 
 def _unique(slugs: list[str], where: str) -> None:
@@ -407,7 +414,7 @@ def read_manifest(table: dict[str, Any], folder: str | Path) -> BundleSpec:
 
 
 def _files(spec: BundleSpec) -> list[BundleFile]:
-    files = [spec.classes]
+    files = [spec.classes] + [t.classes for t in spec.tracks if t.classes is not None]
     for track in spec.tracks:
         for phase in track.phases:
             files += [f for f in (phase.labels, phase.boxes, phase.blacklist, phase.sample) if f]
@@ -504,6 +511,7 @@ def _write(spec: BundleSpec) -> Challenge:
                                   f"are scored (stored: {track.task}, {track.guesses} guesses)")
             track.title, track.task = track_spec.title, track_spec.task
             track.guesses, track.position = track_spec.guesses, position
+            track.classes_blob = blobs[track_spec.classes.sha256] if track_spec.classes else None
             for phase_spec in track_spec.phases:
                 _write_phase(track, phase_spec, blobs)
     return challenge
@@ -519,7 +527,7 @@ def describe(challenge: Challenge) -> dict[str, Any]:
         "slug": challenge.slug, "year": challenge.year, "title": challenge.title,
         "classes": sha(challenge.classes_blob),
         "tracks": [{
-            "slug": t.slug, "task": t.task, "guesses": t.guesses,
+            "slug": t.slug, "task": t.task, "guesses": t.guesses, "classes": sha(t.classes_blob),
             "phases": [{
                 "slug": p.slug, "opens": p.opens_at.isoformat(), "closes": p.closes_at.isoformat(),
                 "quota": f"{p.quota_count}/{p.quota_period}", "leaderboard": p.leaderboard,
@@ -536,8 +544,8 @@ def _remember_parsed(spec: BundleSpec) -> None:
     if spec.parsed_classes is not None:
         artifacts.remember_classes(classes_sha, spec.parsed_classes)
     for track in spec.tracks:
-        if not scorer.tasks.get(track.task).artifacts:
-            continue  # parsed per process from the files (no artifact format for it)
+        if not scorer.tasks.get(track.task).artifacts or track.classes is not None:
+            continue  # parsed per process from the files, or under another class list
         for phase in track.phases:
             if phase.truth is not None:
                 artifacts.remember_truth(classes_sha, phase.labels.sha256,

@@ -90,6 +90,7 @@ TRACK_EXPORT: dict[str, Getter] = {
     "title": lambda t, f: t.title,
     "task": lambda t, f: t.task,
     "guesses": lambda t, f: t.guesses,
+    "classes": lambda t, f: f.add(t.classes_blob, f"{t.slug}.classes") if t.classes_blob else None,
     "phases": lambda t, f: None,  # written as [[tracks.phases]] tables
 }
 

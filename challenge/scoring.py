@@ -52,10 +52,15 @@ def _task_classes(task: str, sha256: str, blob_id: int) -> object:
     return scorer.tasks.get(task).load_classes(_blob_bytes(blob_id))
 
 
+def classes_blob(track: Track) -> Blob:
+    """The track's own class list file, else its challenge's."""
+    return track.classes_blob or track.challenge.classes_blob
+
+
 def class_list(track: Track) -> scorer.ClassList:
     """The track's class list, read by its task's reader (a ``ClassList`` for the
     per-image tasks; what the task's ``load_classes`` returns for the others)."""
-    blob = track.challenge.classes_blob
+    blob = classes_blob(track)
     if task_of(track).artifacts:
         return _classes_by_sha(blob.sha256, blob.id)
     return _task_classes(track.task, blob.sha256, blob.id)  # type: ignore[return-value]
@@ -94,7 +99,7 @@ def truth_from_files(phase: Phase, labels: Blob, boxes: Blob | None,
                      blacklist: Blob | None) -> scorer.GroundTruth:
     """Ground truth from these files and the phase's class list (another version of the
     phase's truth, see challenge.truth), parsed and cached like ``ground_truth``."""
-    classes = phase.track.challenge.classes_blob
+    classes = classes_blob(phase.track)
     task = task_of(phase.track)
     if not task.artifacts:
         return _task_truth(task.name, (classes.sha256, classes.id), (labels.sha256, labels.id),
@@ -157,6 +162,7 @@ def open_phases(now: datetime | None = None) -> list[Phase]:
     return list(db.session.scalars(
         select(Phase).where(Phase.opens_at <= now + PRELOAD_AHEAD, Phase.closes_at > now)
         .options(joinedload(Phase.track).joinedload(Track.challenge).joinedload(Challenge.classes_blob),
+                 joinedload(Phase.track).joinedload(Track.classes_blob),
                  joinedload(Phase.labels_blob), joinedload(Phase.boxes_blob),
                  joinedload(Phase.blacklist_blob))
         .order_by(Phase.id)
@@ -165,7 +171,7 @@ def open_phases(now: datetime | None = None) -> list[Phase]:
 
 def truth_fingerprint(phase: Phase) -> tuple[str, str, str | None, str | None]:
     """The checksums that decide which ground truth a phase scores against (cheap: no bytes)."""
-    return (phase.track.challenge.classes_blob.sha256, phase.labels_blob.sha256,
+    return (classes_blob(phase.track).sha256, phase.labels_blob.sha256,
             phase.boxes_blob.sha256 if phase.boxes_blob else None,
             phase.blacklist_blob.sha256 if phase.blacklist_blob else None)
 

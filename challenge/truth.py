@@ -156,8 +156,8 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
         cur_blacklist.data if cur_blacklist is not None else None)
     given = ", ".join(repr(f.name) for f in (labels, boxes, blacklist) if f is not None)
     try:
-        parsed = scorer.load_ground_truth(scoring.class_list(track), labels=labels_data,
-                                          boxes=boxes_data, blacklist=blacklist_data)
+        parsed = scoring.task_of(track).load_truth(scoring.class_list(track), labels=labels_data,
+                                                   boxes=boxes_data, blacklist=blacklist_data)
     except scorer.FormatError as exc:
         raise TruthError(f"ground truth not replaced ({given or 'dropping the blacklist'}): {exc}") from None
 
@@ -176,14 +176,15 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
         latest = db.session.scalar(select(func.max(TruthVersion.number))
                                    .where(TruthVersion.phase_id == phase.id))
         version = TruthVersion(
-            phase=phase, number=max(latest or 0, first.number) + 1, images=parsed.images,
+            phase=phase, number=max(latest or 0, first.number) + 1, images=scorer.tasks.image_count(parsed),
             labels_blob=new_labels, boxes_blob=new_boxes, blacklist_blob=new_blacklist,
             note=note, created_by_id=actor.id if actor is not None else None,
         )
         db.session.add(version)
     # Parsed above: stored now, so no worker parses the new version again.
-    artifacts.remember_truth(track.challenge.classes_blob.sha256, new_labels.sha256,
-                             _sha(new_boxes), _sha(new_blacklist), parsed)
+    if scoring.task_of(track).artifacts:
+        artifacts.remember_truth(scoring.classes_blob(track).sha256, new_labels.sha256,
+                                 _sha(new_boxes), _sha(new_blacklist), parsed)
     scored = sum(scores_by_version(phase).values())
     before = {"version": phase.truth_version, "images": phase.images}
     if scored == 0:

@@ -188,6 +188,8 @@ def replace_classes(actor: User, challenge: Challenge, classes: Upload) -> Chall
     """A new class list, accepted only if every track and phase still loads with it."""
     file, parsed = _class_list(classes)
     for track in challenge.tracks:
+        if track.classes_blob_id is not None:
+            continue  # the track reads its own class list
         if scoring.task_of(track).needs_costs and not parsed.has_costs:
             raise ConsoleError(f"classes: track {track.slug!r} is {track.task} and needs a class list "
                                "with a cost matrix (the 2010 devkit's meta.mat)")

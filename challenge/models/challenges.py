@@ -73,7 +73,11 @@ class Track(Base):
     task: Mapped[str] = mapped_column(String(20))  # a scorer.tasks name
     guesses: Mapped[int] = mapped_column(default=5)
     position: Mapped[int] = mapped_column(default=0)
+    # The track's own class list (a DET track's 200 classes in a year of 1,000 CLS-LOC
+    # classes); NULL: the challenge's. Read through challenge.scoring.class_list.
+    classes_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
 
+    classes_blob: Mapped[Blob | None] = relationship(foreign_keys=[classes_blob_id])
     challenge: Mapped[Challenge] = relationship(back_populates="tracks")
     phases: Mapped[list[Phase]] = relationship(
         back_populates="track", cascade="all, delete-orphan", order_by="Phase.opens_at"
