@@ -3,8 +3,10 @@
 - 2010: a flat (top-5) and a hierarchical-cost track over one class hierarchy (the
   class list is a devkit-style ``meta.mat`` with its cost matrix);
 - 2012: classification, and classification with localization;
+- 2013: object detection (DET, mean AP) on 200 classes of its own;
 - 2014: the same two tracks, localization with a blacklist (and a public/private
-  split of the test images when the platform's bundles take one); its phases are
+  split of the test images when the platform's bundles take one), and detection with
+  ILSVRC 2014's two rankings (all entries; provided data only); its phases are
   open, so a newcomer can make a team and upload.
 
 2010 and 2012 are closed, with their results published. Each year is an ordinary
@@ -31,6 +33,7 @@ from sqlalchemy import func, select
 from challenge import bundles, jobs, quota, splits, storage
 from challenge.bundles import read_bundle, save_bundle
 from challenge.demo import data, hierarchy
+from challenge.demo import detection as det_data
 from challenge.demo.data import DemoData, Model
 from challenge.demo.metamat import meta_mat
 from challenge.export_bundle import to_toml
@@ -45,6 +48,8 @@ DEMO_PASSWORD = "demo-password"
 #: The organizers' public sample on every phase: a weak baseline (about 45% top-5 error),
 #: also on every board as the organizers' reference entry.
 BASELINE = Model(top5=0.45, loc=0.75, spread=6.0)
+#: The detection baseline's mean AP (the synthetic files reach down to about 0.17).
+BASELINE_DET = 0.18
 REFERENCE = "Organizers' baseline"
 
 SYNTHETIC = (
@@ -58,8 +63,10 @@ SYNTHETIC = (
 class Entry:
     team: str
     method: str
-    model: Model
+    model: Model | None  # None: a detection-only entry
     uploaded: datetime
+    det: float | None = None  # published detection mean AP (None: no detection entry)
+    outside_data: bool = False  # trained on data beyond the challenge's (ILSVRC's second ranking)
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,8 @@ class Year:
     entries: tuple[Entry, ...]
     blacklist: float = 0.0  # share of images blacklisted for localization
     public_fraction: float | None = None  # share of test images on the public board
+    det_images: int = 300  # images of the detection track
+    det_rankings: bool = False  # the detection track also ranks "provided data only"
 
     @property
     def slug(self) -> str:
@@ -97,6 +106,7 @@ def _at(text: str) -> datetime:
 
 CLS = TrackDef("cls", "Task 1: Classification", "classification")
 LOC = TrackDef("loc", "Task 2: Classification with localization", "localization")
+DET = TrackDef("det", "Task 3: Object detection", "detection")
 
 #: Published top-5 errors (ILSVRC results pages), rounded; the entries are made to match them.
 YEARS: tuple[Year, ...] = (
@@ -134,7 +144,15 @@ YEARS: tuple[Year, ...] = (
              Entry("SuperVision", "Deep convnet, 7 models", Model(0.153, loc=0.335, top1=0.36, spread=2.0),
                    _at("2012-09-30T12:00:00")),
          )),
-    Year(2014, 3000, (CLS, LOC), _at("2014-05-01T00:00:00"), _at("2099-12-31T23:59:59"),
+    # Published DET mean AP (ILSVRC 2013 results page).
+    Year(2013, 3000, (DET,), _at("2013-05-01T00:00:00"), _at("2013-11-15T23:59:59"),
+         "after-close", "2/week", (
+             Entry("OverFeat-NYU", "Convnet, sliding windows", None, _at("2013-11-12T12:00:00"), det=0.195),
+             Entry("NEC-MU", "Regionlets", None, _at("2013-11-13T12:00:00"), det=0.209),
+             Entry("UvA-Euvision", "Selective search, Fisher vectors", None, _at("2013-11-14T12:00:00"),
+                   det=0.226),
+         )),
+    Year(2014, 3000, (CLS, LOC, DET), _at("2014-05-01T00:00:00"), _at("2099-12-31T23:59:59"),
          "public", "50/day", (
              Entry("DeeperVision", "Deep convnet", Model(0.095), _at("2014-08-12T12:00:00")),
              Entry("Andrew Howard", "Convnets, multi-scale", Model(0.081), _at("2014-08-13T12:00:00")),
@@ -146,7 +164,15 @@ YEARS: tuple[Year, ...] = (
                    _at("2014-08-16T12:00:00")),
              Entry("GoogLeNet", "Inception, 7 models", Model(0.067, loc=0.264, top1=0.20, spread=2.0),
                    _at("2014-08-17T12:00:00")),
-         ), blacklist=0.035, public_fraction=0.5),
+             # DET: GoogLeNet won with outside data; NUS led the provided-data ranking.
+             Entry("UvA-Euvision", "Selective search, deep features", None, _at("2014-08-14T18:00:00"),
+                   det=0.354),
+             Entry("NUS", "Region proposals, context", None, _at("2014-08-15T18:00:00"), det=0.372),
+             Entry("CUHK DeepID-Net", "Deformable deep convnets", None, _at("2014-08-16T18:00:00"),
+                   det=0.406, outside_data=True),
+             Entry("GoogLeNet", "Inception, R-CNN style", None, _at("2014-08-17T18:00:00"), det=0.439,
+                   outside_data=True),
+         ), blacklist=0.035, public_fraction=0.5, det_rankings=True),
 )
 
 #: The open year: the front page's first, where a newcomer uploads.
@@ -155,7 +181,10 @@ ENTRIES = tuple(e for y in YEARS for e in y.entries)
 
 
 def _tasks_of(entry: Entry, year: Year) -> list[TrackDef]:
-    return [t for t in year.tracks if t.task != "localization" or entry.model.loc is not None]
+    if entry.model is None:
+        return [t for t in year.tracks if t.task == "detection" and entry.det is not None]
+    return [t for t in year.tracks if t.task != "detection"
+            and (t.task != "localization" or entry.model.loc is not None)]
 
 
 def _toml(year: Year, files: dict[str, bytes]) -> str:
@@ -176,14 +205,22 @@ def _toml(year: Year, files: dict[str, bytes]) -> str:
             "closes": year.closes, "quota": year.quota, "leaderboard": year.leaderboard,
             "sample": f"sample.{track.slug}.txt",
         }
+        table: dict = {"slug": track.slug, "title": track.title, "task": track.task}
+        if track.task == "detection":
+            # Its own 200 classes and image list; ILSVRC 2014 also ranked provided data only.
+            table["classes"] = "det_classes.txt"
+            phase.update(labels="det_val.txt", boxes="det_objects.csv")
+            if year.det_rankings:
+                phase["rankings"] = ["all", "provided"]
+        else:
+            table["guesses"] = 5
         if track.task == "localization":
             phase["boxes"] = "test_boxes.csv"
             if "blacklist.txt" in files:
                 phase["blacklist"] = "blacklist.txt"
             if "public_images.txt" in files:
                 phase["public_images"] = "public_images.txt"
-        manifest["tracks"].append({"slug": track.slug, "title": track.title, "task": track.task,
-                                   "guesses": 5, "phases": [phase]})
+        manifest["tracks"].append({**table, "phases": [phase]})
     # The exporter's TOML writer: the demo bundle is what an export of it would look like.
     return to_toml(manifest)
 
@@ -207,8 +244,20 @@ def _files(year: Year) -> tuple[dict[str, bytes], DemoData]:
         if truth.public is not None:
             files["public_images.txt"] = data.public_images_file(truth)
     for track in year.tracks:
-        files[f"sample.{track.slug}.txt"] = data.predictions(rng, truth, BASELINE, track.task)
+        if track.task != "detection":
+            files[f"sample.{track.slug}.txt"] = data.predictions(rng, truth, BASELINE, track.task)
+    if "detection" in tasks:
+        det = _det(year)
+        files["det_classes.txt"] = det_data.classes_file()
+        files["det_val.txt"] = det_data.list_file(det, year.year)
+        files["det_objects.csv"] = det_data.objects_file(det)
+        files["sample.det.txt"] = det_data.predictions(year.year, det, BASELINE_DET)
     return files, truth
+
+
+def _det(year: Year) -> det_data.DetDemo:
+    """The year's detection images and objects (their own seed: the CLS files stay as they were)."""
+    return det_data.make_det(np.random.default_rng(year.year + 7), year.det_images)
 
 
 def write_demo_bundle(folder: Path, year: Year | None = None) -> DemoData:
@@ -238,7 +287,8 @@ def _user(email: str, name: str, password: str | None) -> User:
     return user
 
 
-def _submit(phase: Phase, team: Team, user: User | None, entry: Entry, content: bytes) -> int:
+def _submit(phase: Phase, team: Team, user: User | None, entry: Entry, content: bytes,
+            outside_data: bool = False) -> int:
     """Store and commit one demo upload the way the upload path does; returns its id."""
     period = quota.period_key(phase.quota_period, entry.uploaded)
     slot = 1 + (db.session.scalar(
@@ -254,7 +304,7 @@ def _submit(phase: Phase, team: Team, user: User | None, entry: Entry, content: 
                      "Synthetic demo entry, generated to land near the error this team published."),
         filename=f"{entry.method.lower().replace(' ', '-').replace(',', '')}.txt",
         stored_path=stored.path, sha256=stored.sha256, size=stored.size, quota_period=period,
-        quota_slot=slot, status="queued", created_at=entry.uploaded,
+        quota_slot=slot, status="queued", created_at=entry.uploaded, extra_data=outside_data,
     )
     db.session.add(submission)
     db.session.commit()
@@ -291,11 +341,17 @@ def _entries(challenge: Challenge, year: Year, truth: DemoData) -> list[int]:
         member = team.memberships[0].user
         files: dict[str, bytes] = {}
         for track_def in _tasks_of(entry, year):
+            track = next(t for t in challenge.tracks if t.slug == track_def.slug)
+            if track_def.task == "detection":
+                assert entry.det is not None
+                content = det_data.predictions(year.year * 100 + len(ids), _det(year), entry.det)
+                ids.append(_submit(track.phases[0], team, member, entry, content, entry.outside_data))
+                continue
             # One file per kind: the 2010 flat and hierarchical tracks score the same predictions.
+            assert entry.model is not None
             kind = "localization" if track_def.task == "localization" else "classification"
             if kind not in files:
                 files[kind] = data.predictions(rng, truth, entry.model, kind)
-            track = next(t for t in challenge.tracks if t.slug == track_def.slug)
             ids.append(_submit(track.phases[0], team, member, entry, files[kind]))
     return ids
 
