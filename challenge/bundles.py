@@ -233,7 +233,8 @@ def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
     if needs_boxes and boxes is None:
         raise BundleError(f"{where}: missing key 'boxes' (a {task} track needs the boxes file)")
     if not needs_boxes and boxes is not None:
-        raise BundleError(f"{where}.boxes: only {scorer.tasks.boxed()} tracks have boxes (this track is {task})")
+        raise BundleError(f"{where}.boxes: only {scorer.tasks.boxed()} tracks have boxes "
+                          f"(this track is {task})")
     blacklist = _file(folder, table, "blacklist", where) if "blacklist" in table else None
     sample = _file(folder, table, "sample", where) if "sample" in table else None
     try:

@@ -34,8 +34,8 @@ import numpy as np
 
 import scorer
 from challenge.bundles import BundleError, read_manifest, save_bundle
-from scorer import detection
 from challenge.models import Challenge, User
+from scorer import detection
 
 #: Classification is always imported; these name the tracks.
 TRACK_TITLES = {

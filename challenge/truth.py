@@ -141,7 +141,8 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
     if blacklist is not None and drop_blacklist:
         raise TruthError("give a new blacklist or drop the blacklist, not both")
     if boxes is not None and not scoring.task_of(track).needs_boxes:
-        raise TruthError(f"only {scorer.tasks.boxed()} tracks have boxes (track {track.slug!r} is {track.task})")
+        raise TruthError(f"only {scorer.tasks.boxed()} tracks have boxes "
+                         f"(track {track.slug!r} is {track.task})")
     note = note.strip()
     if len(note) > MAX_NOTE:
         raise TruthError(f"the note is at most {MAX_NOTE} characters (got {len(note)})")

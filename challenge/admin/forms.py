@@ -12,9 +12,9 @@ from wtforms import DateTimeLocalField, IntegerField, SelectField, StringField, 
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+import scorer.tasks
 from challenge.admin.service import DEFAULT_REFERENCE, MAX_QUOTA, PhaseSettings, Upload
 from challenge.bundles import MAX_GUESSES
-import scorer.tasks
 from challenge.models import QUOTA_PERIODS, VISIBILITIES
 from challenge.moderation import MAX_REASON
 from challenge.teams.service import MAX_NAME

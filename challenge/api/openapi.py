@@ -14,8 +14,8 @@ from typing import Any
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from challenge.api.views import bp
 import scorer.tasks
+from challenge.api.views import bp
 from challenge.models.challenges import QUOTA_PERIODS, VISIBILITIES
 from challenge.models.submissions import STATUSES
 

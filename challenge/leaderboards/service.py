@@ -2,13 +2,14 @@
 
 The headline number is ``Score.error`` (an error, a cost, or a mean AP), and its
 task (``scorer.tasks``) says whether lower or higher is better: rows carry
-``_s``, the headline signed so that ascending order is best first. Equal headlines share a rank (1, 2, 2, 4); within
-a team, the best error wins and the earlier upload breaks a tie, so resubmitting
-the same file never moves a team.
+``_s``, the headline signed so that ascending order is best first. Equal headlines
+share a rank (1, 2, 2, 4); within a team, the best headline wins and the earlier
+upload breaks a tie, so resubmitting the same file never moves a team.
 
-Each entry is compared with the entry above it by a paired bootstrap on the two
-submissions' per-image outcomes (``scorer.paired_bootstrap``); consecutive
-entries that are not significantly different share a tie group.
+Each entry is compared with the entry above it by a paired bootstrap, as its task
+compares two submissions (``Task.paired``: per-image outcomes with
+``scorer.paired_bootstrap``; detection's image-paired replicates of mean AP);
+consecutive entries that are not significantly different share a tie group.
 
 A phase may have several boards (``Board``): a split phase ranks its public
 board on the public images and its private board on the rest, over each team's
@@ -281,7 +282,8 @@ def _samples(phase: Phase, submission_ids: set[int]) -> dict[int, Any]:
             .where(Score.submission_id.in_(ids[start:start + 500]))
         )
         for submission_id, packed in rows:
-            if packed is not None and (found := task.samples(packed, track.guesses, phase.images)) is not None:
+            found = None if packed is None else task.samples(packed, track.guesses, phase.images)
+            if found is not None:
                 out[submission_id] = found
     return out
 
