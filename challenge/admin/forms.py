@@ -63,6 +63,8 @@ class TrackForm(FlaskForm):
 
 class NewTrackForm(TrackForm):
     slug = StringField("Slug (e.g. cls)", validators=[InputRequired("slug: required"), Length(max=64)])
+    classes = FileField("Class list of this track (optional; e.g. detection's meta_det.mat, "
+                        "else the challenge's)")
 
 
 class PhaseForm(FlaskForm):

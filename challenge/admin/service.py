@@ -221,18 +221,30 @@ def _has_submissions(track: Track) -> bool:
 
 
 def create_track(actor: User, challenge: Challenge, *, slug: str, title: str, task: str,
-                 guesses: int | None) -> Track:
+                 guesses: int | None, classes: Upload | None = None) -> Track:
+    """A new track; ``classes``, if given, is its own class list (a DET track's 200 classes),
+    read by its task's reader."""
     slug = _slug(slug, "slug")
     if any(t.slug == slug for t in challenge.tracks):
         raise ConsoleError(f"slug: {challenge.slug} has a track {slug!r} already")
     title = _text(title, "title", required=False) or slug
     task = _choice(task, "task", scorer.tasks.names())
     guesses = _number(guesses, "guesses", 1, bundles.MAX_GUESSES)
-    if scorer.tasks.get(task).needs_costs and not scorer.load_classes(challenge.classes_blob.data).has_costs:
+    own = None
+    if classes is not None and classes.data:
+        own = bundles.BundleFile(name=_file_name(classes, "classes.txt"), data=classes.data)
+        try:
+            parsed = scorer.tasks.get(task).load_classes(own.data)
+        except scorer.FormatError as exc:
+            raise ConsoleError(f"classes: file {own.name!r}: {exc}") from None
+    elif scorer.tasks.get(task).needs_costs:
+        parsed = scorer.load_classes(challenge.classes_blob.data)
+    if scorer.tasks.get(task).needs_costs and not getattr(parsed, "has_costs", False):
         raise ConsoleError(f"task: a {task} track needs a class list with a cost matrix "
                            "(the 2010 devkit's meta.mat)")
     track = Track(slug=slug, title=title, task=task, guesses=guesses,
-                  position=max((t.position for t in challenge.tracks), default=-1) + 1)
+                  position=max((t.position for t in challenge.tracks), default=-1) + 1,
+                  classes_blob=_blob(own) if own is not None else None)
     challenge.tracks.append(track)
     db.session.flush()
     audit.record(actor, "track.create", f"track:{track.id}", challenge_id=challenge.id,

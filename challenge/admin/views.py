@@ -163,7 +163,7 @@ def track_new(challenge_id: int) -> ResponseReturnValue:
         try:
             track = service.create_track(me(), challenge, slug=form.slug.data or "",
                                          title=form.title.data or "", task=form.task.data or "",
-                                         guesses=form.guesses.data)
+                                         guesses=form.guesses.data, classes=upload(form.classes))
         except service.ConsoleError as exc:
             flash(exc.message, "error")
             return _refused("admin/track_new.html", form=form, challenge=challenge)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 from submit_helpers import drain
-from test_admin import login
+from test_admin import login, upload_form
 
 from challenge import scoring
 from challenge.bundles import load_bundle
-from challenge.models import Challenge, Submission
+from challenge.models import Challenge, Submission, Track
 from scorer import detection
 
 IMAGES = 200
@@ -179,3 +179,36 @@ def test_import_devkit_reads_a_det_devkit(det_bundle, shared, runner, db, tmp_pa
     # Without --boxes a DET devkit is refused, naming the option.
     bad = runner.invoke(args=["import-devkit", str(kit), "--year", "2013"])
     assert bad.exit_code != 0 and "--boxes" in bad.output
+
+
+def test_console_adds_a_detection_track_with_its_own_classes(det_bundle, app, client, db, redis,
+                                                             make_user, make_challenge, make_team):
+    challenge = make_challenge()  # a classification year of 10 classes
+    login(client, make_user("boss@example.org", organizer=True))
+    files = det_bundle["files"]
+    response = client.post(f"/admin/challenges/{challenge.id}/tracks/new", data=upload_form(
+        slug="det", title="Object detection", task="detection", guesses="5",
+        classes=files["meta_det.mat"]), content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    track = db.scalar(select(Track).where(Track.slug == "det"))
+    assert track.classes_blob.data == files["meta_det.mat"] and len(scoring.class_list(track)) == 200
+    response = client.post(f"/admin/tracks/{track.id}/phases/new", data=upload_form(
+        slug="val", title="Validation", opens="2013-01-01T00:00", closes="2099-01-01T00:00",
+        quota_count="5", quota_period="day", leaderboard="public", labels=files["val.txt"],
+        boxes=files["xml.tar.gz"], blacklist=files["blacklist.txt"]), content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    client.post("/logout")
+    user = make_user("det@example.org")
+    make_team(challenge, user, name="Detectors")
+    login(client, user)
+    response = client.post("/c/tiny2012/det/submissions", data={
+        "file": (BytesIO(b"\n".join(det_bundle["preds"]) + b"\n"), "dets.txt"), "method": "Net",
+        "description": "d", "extra_data": "no", "phase": "val"}, content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    drain(app)
+    db.expire_all()
+    [submission] = db.scalars(select(Submission).where(Submission.phase_id == track.phases[0].id)).all()
+    assert submission.status == "scored"
+    assert submission.score.error == pytest.approx(_expected(files, det_bundle["preds"]), abs=1e-12)
+    # The year's classification track still reads the challenge's 10 classes.
+    assert len(scoring.class_list(db.scalar(select(Track).where(Track.slug == "cls")))) == 10
