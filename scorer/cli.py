@@ -6,7 +6,9 @@ file's role and the line number).
 ``--task detection`` (ILSVRC DET, mean AP) takes the image list as ``--labels``,
 VOC XML (folder or tar) or the compact CSV as ``--boxes``, ``classes.txt`` or
 ``meta_det.mat`` as ``--classes`` and ``image_id wnid`` lines as ``--blacklist``.
-``--real real.json`` adds the ReaL error to the other tasks.
+``--real real.json`` adds the ReaL error to the other tasks. A task an operator installed
+(``scorer.tasks``, entry-point group ``ilsvrc_challenge.tasks``) is scored through its own
+``parse`` and ``evaluate``, read only when ``--task`` names none of the built-in ones.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scorer", description="Score ILSVRC-style submissions.")
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score one submission against ground truth")
-    ev.add_argument("--task", required=True, choices=CLI_TASKS)
+    ev.add_argument("--task", required=True, metavar="TASK",
+                    help=f"{', '.join(CLI_TASKS)}, or a task installed by the operator")
     ev.add_argument("--predictions", required=True, metavar="FILE")
     ev.add_argument("--labels", metavar="FILE",
                     help="ground-truth labels; optional when --boxes is a Kaggle solution CSV; "
@@ -200,6 +203,37 @@ def render_table(result: Result, classes_shown: Sequence[str] | None = None) -> 
     return "\n".join(lines)
 
 
+def _main_installed(args: argparse.Namespace) -> int:
+    """An operator-installed task: the registry's parse and evaluate, its headline and direction."""
+    import scorer.tasks  # the registry reads entry points: only for a task not built in
+
+    try:
+        task = scorer.tasks.get(args.task)
+    except scorer.tasks.UnknownTask as exc:
+        print(f"scorer: --task: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        if args.classes is None or args.labels is None:
+            raise _Bad("arguments", ValueError(f"task {task.name} needs --classes and --labels"))
+        classes = _load(f"classes {args.classes}", task.load_classes, read_bytes(args.classes))
+        truth = _load("ground truth", task.load_truth, classes, labels=args.labels, boxes=args.boxes,
+                      blacklist=args.blacklist)
+        predictions = _load(f"predictions {args.predictions}", task.parse, args.predictions,
+                            guesses=args.guesses, classes=classes, images=truth.images,
+                            max_decompressed=args.max_decompressed_mb * 1024**2)
+        result = _load(f"predictions {args.predictions}", task.evaluate, predictions, truth,
+                       guesses=args.guesses, classes=classes, bootstrap=args.bootstrap, seed=args.seed)
+    except _Bad as exc:
+        print(f"scorer: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps({**result.to_json(), "headline": task.headline, "direction": task.direction}))
+    else:
+        print(f"task {task.name}, {result.images} images: {task.headline} {result.error:.6f} "
+              f"({task.direction} is better)")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.guesses < 1:
@@ -210,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     if args.task == "detection":
         return _main_detection(args)
+    if args.task not in CLI_TASKS:
+        return _main_installed(args)
     try:
         result, predictions, classes = _run(args)
         real = run_real(args, predictions, classes) if args.real else None

@@ -4,6 +4,7 @@ it, and the board ranks by its headline in its direction (higher is better here)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -175,3 +176,20 @@ def test_installed_task_runs_end_to_end_and_ranks_higher_first(plugin, app, clie
     assert mine["direction"] == "higher" and mine["columns"][0]["label"] == "Mean class accuracy ({k})"
     assert "mean_class_accuracy" in client.get("/api/v1/openapi.json").get_json()[
         "components"]["schemas"]["Track"]["properties"]["task"]["enum"]
+
+
+def test_scorer_cli_scores_an_installed_task(plugin, tmp_path, capsys):
+    from scorer import cli
+
+    files = tiny_files()
+    for name in ("classes.txt", "labels.txt"):
+        (tmp_path / name).write_bytes(files[name])
+    (tmp_path / "preds.txt").write_bytes(predictions(5))
+    args = ["evaluate", "--task", "mean_class_accuracy", "--predictions", str(tmp_path / "preds.txt"),
+            "--labels", str(tmp_path / "labels.txt"), "--classes", str(tmp_path / "classes.txt"),
+            "--guesses", "1", "--json"]
+    assert cli.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["error"], out["direction"], out["headline"]) == (0.75, "higher", "mean per-class accuracy")
+    assert cli.main([*args[:2], "nope", *args[3:]]) == 2
+    assert "unknown task 'nope'" in capsys.readouterr().err
