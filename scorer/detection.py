@@ -52,6 +52,8 @@ DENSE_FACTOR = 8
 #: Element operations the bootstrap may spend in all (about 5 s here), and the fewest
 #: replicates it falls back to for a file too large for the full count.
 BOOTSTRAP_BUDGET, MIN_REPLICATES = 2_000_000_000, 200
+#: Cells of a bootstrap batch's weight matrices (temporaries near 32 MB).
+BATCH_CELLS = 4_000_000
 #: The header of the compact ground-truth CSV.
 COMPACT_HEADER = "image_id,wnid,xmin,ymin,xmax,ymax"
 _NEWLINE, _SPACE = ord("\n"), ord(" ")
@@ -848,7 +850,7 @@ def bootstrap_values(terms: list[_ClassTerms | None], n_images: int, bootstrap: 
     if not used:
         return np.full(bootstrap, np.nan)
     widest = max([n_images, *(t.width for t in used)])
-    batch = max(1, min(bootstrap, 4_000_000 // widest))  # temporaries near 32 MB
+    batch = max(1, min(bootstrap, BATCH_CELLS // widest))
     stats = []
     for lo in range(0, bootstrap, batch):
         b = min(batch, bootstrap - lo)
