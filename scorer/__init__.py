@@ -1,7 +1,8 @@
 """scorer: the official ILSVRC metrics, exact to the development kits, at memory speed.
 
 Pure numpy (scipy only for a ``.mat`` that ``scorer.matfile`` cannot read); never imports the web platform.
-Detection (mean AP) is ``scorer.detection``; ReaL labels are ``scorer.real``.
+Detection (mean AP) is ``scorer.detection``; ReaL labels are ``scorer.real``; the registry of
+tasks the platform reads (format, metric, direction, headline, columns) is ``scorer.tasks``.
 """
 
 import importlib

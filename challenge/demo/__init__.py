@@ -1,4 +1,4 @@
-"""The demo: three synthetic years shaped like ILSVRC, loaded into an empty database.
+"""The demo: four synthetic years shaped like ILSVRC, loaded into an empty database.
 
 - 2010: a flat (top-5) and a hierarchical-cost track over one class hierarchy (the
   class list is a devkit-style ``meta.mat`` with its cost matrix);
