@@ -10,7 +10,7 @@ scoring functions themselves live in ``scorer.predictions``, ``scorer.metrics`` 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -84,8 +84,8 @@ class Task:
     organizer's files. ``samples(packed_outcomes, guesses, images)`` and ``paired(a, b, mask, *,
     bootstrap, level, point)`` compare two scored submissions for a board's tie groups (None: no
     paired comparison; only a different headline separates two entries). ``split_ok``: the
-    headline is the mean of ``image_errors`` over images, so a phase may split its images
-    into public and private boards.
+    headline is the mean over images of ``scorer.image_errors`` of its outcomes, so a phase
+    may split its images into public and private boards.
     """
 
     name: str
@@ -112,14 +112,12 @@ class Task:
     pack_outcomes: Callable[[Any], bytes] = pack_outcomes
     samples: Callable[[bytes, int, int], Any] | None = None
     paired: Callable[..., PairedDifference | None] | None = paired_images
-    image_errors: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]] | None = None
     #: The /history axis the task's winners are drawn on: tasks whose headlines compare
     #: share one (classification and localization errors); "" is the task's own.
     panel: str = ""
     #: Further rankings a board offers (``categories``: ILSVRC DET's classes won, from the
     #: per-class numbers in ``Result.per_class``, higher better).
     rankings: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -130,9 +128,6 @@ class Task:
             object.__setattr__(self, "samples", _image_samples(self.name))
         if not self.panel:
             object.__setattr__(self, "panel", self.name)
-        if self.image_errors is None and self.split_ok:
-            name = self.name
-            object.__setattr__(self, "image_errors", lambda o, k: image_errors(o, name, k))
 
     @property
     def higher_is_better(self) -> bool:

@@ -1,4 +1,4 @@
-"""The demo: three deterministic synthetic years shaped like ILSVRC, real scored entries that
+"""The demo: four deterministic synthetic years shaped like ILSVRC, real scored entries that
 land on the published winning errors, pages that say they are synthetic, a demo login."""
 
 from __future__ import annotations
