@@ -89,4 +89,6 @@ def for_page(submission: Submission, show_scores: bool) -> PageResults:
     if score is None or not show_scores:
         return PageResults(error_name=error_name(track))
     per_class = per_class_errors(track, score) if is_validation(submission.phase) else None
-    return PageResults(error_chart(track, score), per_class, error_name(track))
+    # Error at k = 1..K means nothing for a task without guesses (detection's mean AP).
+    chart = error_chart(track, score) if scoring.task_of(track).uses_guesses else None
+    return PageResults(chart, per_class, error_name(track))
