@@ -15,7 +15,7 @@ from challenge.challenges.service import select_phase
 from challenge.leaderboards import service as boards
 from challenge.leaderboards.service import Entry
 from challenge.leaderboards.visibility import explain
-from challenge.models import Challenge, Phase, Team, Track, User, utcnow
+from challenge.models import Challenge, Phase, Team, Track, User
 from challenge.submissions import service as submissions
 from challenge.teams.service import closed_since, team_for
 
@@ -48,19 +48,13 @@ def pick_tab(requested: str | None, team: Team | None) -> str:
 
 @dataclass(frozen=True)
 class YearState:
-    """Open, upcoming or closed, for the Overview's first lines."""
+    """For the page's first lines: a closed year says so (and offers no team)."""
 
     closed_at: datetime | None  # when the last phase closed (None: something is open or to come)
-    open_phases: int
-    upcoming_phases: int
 
 
 def year_state(challenge: Challenge, now: datetime | None = None) -> YearState:
-    now = now or utcnow()
-    phases = [p for t in challenge.tracks for p in t.phases]
-    return YearState(closed_at=closed_since(challenge, now),
-                     open_phases=sum(p.is_open(now) for p in phases),
-                     upcoming_phases=sum(now < p.opens_at for p in phases))
+    return YearState(closed_at=closed_since(challenge, now))
 
 
 @dataclass(frozen=True)
