@@ -30,7 +30,8 @@ def _challenge_and_track(slug: str, track_slug: str) -> tuple[Challenge, Track]:
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    return render_template("challenges/index.html", challenges=service.all_challenges())
+    return render_template("challenges/index.html", challenges=service.all_challenges(),
+                           year_state=tabs.year_state)
 
 
 @bp.get("/c/<slug>")

@@ -288,6 +288,9 @@ def test_a_closed_year_says_so_and_offers_no_team(client, make_user, make_challe
     assert 'id="closed"' in page and f"{ended:%Y-%m-%d %H:%M} UTC" in page
     assert "teams can no longer be created or joined" in page and 'id="join"' not in page
     assert 'id="closed"' not in client.get("/c/new2026").get_data(as_text=True)
+    index = client.get("/").get_data(as_text=True)
+    assert '>Tiny 2010</a> <span class="muted">(closed)</span>' in index
+    assert '>Tiny 2026</a> <span class="muted">(closed)' not in index
     login(client, make_user())
     page = client.get("/c/old2010").get_data(as_text=True)
     assert 'id="join"' not in page and 'href="/teams"' not in page.split("<main>", 1)[1]
