@@ -8,11 +8,14 @@ from challenge.challenges.commands import (
     import_devkit_command,
     load_command,
 )
+from challenge.challenges.countdown import countdown
 from challenge.challenges.views import bp
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    # Deadline countdowns (challenges/_countdown.html) on the year, track and upload partials.
+    app.jinja_env.globals["countdown"] = countdown
     app.cli.add_command(load_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(import_devkit_command)
