@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['challenge_id'], ['challenge.id'],
                             name=op.f('fk_rules_version_challenge_id_challenge'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rules_version')),
-    sa.UniqueConstraint('challenge_id', 'version', name=op.f('uq_rules_version_challenge_id'))
+    sa.UniqueConstraint('challenge_id', 'version', name=op.f('uq_rules_version_challenge_id_version'))
     )
     op.create_table('rules_acceptance',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['user.id'],
                             name=op.f('fk_rules_acceptance_user_id_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rules_acceptance')),
-    sa.UniqueConstraint('user_id', 'challenge_id', 'version', name=op.f('uq_rules_acceptance_user_id'))
+    sa.UniqueConstraint('user_id', 'challenge_id', 'version', name=op.f('uq_rules_acceptance_user_id_challenge_id_version'))
     )
     op.create_index(op.f('ix_rules_acceptance_challenge_id'), 'rules_acceptance', ['challenge_id'],
                     unique=False)
