@@ -290,3 +290,16 @@ def test_bad_rules_files_name_the_key(db, tmp_path):
     with pytest.raises(BundleError, match="rules are at most"):
         load_bundle(write_bundle(tmp_path / "c", toml, **{"rules.md": b"x" * (rules.MAX_RULES + 1)}))
     assert db.scalar(select(func.count()).select_from(RulesVersion)) == 0
+
+
+def test_the_rules_command_shows_and_sets_them(app, db, runner, year, tmp_path):
+    assert "has no rules in force" in runner.invoke(args=["rules", "tiny2012"]).output
+    source = tmp_path / "rules.md"
+    source.write_text("Be fair.\n")
+    assert "now version 1" in runner.invoke(args=["rules", "tiny2012", "--file", str(source)]).output
+    assert "unchanged" in runner.invoke(args=["rules", "tiny2012", "--file", str(source)]).output
+    shown = runner.invoke(args=["rules", "tiny2012"]).output
+    assert "# version 1" in shown and "Be fair." in shown
+    [entry] = db.scalars(select(AuditEntry).where(AuditEntry.action == "rules.update")).all()
+    assert entry.actor_id is None and entry.after == {"version": 1, "text": "Be fair."}
+    assert runner.invoke(args=["rules", "nope"]).exit_code == 1
