@@ -217,7 +217,7 @@ def test_changed_rules_are_accepted_again_before_the_next_upload_web_and_api(app
     web = web_upload(client, perfect_predictions("classification"))
     assert web.status_code == 302
     target = web.headers["Location"]
-    assert target.startswith(f"/challenges/{challenge.slug}/rules?next=") and target.endswith("#accept")
+    assert target.startswith(f"/challenges/{challenge.slug}/rules?next=") and target.endswith("#accept-rules")
     page = flashes(client.get(target))
     assert "Upload refused: the rules of" in page and "Version two: no ensembles." in page
     assert "The rules changed since you accepted version 1" in page and 'name="accept"' in page
