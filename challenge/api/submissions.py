@@ -117,6 +117,8 @@ def create_submission(slug: str, track_slug: str) -> ResponseReturnValue:
                                     meta, now=now)
     except service.BadFile as exc:
         return api_error(400, exc.message, line=exc.line)
+    except service.RulesNotAccepted as exc:
+        return api_error(exc.status, exc.message, rules_url=exc.url, rules_version=exc.version)
     except service.PhaseClosed as exc:
         key = "opens_at" if now < exc.when else "closed_at"
         return api_error(exc.status, exc.message, **{key: exc.when.isoformat()})

@@ -2,6 +2,7 @@
 
 from flask import Flask
 
+from challenge.challenges import rules_page  # noqa: F401  (its routes join the blueprint)
 from challenge.challenges.commands import (
     demo_command,
     export_command,

@@ -7,12 +7,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from markupsafe import Markup
 from test_leaderboards import add_scored
 
 from challenge import splits
 from challenge.challenges.countdown import countdown, duration_text
-from challenge.models import Challenge, Phase
+from challenge.models import Phase
+from challenge.rules import service as rules
 from tests.conftest import make_blob
 
 
@@ -133,13 +133,14 @@ def test_data_tab_gives_the_format_and_the_sample_files(db, client, make_challen
     assert "labels.txt" not in page and "boxes.csv" not in page and "/blob" not in page
 
 
-def test_rules_tab_shows_rules_when_the_challenge_has_them(client, make_challenge, monkeypatch):
-    make_challenge()
+def test_rules_tab_shows_rules_when_the_challenge_has_them(client, make_challenge):
+    challenge = make_challenge()
     page = client.get("/c/tiny2012?tab=rules").get_data(as_text=True)
     assert "The organizers have not published rules for this challenge yet." in page
-    monkeypatch.setattr(Challenge, "rules_html", Markup("<p>Be <em>fair</em>.</p>"), raising=False)
+    rules.set_rules(None, challenge, "Be *fair*.\n\n<script>alert(1)</script>")
     page = client.get("/c/tiny2012?tab=rules").get_data(as_text=True)
-    assert '<div class="rules" id="rules"><p>Be <em>fair</em>.</p></div>' in page
+    assert "<p>Be <em>fair</em>.</p>" in page and "Version 1" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page  # raw HTML escaped
     assert "have not published rules" not in page
 
 
