@@ -2,7 +2,18 @@
 
 from flask import Flask
 
-from challenge.admin import boards, export, members, rescoring, results  # noqa: F401  (their routes join the blueprint)
+from challenge.admin import (  # noqa: F401  (their routes join the blueprint)
+    audit_log,
+    boards,
+    bundle_upload,
+    confirmations,
+    dashboard,
+    export,
+    members,
+    rescoring,
+    results,
+    submission_list,
+)
 from challenge.admin.commands import flags_command, moderate_cli
 from challenge.admin.rescoring_commands import rescore_cli, truth_cli
 from challenge.admin.views import bp
