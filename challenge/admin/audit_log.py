@@ -186,7 +186,7 @@ def entries(where: AuditFilter, challenges: list[Challenge]) -> Page:
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(where.page, pages)
-    found = db.session.scalars(query.order_by(AuditEntry.id.desc())
+    found = db.session.scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
                                .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     rows = [Row(e, e.actor.email if e.actor else COMMAND_LINE, target_url(e.target),
                 changes(e.before, e.after)) for e in found]
