@@ -404,7 +404,9 @@ def test_every_console_page_renders_for_an_organizer(app, client, db, redis, mak
              f"/admin/challenges/{challenge.id}/tracks/new", f"/admin/tracks/{track.id}",
              f"/admin/tracks/{track.id}/phases/new", f"/admin/phases/{phase.id}", "/admin/submissions",
              f"/admin/submissions/{submission.id}", f"/admin/teams/{team.id}", "/admin/moderation",
-             "/admin/flags", "/admin/flags?challenge=tiny2012"]
+             "/admin/flags", "/admin/flags?challenge=tiny2012", "/admin/bundles/upload",
+             f"/admin/challenges/{challenge.id}/results", f"/admin/phases/{phase.id}/publish",
+             "/admin/audit?action=phase.update&from=2012-01-01", "/admin/submissions?track=cls&status=scored"]
     for url in pages:
         response = client.get(url)
         assert response.status_code == 200, url
