@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import Select, false, func, or_, select
 from werkzeug.routing import BuildError
 
+from challenge import ids
 from challenge.admin.access import can_manage, managed_challenges, organizer_required
 from challenge.admin.views import bp
 from challenge.extensions import db
@@ -94,10 +95,10 @@ def parse_filter(args: Any) -> tuple[AuditFilter, str | None]:
     except FilterError as exc:
         since = until = None
         error = str(exc)
-    page = args.get("page", "1")
+    page = args.get("page", "")
     return AuditFilter(actor=args.get("actor", "").strip()[:200], action=args.get("action", "").strip()[:64],
                        challenge=args.get("challenge", "").strip()[:64], since=since, until=until,
-                       page=int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1), error
+                       page=ids.page_number(page)), error
 
 
 def _visible(challenges: list[Challenge]) -> Any:

@@ -75,12 +75,12 @@ class Choices:
 
 
 def parse_filter(args: dict[str, str]) -> SubmissionFilter:
-    page = args.get("page", "1")
+    page = args.get("page", "")
     return SubmissionFilter(
         challenge=args.get("challenge", "").strip()[:64], track=args.get("track", "").strip()[:64],
         phase=args.get("phase", "").strip()[:64], status=args.get("status", "").strip()[:16],
         team=args.get("team", "").strip()[:100], moderated=args.get("moderated") == "1",
-        page=int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1)
+        page=ids.page_number(page))
 
 
 def managed() -> list[Challenge]:

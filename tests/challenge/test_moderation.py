@@ -89,7 +89,8 @@ def test_disqualifying_a_team_removes_all_its_entries_and_tells_only_the_team(ap
     assert asked.status_code == 200 and "What cannot be undone" in asked.get_data(as_text=True)
     assert len(ranked(phase)) == 2
     response = client.post(f"/admin/teams/{board['alpha']}/moderate",
-                           data={"state": "disqualified", "reason": "one person, two teams", "confirm": "yes"})
+                           data={"state": "disqualified", "reason": "one person, two teams",
+                                 "confirm": "yes"})
     assert response.status_code == 302
     assert [e.team for e in ranked(phase)] == ["Beta"]
     console = client.get(f"/admin/phases/{phase.id}").get_data(as_text=True)
