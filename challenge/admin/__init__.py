@@ -2,7 +2,19 @@
 
 from flask import Flask
 
-from challenge.admin import boards, export, members, news, rescoring, results  # noqa: F401  (their routes join the blueprint)
+from challenge.admin import (  # noqa: F401  (their routes join the blueprint)
+    audit_log,
+    boards,
+    bundle_upload,
+    confirmations,
+    dashboard,
+    export,
+    members,
+    news,
+    rescoring,
+    results,
+    submission_list,
+)
 from challenge.admin.commands import flags_command, moderate_cli
 from challenge.admin.rescoring_commands import rescore_cli, truth_cli
 from challenge.admin.views import bp

@@ -13,6 +13,7 @@ from wtforms import BooleanField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from challenge import splits
+from challenge.admin import confirm
 from challenge.admin.access import organizer_required
 from challenge.admin.forms import UTCDateTimeField
 from challenge.admin.views import bp
@@ -101,6 +102,8 @@ def publish(phase_id: int) -> ResponseReturnValue:
     if phase is None:
         flash(f"no phase {phase_id}", "error")
         return redirect(url_for("admin.boards"))
+    if not confirm.confirmed():  # irreversible: only from the confirmation page
+        return confirm.needs_confirmation(url_for("admin.confirm_publish_private", phase_id=phase.id))
     if not FlaskForm().validate_on_submit():
         flash("Not published: the form expired; please try again.", "error")
         return redirect(url_for("admin.boards"))

@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 
+from challenge.admin import confirm
 from challenge.admin.access import organizer_required
 from challenge.admin.views import bp
 from challenge.auth.current import me
@@ -18,6 +19,8 @@ from challenge.models import Challenge
 @organizer_required
 def publish_results(challenge_id: int) -> ResponseReturnValue:
     challenge = db.session.get(Challenge, challenge_id) or abort(404)
+    if not confirm.confirmed():  # irreversible: only from the confirmation page
+        return confirm.needs_confirmation(url_for("admin.confirm_publish_results", challenge_id=challenge.id))
     if not FlaskForm().validate_on_submit():  # the CSRF token
         flash("Not published: the form expired; please try again.", "error")
         return redirect(url_for("admin.index"))

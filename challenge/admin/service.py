@@ -27,12 +27,11 @@ from sqlalchemy import func, select
 from werkzeug.utils import secure_filename
 
 import scorer
-from challenge import audit, bundles, csv_export, ids, scoring, storage
+from challenge import audit, bundles, csv_export, scoring, storage
 from challenge.extensions import db
 from challenge.leaderboards import cache
 from challenge.models import (
     QUOTA_PERIODS,
-    STATUSES,
     TASKS,
     VISIBILITIES,
     Blob,
@@ -58,8 +57,6 @@ PHASE_FIELDS = ("slug", "title", "opens_at", "closes_at", "quota_count", "quota_
 MAX_QUOTA = 10_000
 #: The quota period key of reference entries: outside every team's quota.
 REFERENCE_PERIOD = "reference"
-#: The console's submission list shows at most this many rows (newest first).
-LIST_LIMIT = 500
 
 
 class ConsoleError(Exception):
@@ -359,37 +356,6 @@ def update_phase(actor: User, phase: Phase, settings: PhaseSettings) -> Phase:
 
 
 # ------------------------------------------------------------------ submissions
-
-@dataclass(frozen=True)
-class SubmissionFilter:
-    challenge: str = ""  # slug
-    phase: int | None = None  # id
-    status: str = ""
-    team: str = ""  # id or part of the name
-    moderated: bool = False
-
-
-def list_submissions(where: SubmissionFilter, limit: int = LIST_LIMIT) -> list[Submission]:
-    """Submissions matching the filter, newest first (at most ``limit``)."""
-    if where.status and where.status not in STATUSES:
-        raise ConsoleError(f"status: {where.status!r} is not one of {' | '.join(STATUSES)}")
-    query = (select(Submission).join(Phase).join(Track).join(Challenge)
-             .join(Team, Team.id == Submission.team_id))
-    if where.challenge:
-        query = query.where(Challenge.slug == where.challenge)
-    if where.phase is not None:
-        query = query.where(Submission.phase_id == where.phase)
-    if where.status:
-        query = query.where(Submission.status == where.status)
-    if where.team.strip():
-        team = where.team.strip()
-        team_id = ids.parse_id(team)
-        query = query.where(Team.id == team_id if team_id is not None
-                            else Team.name.ilike(f"%{team.replace('%', '').replace('_', '')}%"))
-    if where.moderated:
-        query = query.where((Submission.moderation != "") | (Team.moderation != ""))
-    return list(db.session.scalars(query.order_by(Submission.id.desc()).limit(limit)))
-
 
 @dataclass(frozen=True)
 class TeamRow:

@@ -10,8 +10,8 @@ from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from challenge import audit, flags, ids, moderation
-from challenge.admin import service, workers
+from challenge import audit, flags, moderation
+from challenge.admin import confirm, service, workers
 from challenge.admin.access import organizer_required
 from challenge.admin.forms import (
     ChallengeForm,
@@ -27,7 +27,7 @@ from challenge.admin.forms import (
 )
 from challenge.auth.current import me
 from challenge.extensions import db
-from challenge.models import STATUSES, Challenge, Phase, Submission, Team, Track
+from challenge.models import Challenge, Phase, Submission, Team, Track
 from challenge.submissions import service as submit_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -50,13 +50,6 @@ def _refused(template: str, status: int = 400, **context: object) -> ResponseRet
     return render_template(template, **context), status
 
 
-@bp.get("/")
-@organizer_required
-def index() -> ResponseReturnValue:
-    challenges = db.session.scalars(select(Challenge).order_by(Challenge.year.desc())).all()
-    return render_template("admin/index.html", challenges=challenges)
-
-
 @bp.get("/workers")
 @organizer_required
 def workers_page() -> ResponseReturnValue:
@@ -72,12 +65,6 @@ def workers_retry() -> ResponseReturnValue:
     except workers.RetryError as exc:
         flash(exc.message, "error")
     return redirect(url_for("admin.workers_page"))
-
-
-@bp.get("/audit")
-@organizer_required
-def audit_log() -> ResponseReturnValue:
-    return render_template("admin/audit.html", entries=audit.recent())
 
 
 # ------------------------------------------------------------------ challenges
@@ -292,24 +279,6 @@ def phase_export_json(phase_id: int) -> ResponseReturnValue:
 
 # ------------------------------------------------------------------ submissions and teams
 
-@bp.get("/submissions")
-@organizer_required
-def submissions() -> ResponseReturnValue:
-    args = request.args
-    where = service.SubmissionFilter(
-        challenge=args.get("challenge", "").strip(), phase=ids.id_arg("phase"),
-        status=args.get("status", "").strip(), team=args.get("team", "").strip(),
-        moderated=args.get("moderated") == "1")
-    try:
-        rows = service.list_submissions(where)
-    except service.ConsoleError as exc:
-        flash(exc.message, "error")
-        rows = []
-    challenges = db.session.scalars(select(Challenge).order_by(Challenge.year.desc())).all()
-    return render_template("admin/submissions.html", rows=rows, where=where, statuses=STATUSES,
-                           challenges=challenges, limit=service.LIST_LIMIT)
-
-
 @bp.get("/submissions/<int:submission_id>")
 @organizer_required
 def submission(submission_id: int) -> ResponseReturnValue:
@@ -328,6 +297,9 @@ def submission_moderate(submission_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         _form_errors(form)
         return _refused("admin/submission.html", s=submission, form=form)
+    reason = (form.reason.data or "").strip()
+    if form.state.data == "disqualified" and reason and not confirm.confirmed():
+        return confirm.render(confirm.disqualify_submission_page(submission, reason))
     try:
         moderation.moderate_submission(me(), submission, form.state.data or "", form.reason.data or "")
     except moderation.ModerationError as exc:
@@ -367,6 +339,9 @@ def team_moderate(team_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         _form_errors(form)
         return _refused("admin/team.html", **refused)
+    if (form.state.data == "disqualified" and (form.reason.data or "").strip() and not team.is_reference
+            and not confirm.confirmed()):
+        return confirm.render(confirm.disqualify_team_page(team, (form.reason.data or "").strip()))
     try:
         moderation.moderate_team(me(), team, form.state.data or "", form.reason.data or "")
     except moderation.ModerationError as exc:

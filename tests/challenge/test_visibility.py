@@ -500,7 +500,7 @@ def test_publish_private_board_cli_and_console(app, db, runner, make_user, make_
     organizer = _client(app, make_user(organizer=True))
     page = organizer.get("/admin/boards").get_data(as_text=True)
     assert f"publish-{other.id}" in page
-    assert organizer.post(f"/admin/phases/{other.id}/publish").status_code == 302
+    assert organizer.post(f"/admin/phases/{other.id}/publish", data={"confirm": "yes"}).status_code == 302
     db.expire_all()
     assert other.private_published_at is not None
     assert _client(app, make_user()).get("/admin/boards").status_code == 404

@@ -33,7 +33,11 @@ PUBLIC = ["/", "/history", "/history/ilsvrc-demo", "/login", "/register", "/no/s
           "/results/ilsvrc2012-demo"]
 CONSOLE = ["/admin/", "/admin/submissions", "/admin/workers", "/admin/audit", "/admin/boards",
            "/admin/moderation", "/admin/flags", "/admin/truth", "/admin/challenges/new",
-           "/admin/challenges/1", "/admin/challenges/3"]
+           "/admin/challenges/1", "/admin/challenges/3",
+           # The guiding console (issue 12, item 8): filtered lists, confirmation pages, bundle upload.
+           "/admin/audit?action=challenge.load", "/admin/submissions?challenge=ilsvrc2012-demo&status=scored",
+           "/admin/submissions?page=2", "/admin/challenges/1/results", "/admin/phases/1/publish",
+           "/admin/bundles/upload"]
 
 
 def _links(html: str, pattern: str) -> list[str]:
