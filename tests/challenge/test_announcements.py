@@ -174,7 +174,7 @@ def test_publishing_final_results_emails_each_participant_their_ranks(app, db, c
 
     login(client, year["organizer"])
     challenge_id = db.scalars(select(Challenge)).one().id
-    published = client.post(f"/admin/challenges/{challenge_id}/results")
+    published = client.post(f"/admin/challenges/{challenge_id}/results", data={"confirm": "yes"})
     assert published.status_code == 302
     assert len(outbox(app)) == before  # queued, not sent, inside the request
     drain(app)
