@@ -23,7 +23,7 @@ from flask import current_app
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.results import Result
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from werkzeug.utils import secure_filename
 
 import scorer
@@ -369,12 +369,16 @@ class SubmissionFilter:
     moderated: bool = False
 
 
-def list_submissions(where: SubmissionFilter, limit: int = LIST_LIMIT) -> list[Submission]:
-    """Submissions matching the filter, newest first (at most ``limit``)."""
+def list_submissions(where: SubmissionFilter, limit: int = LIST_LIMIT,
+                     within: Select[tuple[int]] | None = None) -> list[Submission]:
+    """Submissions matching the filter, newest first (at most ``limit``); with ``within`` (a
+    select of challenge ids, challenge.admin.access.managed_ids), of those challenges only."""
     if where.status and where.status not in STATUSES:
         raise ConsoleError(f"status: {where.status!r} is not one of {' | '.join(STATUSES)}")
     query = (select(Submission).join(Phase).join(Track).join(Challenge)
              .join(Team, Team.id == Submission.team_id))
+    if within is not None:
+        query = query.where(Challenge.id.in_(within))
     if where.challenge:
         query = query.where(Challenge.slug == where.challenge)
     if where.phase is not None:
