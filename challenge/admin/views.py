@@ -12,6 +12,7 @@ from challenge import audit, flags, ids, moderation
 from challenge.admin import hosts, service, workers
 from challenge.admin.access import (
     can_manage,
+    is_site_admin,
     managed,
     managed_challenges,
     managed_ids,
@@ -77,7 +78,9 @@ def workers_retry() -> ResponseReturnValue:
 @bp.get("/audit")
 @organizer_required
 def audit_log() -> ResponseReturnValue:
-    return render_template("admin/audit.html", entries=audit.recent(within=managed_ids()))
+    # A site admin sees every entry, site-wide ones (no challenge) too; a host, their challenges'.
+    within = None if is_site_admin() else managed_ids()
+    return render_template("admin/audit.html", entries=audit.recent(within=within))
 
 
 # ------------------------------------------------------------------ challenges
