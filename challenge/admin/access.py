@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from flask import abort
 from flask_login import current_user
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 
 from challenge.models import Challenge, ChallengeHost, Phase, Submission, Team, Track, User
 
@@ -71,7 +71,7 @@ def managed_challenges() -> Select[tuple[Challenge]]:
     query = select(Challenge).order_by(Challenge.year.desc(), Challenge.id)
     user = _user()
     if user is None:
-        return query.where(False)  # type: ignore[arg-type]
+        return query.where(false())
     if user.is_site_admin:
         return query
     hosted = select(ChallengeHost.challenge_id).where(ChallengeHost.user_id == user.id)
