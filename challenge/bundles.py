@@ -36,13 +36,14 @@ from challenge.models import (
     User,
 )
 from challenge.models.challenges import new_split_secret
+from challenge.rules import service as rules_service
 
 MANIFEST = "challenge.toml"
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 QUOTA = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")
 MAX_GUESSES = 5  # the ILSVRC protocol: up to five guesses per image
 
-CHALLENGE_KEYS = {"slug", "year", "title", "description", "classes", "tracks"}
+CHALLENGE_KEYS = {"slug", "year", "title", "description", "classes", "tracks", "rules"}
 TRACK_KEYS = {"slug", "title", "task", "guesses", "phases"}
 PHASE_KEYS = {"slug", "title", "labels", "boxes", "blacklist", "sample", "opens", "closes",
               "quota", "leaderboard",
@@ -113,6 +114,8 @@ class BundleSpec:
     classes: BundleFile
     tracks: list[TrackSpec]
     parsed_classes: scorer.ClassList | None = field(default=None, compare=False, repr=False)
+    # The rules' Markdown (the file ``rules`` names); None: the bundle leaves them as they are.
+    rules: str | None = None
 
 
 # ---------------------------------------------------------------- reading
@@ -384,7 +387,22 @@ def read_manifest(table: dict[str, Any], folder: str | Path) -> BundleSpec:
         slug=slug, year=year, title=_string(table, "title", "challenge"),
         description=_string(table, "description", "challenge", default=""),
         classes=classes_file, tracks=tracks, parsed_classes=classes,
+        rules=_rules(folder, table) if "rules" in table else None,
     )
+
+
+def _rules(folder: Path, table: dict[str, Any]) -> str:
+    """The rules file's Markdown (UTF-8), checked like the console checks it."""
+    file = _file(folder, table, "rules", "challenge")
+    try:
+        text = rules_service.clean(file.data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"challenge.rules: file {file.name!r} is not UTF-8 text ({exc.reason} at "
+                          f"byte {exc.start})") from None
+    if len(text) > rules_service.MAX_RULES:
+        raise BundleError(f"challenge.rules: file {file.name!r} has {len(text)} characters; rules are at "
+                          f"most {rules_service.MAX_RULES}")
+    return text
 
 
 # ---------------------------------------------------------------- writing
@@ -542,6 +560,8 @@ def save_bundle(spec: BundleSpec, *, actor: User | None = None, action: str = "c
         challenge = _write(spec)
         db.session.flush()
         _remember_parsed(spec)
+        if spec.rules is not None:  # a changed text is a new version, audited on its own
+            rules_service.set_rules(actor, challenge, spec.rules, commit=False, note=note)
         audit.record(actor, action, f"challenge:{challenge.id}", challenge_id=challenge.id,
                      before=before, after=describe(challenge), note=note)
         db.session.commit()

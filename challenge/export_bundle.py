@@ -30,6 +30,7 @@ from challenge import audit, storage
 from challenge.bundles import CHALLENGE_KEYS, MANIFEST, PHASE_KEYS, TRACK_KEYS
 from challenge.extensions import db
 from challenge.models import Blob, Challenge, Phase, User
+from challenge.rules import service as rules_service
 
 
 class ExportError(Exception):
@@ -84,7 +85,14 @@ CHALLENGE_EXPORT: dict[str, Getter] = {
     "description": lambda c, f: c.description or None,
     "classes": lambda c, f: f.add(c.classes_blob, "classes"),
     "tracks": lambda c, f: None,  # written as [[tracks]] tables
+    "rules": lambda c, f: _rules(c, f),
 }
+
+
+def _rules(challenge: Challenge, files: _Files) -> str | None:
+    """The rules in force as rules.md (earlier versions stay in the database they came from)."""
+    rules = rules_service.in_force(challenge)
+    return files.add_bytes("rules.md", (rules.text + "\n").encode()) if rules is not None else None
 TRACK_EXPORT: dict[str, Getter] = {
     "slug": lambda t, f: t.slug,
     "title": lambda t, f: t.title,

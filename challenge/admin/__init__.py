@@ -3,7 +3,15 @@
 
 from flask import Flask
 
-from challenge.admin import boards, export, host_views, members, rescoring, results  # noqa: F401  (routes join bp)
+from challenge.admin import (  # noqa: F401  (their routes join the blueprint)
+    boards,
+    export,
+    host_views,
+    members,
+    news,
+    rescoring,
+    results,
+)
 from challenge.admin.commands import flags_command, moderate_cli
 from challenge.admin.host_commands import hosts_cli
 from challenge.admin.rescoring_commands import rescore_cli, truth_cli

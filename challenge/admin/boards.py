@@ -9,26 +9,24 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, DateTimeLocalField, IntegerField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from challenge import splits
 from challenge.admin.access import managed, managed_ids, organizer_required
+from challenge.admin.forms import UTCDateTimeField
 from challenge.admin.views import bp
 from challenge.auth.current import me
 from challenge.extensions import db
 from challenge.leaderboards.publish import MAX_PICKS, PublishError, publish_private, update_settings
 from challenge.models import Phase, Track, utcnow
 
-DATE_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
-
 
 class BoardsForm(FlaskForm):
     public_fraction = StringField("Public fraction (e.g. 0.3; empty: no fraction split)")
     public_images = TextAreaField("Or the public images: 1-based image numbers, separated by spaces, "
                                   "commas or new lines (empty: none)")
-    freeze = DateTimeLocalField("Freeze the public board at (UTC; empty: no freeze)", format=DATE_FORMATS,
-                                validators=[Optional()])
+    freeze = UTCDateTimeField("Freeze the public board at (UTC; empty: no freeze)", validators=[Optional()])
     final_picks = IntegerField("Final picks per team", validators=[
         InputRequired("final picks: required"), NumberRange(1, MAX_PICKS, f"final picks: 1 to {MAX_PICKS}")])
     provided_ranking = BooleanField("Also rank 'provided data only' (ILSVRC's second ranking)")
@@ -70,7 +68,7 @@ def phase_boards(phase_id: int) -> ResponseReturnValue:
     form = BoardsForm(data=None if request.method != "GET" else {
         "public_fraction": "" if phase.public_fraction is None else str(phase.public_fraction),
         "public_images": " ".join(map(str, phase.public_images or [])),
-        "freeze": phase.frozen_at.replace(tzinfo=None) if phase.frozen_at else None,
+        "freeze": phase.frozen_at,
         "final_picks": phase.final_picks, "provided_ranking": phase.separate_outside_data})
     status = 200
     if form.validate_on_submit():
@@ -78,7 +76,7 @@ def phase_boards(phase_id: int) -> ResponseReturnValue:
             freeze = form.freeze.data
             update_settings(me(), phase, public_fraction=_fraction(form.public_fraction.data or ""),
                             public_images=_numbers(form.public_images.data or ""),
-                            frozen_at=freeze.replace(tzinfo=phase.opens_at.tzinfo) if freeze else None,
+                            frozen_at=freeze,
                             final_picks=form.final_picks.data or 0,
                             separate_outside_data=bool(form.provided_ranking.data))
         except PublishError as exc:

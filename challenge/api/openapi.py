@@ -52,6 +52,9 @@ SCHEMAS: dict[str, Any] = {
                                            "(null for a total quota)."},
             "opens_at": TIME,
             "closed_at": TIME,
+            "rules_url": {**STRING, "description": "403: the challenge's rules page, where the uploader "
+                                                   "reads and accepts the current rules before uploading."},
+            "rules_version": {**INTEGER, "description": "403: the version of the rules to accept."},
         },
         "additionalProperties": False,
     },
@@ -243,7 +246,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     meanings = {
         400: "Bad request; for a malformed file, `line` says where.",
         401: "Missing or invalid API token.",
-        403: "Not on a team for this challenge.",
+        403: "Not on a team for this challenge, or the challenge's current rules not accepted yet "
+             "(rules_url says where).",
         404: "No such challenge, track, phase or submission (of yours).",
         409: "No phase open for uploads now, or the named phase is not open.",
         413: "The upload is larger than the server's limit.",

@@ -229,9 +229,10 @@ NO_LOGIN = "!"
 def _user(email: str, name: str, password: str | None) -> User:
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None:
-        # The demo's own entries are scored at load: their made-up members get no e-mail.
+        # The demo's own entries are scored (and its 2012 results published) at load: their
+        # made-up members get no e-mail.
         user = User(email=email, name=name, password_hash=NO_LOGIN,
-                    notify_submissions=password is not None)
+                    notify_submissions=password is not None, notify_announcements=password is not None)
         if password is not None:
             user.set_password(password)
         db.session.add(user)

@@ -1,5 +1,6 @@
 """Typed SQLAlchemy 2 models, split by aggregate."""
 
+from challenge.models.announcements import Announcement
 from challenge.models.audit import AuditEntry
 from challenge.models.base import Base, UTCDateTime, utcnow
 from challenge.models.challenges import (
@@ -14,6 +15,7 @@ from challenge.models.challenges import (
 from challenge.models.hosts import ChallengeHost
 from challenge.models.people import ApiToken, Membership, Team, User, hash_token
 from challenge.models.results import FinalResults
+from challenge.models.rules import RulesAcceptance, RulesVersion
 from challenge.models.submissions import MAX_ATTEMPTS, STATUSES, Score, Submission
 from challenge.models.truth import RescoreItem, RescoreRun, TruthArtifact, TruthVersion
 
@@ -23,4 +25,5 @@ __all__ = [
     "Phase", "Score",
     "Submission", "Team", "Track", "UTCDateTime", "User", "hash_token", "utcnow",
     "RescoreItem", "RescoreRun", "TruthArtifact", "TruthVersion",
+    "Announcement", "RulesAcceptance", "RulesVersion",
 ]

@@ -35,6 +35,9 @@ class User(UserMixin, Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # E-mail when one of the user's submissions is scored or fails (challenge.notify).
     notify_submissions: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # E-mail the organizers' announcements and the final results of the challenges the
+    # user is on a team for (challenge.notify).
+    notify_announcements: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")

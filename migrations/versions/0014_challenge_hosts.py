@@ -1,14 +1,14 @@
 """per-challenge hosts: who may run one challenge in the console without being a site admin
 
 Revision ID: 0014
-Revises: 0010 (the lead re-chains the numbers when merging)
+Revises: 0013 (the lead re-chains the numbers when merging)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0014'
-down_revision = '0010'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
