@@ -260,7 +260,7 @@ def test_hosts_cli_adds_lists_and_removes(app, db, runner, two):
     assert "hosts" in runner.invoke(args=["--help"]).output
 
 
-def test_deleting_a_user_or_challenge_deletes_their_host_rows(db, two):
+def test_deleting_an_account_deletes_its_host_rows(db, two):
     people, world = two
     db.delete(db.get(User, people["host_a"].id))
     db.commit()
