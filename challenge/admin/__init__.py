@@ -1,4 +1,5 @@
-"""The organizers' console (``/admin``): organizer role only."""
+"""The organizers' console (``/admin``): site admins, and hosts for their challenges
+(challenge.admin.access)."""
 
 from flask import Flask
 
@@ -9,6 +10,7 @@ from challenge.admin import (  # noqa: F401  (their routes join the blueprint)
     confirmations,
     dashboard,
     export,
+    host_views,
     members,
     news,
     rescoring,
@@ -16,6 +18,7 @@ from challenge.admin import (  # noqa: F401  (their routes join the blueprint)
     submission_list,
 )
 from challenge.admin.commands import flags_command, moderate_cli
+from challenge.admin.host_commands import hosts_cli
 from challenge.admin.rescoring_commands import rescore_cli, truth_cli
 from challenge.admin.views import bp
 
@@ -26,3 +29,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(flags_command)
     app.cli.add_command(truth_cli)
     app.cli.add_command(rescore_cli)
+    app.cli.add_command(hosts_cli)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -14,13 +14,13 @@ from wtforms.validators import InputRequired, NumberRange, Optional
 
 from challenge import splits
 from challenge.admin import confirm
-from challenge.admin.access import organizer_required
+from challenge.admin.access import managed, managed_ids, organizer_required
 from challenge.admin.forms import UTCDateTimeField
 from challenge.admin.views import bp
 from challenge.auth.current import me
 from challenge.extensions import db
 from challenge.leaderboards.publish import MAX_PICKS, PublishError, publish_private, update_settings
-from challenge.models import Phase, utcnow
+from challenge.models import Phase, Track, utcnow
 
 
 class BoardsForm(FlaskForm):
@@ -56,7 +56,8 @@ def _fraction(text: str) -> float | None:
 @bp.get("/boards")
 @organizer_required
 def boards() -> ResponseReturnValue:
-    phases = list(db.session.scalars(select(Phase).order_by(Phase.closes_at.desc())))
+    phases = list(db.session.scalars(
+        select(Phase).join(Track).where(Track.challenge_id.in_(managed_ids())).order_by(Phase.closes_at.desc())))
     return render_template("admin/boards.html", phases=phases, now=utcnow(), is_split=splits.is_split,
                            form=FlaskForm())
 
@@ -64,7 +65,7 @@ def boards() -> ResponseReturnValue:
 @bp.route("/phases/<int:phase_id>/boards", methods=["GET", "POST"])
 @organizer_required
 def phase_boards(phase_id: int) -> ResponseReturnValue:
-    phase = db.session.get(Phase, phase_id) or abort(404)
+    phase = managed(db.session.get(Phase, phase_id))
     form = BoardsForm(data=None if request.method != "GET" else {
         "public_fraction": "" if phase.public_fraction is None else str(phase.public_fraction),
         "public_images": " ".join(map(str, phase.public_images or [])),
@@ -98,10 +99,7 @@ def phase_boards(phase_id: int) -> ResponseReturnValue:
 @bp.post("/phases/<int:phase_id>/publish")
 @organizer_required
 def publish(phase_id: int) -> ResponseReturnValue:
-    phase = db.session.get(Phase, phase_id)
-    if phase is None:
-        flash(f"no phase {phase_id}", "error")
-        return redirect(url_for("admin.boards"))
+    phase = managed(db.session.get(Phase, phase_id))
     if not confirm.confirmed():  # irreversible: only from the confirmation page
         return confirm.needs_confirmation(url_for("admin.confirm_publish_private", phase_id=phase.id))
     if not FlaskForm().validate_on_submit():

@@ -23,7 +23,7 @@ from werkzeug.utils import secure_filename
 
 from challenge import bundles
 from challenge.admin import archives
-from challenge.admin.access import can_manage, organizer_required
+from challenge.admin.access import can_manage, site_admin_required
 from challenge.admin.views import bp
 from challenge.auth.current import me
 from challenge.extensions import db
@@ -89,7 +89,7 @@ def load_archive(actor: User, filename: str, data: bytes, bounds: archives.Limit
 
 
 @bp.route("/bundles/upload", methods=["GET", "POST"])
-@organizer_required
+@site_admin_required  # a bundle may create a challenge: site-wide, like `challenge load`
 def bundle_upload() -> ResponseReturnValue:
     form = BundleUploadForm()
     context = {"form": form, "limits": limits(), "manifest": bundles.MANIFEST}

@@ -3,10 +3,10 @@ announcements (posted, shown on the challenge page, e-mailed by a worker)."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from challenge.admin.access import organizer_required
+from challenge.admin.access import managed, organizer_required
 from challenge.admin.views import bp
 from challenge.announcements import service as announcements
 from challenge.announcements.forms import AnnouncementForm
@@ -18,7 +18,7 @@ from challenge.rules.forms import RulesForm
 
 
 def _challenge(challenge_id: int) -> Challenge:
-    return db.session.get(Challenge, challenge_id) or abort(404)
+    return managed(db.session.get(Challenge, challenge_id))  # a host's own challenges only
 
 
 def _rules_page(challenge: Challenge, form: RulesForm | None = None,

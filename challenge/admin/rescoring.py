@@ -15,7 +15,7 @@ from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from challenge import rescoring, truth
-from challenge.admin.access import organizer_required
+from challenge.admin.access import managed, managed_ids, organizer_required
 from challenge.admin.views import bp
 from challenge.auth.current import me
 from challenge.extensions import db
@@ -45,21 +45,24 @@ def _file(field: FileField) -> truth.TruthFile | None:
 
 
 def _phase(phase_id: int) -> Phase:
-    return db.session.get(Phase, phase_id) or abort(404)
+    return managed(db.session.get(Phase, phase_id))
 
 
 def _run(run_id: int) -> RescoreRun:
-    return db.session.get(RescoreRun, run_id) or abort(404)
+    run = db.session.get(RescoreRun, run_id) or abort(404)
+    managed(run.phase)  # a host of another challenge: 404, as for a run that does not exist
+    return run
 
 
 @bp.get("/truth")
 @organizer_required
 def truth_index() -> ResponseReturnValue:
     phases = db.session.scalars(
-        select(Phase).join(Track).join(Challenge)
+        select(Phase).join(Track).join(Challenge).where(Challenge.id.in_(managed_ids()))
         .order_by(Challenge.year.desc(), Challenge.slug, Track.position, Phase.opens_at)
     ).all()
-    return render_template("admin/rescoring_index.html", phases=phases, runs=rescoring.runs(limit=20),
+    return render_template("admin/rescoring_index.html", phases=phases,
+                           runs=rescoring.runs(limit=20, within=managed_ids()),
                            label=truth.phase_label)
 
 

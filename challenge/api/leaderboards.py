@@ -97,7 +97,7 @@ def _cached(response: Response, etag: str) -> Response:
 def _final(submission_id: int, final: bool) -> ResponseReturnValue:
     user = g.api_user
     submission = db.session.get(Submission, submission_id)
-    if submission is None or not (user.is_organizer or
+    if submission is None or not (user.manages(submission.phase.track.challenge_id) or
                                   any(m.user_id == user.id for m in submission.team.memberships)):
         return api_error(404, f"no submission {submission_id} of yours")
     try:

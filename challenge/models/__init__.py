@@ -12,6 +12,7 @@ from challenge.models.challenges import (
     Phase,
     Track,
 )
+from challenge.models.hosts import ChallengeHost
 from challenge.models.people import ApiToken, Membership, Team, User, hash_token
 from challenge.models.results import FinalResults
 from challenge.models.rules import RulesAcceptance, RulesVersion
@@ -20,7 +21,8 @@ from challenge.models.truth import RescoreItem, RescoreRun, TruthArtifact, Truth
 
 __all__ = [
     "MAX_ATTEMPTS", "QUOTA_PERIODS", "STATUSES", "TASKS", "VISIBILITIES",
-    "ApiToken", "AuditEntry", "Base", "Blob", "Challenge", "FinalResults", "Membership", "Phase", "Score",
+    "ApiToken", "AuditEntry", "Base", "Blob", "Challenge", "ChallengeHost", "FinalResults", "Membership",
+    "Phase", "Score",
     "Submission", "Team", "Track", "UTCDateTime", "User", "hash_token", "utcnow",
     "RescoreItem", "RescoreRun", "TruthArtifact", "TruthVersion",
     "Announcement", "RulesAcceptance", "RulesVersion",

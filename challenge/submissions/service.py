@@ -287,10 +287,10 @@ def get_track(slug: str, track_slug: str) -> Track | None:
 
 
 def can_view(user: User | None, submission: Submission) -> bool:
-    """Own team's members and organizers only."""
+    """Own team's members and the challenge's organizers (site admins, its hosts) only."""
     if user is None:
         return False
-    if user.is_organizer:
+    if user.manages(submission.phase.track.challenge_id):
         return True
     return any(m.user_id == user.id for m in submission.team.memberships)
 

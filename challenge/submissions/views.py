@@ -142,7 +142,8 @@ def download(submission_id: int) -> ResponseReturnValue:
 def team_list(team_id: int) -> ResponseReturnValue:
     team = db.session.get(Team, team_id)
     user = me()
-    if team is None or not (user.is_organizer or any(m.user_id == user.id for m in team.memberships)):
+    if team is None or not (user.manages(team.challenge_id)
+                            or any(m.user_id == user.id for m in team.memberships)):
         abort(404)
     try:
         before, limit = service.page_args(request.args.get("before"), None)
