@@ -432,7 +432,7 @@ def _fast_table(raw: bytes) -> tuple[np.ndarray | None, np.ndarray]:
     starts[0] = solid[0]
     np.greater(solid[1:], solid[:-1], out=starts[1:])
     first = np.flatnonzero(starts)
-    del solid, starts
+    del starts
     if first.size % FIELDS:
         return None, none
     # Each run of 7 tokens must lie on one line, and runs on distinct lines: then every
@@ -451,15 +451,64 @@ def _fast_table(raw: bytes) -> tuple[np.ndarray | None, np.ndarray]:
         if not np.array_equal(line_a, line_b) or (line_a.size > 1 and (np.diff(line_a) <= 0).any()):
             return None, none
         used = line_a
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            values = np.fromstring(raw, dtype=np.float64, sep=" ")
-        except (ValueError, Warning):
-            return None, none
+    values = _decimal_values(raw, buf, first, solid)
+    del solid
+    if values is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                values = np.fromstring(raw, dtype=np.float64, sep=" ")
+            except (ValueError, Warning):
+                return None, none
     if values.size != FIELDS * used.size:
         return None, none
     return values.reshape(-1, FIELDS), used + 1
+
+
+#: Longest token the integer path takes: at most 15 digits, so every digit string is an
+#: integer below 2**53 and exact in float64.
+_DECIMAL_MAX_LEN = 15
+
+
+def _decimal_values(raw: bytes, buf: np.ndarray, first: np.ndarray, solid: np.ndarray) -> np.ndarray | None:
+    """The file's numbers, bit for bit what ``np.fromstring(float64)`` gives, about 3x
+    faster: when every token is plain decimal (digits, at most one '.', a leading '-',
+    at most 15 characters), the digits with the dots deleted go through numpy's integer
+    parser and each is divided by 10**(digits after its dot). Both integers are exact in
+    float64 and IEEE division rounds correctly, so the quotient is the double nearest
+    the decimal, which is what strtod returns. None (use the float parser) otherwise."""
+    if raw.translate(None, b"0123456789.-\t\n\v\f\r "):
+        return None  # an exponent or a '+': the float parser's business
+    last = np.empty(buf.size, dtype=bool)
+    last[-1] = solid[-1]
+    np.greater(solid[:-1], solid[1:], out=last[:-1])
+    ends = np.flatnonzero(last)
+    del last
+    if ends.size != first.size or (ends - first).max(initial=0) >= _DECIMAL_MAX_LEN:
+        return None
+    dots = np.flatnonzero(buf == ord("."))
+    dot_token = np.searchsorted(first, dots, side="right") - 1
+    minus = np.flatnonzero(buf == ord("-"))
+    minus_token = np.searchsorted(first, minus, side="right") - 1
+    if ((dot_token.size > 1 and (np.diff(dot_token) == 0).any())  # two dots in a token
+            or not np.array_equal(first[minus_token], minus)):  # a '-' inside a token
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            digits = np.fromstring(raw.translate(None, b"."), dtype=np.int64, sep=" ")
+        except (ValueError, Warning):
+            return None
+    if digits.size != first.size:  # a token that was only '.'
+        return None
+    scale = np.ones(first.size)
+    scale[dot_token] = _POWERS_OF_TEN[ends[dot_token] - dots]
+    values = digits / scale
+    values[minus_token] = np.copysign(values[minus_token], -1.0)  # '-0.0' is -0.0 for strtod
+    return values
+
+
+_POWERS_OF_TEN = 10.0 ** np.arange(_DECIMAL_MAX_LEN + 1)
 
 
 def _precise_table(text: str) -> tuple[np.ndarray, np.ndarray]:
