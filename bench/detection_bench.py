@@ -122,21 +122,26 @@ def devkit_comparison(pred: Path, tmp: Path) -> None:
         xml = "reading the XML, writing its cache" if use_blacklist else "from its cache"
         print(f"    det-sample pred.txt, {label}: devkit {theirs:.12f}, scorer {ours:.12f}, README "
               f"{expected:.12f}: {'agree' if agree else 'DIFFER'} (devkit {wall:.1f} s, {xml})")
-    # 2. The 900,000 detections: the devkit once (minutes), the scorer best of
-    #    DEVKIT_OURS runs right before and after it, so both see the same minutes.
+    # 2. The 900,000 detections: the devkit twice (minutes each): reading the XML as the
+    #    scorer does on every run, and from its own ground-truth cache (its fastest
+    #    use). The scorer best of DEVKIT_OURS runs around them, in the same minutes.
     ours_argv = _ours(pred)
     before = [_our_score(ours_argv) for _ in range(DEVKIT_OURS // 2)]
-    wall, theirs = devkit_run(pred)
+    cold, theirs = octave_devkit.run(devkit.detection(pred, xml_dir, meta, images, blacklist, None))
+    theirs = octave_devkit.value(theirs, "MEANAP")
+    warm, theirs_cached = devkit_run(pred)
     after = [_our_score(ours_argv) for _ in range(DEVKIT_OURS - DEVKIT_OURS // 2)]
     best = min(t for t, _ in before + after)
     ours = before[0][1]
-    ratio = wall / best
-    print(f"    {DETECTIONS:,} detections, with blacklist: devkit {wall:.1f} s (ground truth from its "
-          f"cache), scorer {best:.3f} s (best of {DEVKIT_OURS}, 1000-replicate CI): "
-          f"devkit/scorer {ratio:.0f}x, goal >= {DEVKIT_GOAL}x  "
-          f"{'met' if ratio >= DEVKIT_GOAL else 'NOT met'}")
-    print(f"      mean AP devkit {theirs:.12f}, scorer {ours:.12f}: "
-          f"{'agree' if abs(theirs - ours) <= 1e-9 else 'DIFFER'}")
+    print(f"    {DETECTIONS:,} detections, with blacklist; scorer {best:.3f} s (best of {DEVKIT_OURS}, "
+          f"XML ground truth, 1000-replicate CI):")
+    for label, wall in (("reading the XML, as the scorer does", cold), ("ground truth from its cache", warm)):
+        ratio = wall / best
+        print(f"      devkit {label}: {wall:.1f} s, devkit/scorer {ratio:.0f}x, goal >= {DEVKIT_GOAL}x  "
+              f"{'met' if ratio >= DEVKIT_GOAL else 'NOT met'}")
+    agree = abs(theirs - ours) <= 1e-9 and abs(theirs_cached - ours) <= 1e-9
+    print(f"      mean AP devkit {theirs:.12f} (cached {theirs_cached:.12f}), scorer {ours:.12f}: "
+          f"{'agree' if agree else 'DIFFER'}")
 
 
 def main() -> None:
