@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from werkzeug.utils import secure_filename
 
 import scorer
+import scorer.real
 from challenge import audit, bundles, csv_export, ids, scoring, storage
 from challenge.extensions import db
 from challenge.leaderboards import cache
@@ -54,7 +55,8 @@ log = logging.getLogger(__name__)
 CHALLENGE_FIELDS = ("slug", "year", "title", "description", "classes_blob_id")
 TRACK_FIELDS = ("slug", "title", "task", "guesses", "position")
 PHASE_FIELDS = ("slug", "title", "opens_at", "closes_at", "quota_count", "quota_period", "leaderboard",
-                "images", "labels_blob_id", "boxes_blob_id", "blacklist_blob_id", "sample_blob_id")
+                "images", "labels_blob_id", "boxes_blob_id", "blacklist_blob_id", "real_blob_id",
+                "sample_blob_id")
 MAX_QUOTA = 10_000
 #: The quota period key of reference entries: outside every team's quota.
 REFERENCE_PERIOD = "reference"
@@ -201,6 +203,13 @@ def replace_classes(actor: User, challenge: Challenge, classes: Upload) -> Chall
             except scorer.FormatError as exc:
                 raise ConsoleError(f"classes: the ground truth of {track.slug}/{phase.slug} does not fit "
                                    f"the new class list: {exc}") from None
+            if phase.real_blob is not None:
+                # ReaL indices go through the wnids: the new list must still have them.
+                try:
+                    scorer.real.load_real(phase.real_blob.data, parsed, images=phase.images)
+                except scorer.FormatError as exc:
+                    raise ConsoleError(f"classes: the ReaL labels of {track.slug}/{phase.slug} do not "
+                                       f"fit the new class list: {exc}") from None
     before = audit.snapshot(challenge, CHALLENGE_FIELDS)
     challenge.classes_blob = _blob(file)
     db.session.flush()
@@ -300,7 +309,7 @@ def _settings(settings: PhaseSettings) -> _Checked:
 
 def create_phase(actor: User, track: Track, *, slug: str, settings: PhaseSettings, labels: Upload,
                  boxes: Upload | None = None, blacklist: Upload | None = None,
-                 sample: Upload | None = None) -> Phase:
+                 sample: Upload | None = None, real: Upload | None = None) -> Phase:
     """A new phase with its hidden ground truth, checked exactly as ``challenge load`` checks it."""
     slug = _slug(slug, "slug")
     if any(p.slug == slug for p in track.phases):
@@ -308,7 +317,7 @@ def create_phase(actor: User, track: Track, *, slug: str, settings: PhaseSetting
     checked = _settings(settings)
     if not labels.data:
         raise ConsoleError("labels: choose the ground-truth labels file")
-    files = {"labels": labels, "boxes": boxes, "blacklist": blacklist, "sample": sample}
+    files = {"labels": labels, "boxes": boxes, "blacklist": blacklist, "sample": sample, "real": real}
     with tempfile.TemporaryDirectory(prefix="console-phase-") as tmp:
         folder = Path(tmp)
         table: dict[str, Any] = {
@@ -329,7 +338,8 @@ def create_phase(actor: User, track: Track, *, slug: str, settings: PhaseSetting
                                   scoring.class_list(track))
         except bundles.BundleError as exc:
             raise ConsoleError(str(exc)) from None
-    blobs = {f.sha256: _blob(f) for f in (spec.labels, spec.boxes, spec.blacklist, spec.sample) if f}
+    blobs = {f.sha256: _blob(f) for f in (spec.labels, spec.boxes, spec.blacklist, spec.real, spec.sample)
+             if f}
     with db.session.no_autoflush:
         bundles._write_phase(track, spec, blobs)
     db.session.flush()
