@@ -27,7 +27,6 @@ from sqlalchemy import func, select
 from werkzeug.utils import secure_filename
 
 import scorer
-import scorer.real
 from challenge import audit, bundles, csv_export, ids, scoring, storage
 from challenge.extensions import db
 from challenge.leaderboards import cache
@@ -203,13 +202,6 @@ def replace_classes(actor: User, challenge: Challenge, classes: Upload) -> Chall
             except scorer.FormatError as exc:
                 raise ConsoleError(f"classes: the ground truth of {track.slug}/{phase.slug} does not fit "
                                    f"the new class list: {exc}") from None
-            if phase.real_blob is not None:
-                # ReaL indices go through the wnids: the new list must still have them.
-                try:
-                    scorer.real.load_real(phase.real_blob.data, parsed, images=phase.images)
-                except scorer.FormatError as exc:
-                    raise ConsoleError(f"classes: the ReaL labels of {track.slug}/{phase.slug} do not "
-                                       f"fit the new class list: {exc}") from None
     before = audit.snapshot(challenge, CHALLENGE_FIELDS)
     challenge.classes_blob = _blob(file)
     db.session.flush()
