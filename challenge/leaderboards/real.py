@@ -2,9 +2,9 @@
 
 A classification phase may carry ReaL labels (``Phase.real_blob``, scorer.real); the
 scoring job then stores the ReaL error at k = 1..K in ``Score.details["real"]``, and
-boards, exports, the API and the submission page show ReaL top-1 and top-K (top-5)
-error beside the original columns. Everything about which columns a phase has is here,
-in ``real_columns``, so a registry of task columns can take them over as they are.
+boards, exports, the API and the submission page show ReaL top-1 and top-5 error beside
+the original columns. Everything about which columns a phase has is here, in
+``real_columns``, so a registry of task columns can take them over as they are.
 
 Only unsplit phases show them: ReaL labels are a validation set's, and a ReaL error
 over every image on a public board would tell about the private images.
@@ -33,7 +33,7 @@ def shows_real(phase: Phase) -> bool:
 class RealColumn:
     """One ReaL column: ``key`` in the CSV and JSON, ``title`` on the HTML board."""
 
-    k: int  # guesses counted (1 or the track's top-K)
+    k: int  # guesses counted: 1 or 5
 
     @property
     def key(self) -> str:
@@ -50,12 +50,11 @@ class RealColumn:
 
 
 def real_columns(phase: Phase) -> tuple[RealColumn, ...]:
-    """The phase's extra ReaL columns, in board order: ReaL top-1 and top-5 (top-K when the
-    track takes fewer than 5 guesses); none when the phase does not show ReaL."""
+    """The phase's extra ReaL columns, in board order: ReaL top-1 and top-5 (top-1 only on a
+    track of fewer than 5 guesses); none when the phase does not show ReaL."""
     if not shows_real(phase):
         return ()
-    top = min(5, phase.track.guesses)
-    return tuple(RealColumn(k) for k in sorted({1, top}))
+    return tuple(RealColumn(k) for k in (1, 5) if k <= phase.track.guesses)
 
 
 def real_of(details: dict[str, Any] | None) -> list[float | None] | None:

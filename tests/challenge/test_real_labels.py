@@ -14,9 +14,11 @@ import pytest
 from sqlalchemy import select
 from submit_helpers import api_upload, drain
 from test_devkit import devkit_2012
+from test_openapi import validator
 
 import scorer
 from challenge import rescoring, scoring, truth
+from challenge.api.openapi import DOCUMENT
 from challenge.bundles import BundleError, load_bundle
 from challenge.devkit import DevkitError, ImportOptions, import_devkit
 from challenge.export_bundle import write
@@ -65,6 +67,12 @@ def guesses(i: int, label: int) -> list[int]:
 
 PREDICTIONS = "".join(" ".join(map(str, guesses(i, x))) + "\n" for i, x in enumerate(TINY_LABELS)).encode()
 PERFECT = LABELS  # one guess per line, every one the original label
+
+
+def documented(path: str, body: dict) -> list[str]:
+    """What in ``body`` (a 200 answer of GET ``path``) the OpenAPI document does not allow."""
+    schema = DOCUMENT["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    return [e.message for e in validator(schema).iter_errors(body)]
 
 
 def expected(data: bytes, real: bytes = REAL) -> tuple[list[float], int]:
@@ -141,6 +149,7 @@ def test_the_worker_scores_real_error_exactly_and_every_board_shows_it(app, db, 
     assert want_a[1] == 20 - sum(1 for s in real_sets() if not s)
 
     api = client.get("/api/v1/challenges/real2012/tracks/cls/leaderboard").get_json()
+    assert documented("/challenges/{slug}/tracks/{track_slug}/leaderboard", api) == []
     rows = {e["team"]: e for e in api["entries"]}
     assert rows["Team A"]["real_top1_error"] == want_a[0][0]
     assert rows["Team A"]["real_top5_error"] == want_a[0][4]
@@ -175,6 +184,7 @@ def test_the_submission_page_shows_both_errors_and_no_real_label(app, db, client
     api = client.get(f"/api/v1/submissions/{a_id}",
                      headers={"Authorization": f"Bearer {scored['tokens'][0]}"}).get_json()
     assert api["scores"]["real_error_at_k"] == want
+    assert documented("/submissions/{submission_id}", api) == []
     # Hidden ground truth: the ReaL file itself is on no page a participant can open.
     track_page = client.get("/c/real2012/cls").get_data(as_text=True)
     for text in (page, track_page, json.dumps(api)):
