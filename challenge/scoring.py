@@ -163,12 +163,17 @@ def open_phases(now: datetime | None = None) -> list[Phase]:
     ))
 
 
-def truth_fingerprint(phase: Phase) -> tuple[str, str, str | None, str | None, str | None]:
+def truth_fingerprint(phase: Phase) -> tuple[str, str, str | None, str | None]:
     """The checksums that decide which ground truth a phase scores against (cheap: no bytes)."""
     return (phase.track.challenge.classes_blob.sha256, phase.labels_blob.sha256,
             phase.boxes_blob.sha256 if phase.boxes_blob else None,
-            phase.blacklist_blob.sha256 if phase.blacklist_blob else None,
-            phase.real_blob.sha256 if phase.real_blob else None)
+            phase.blacklist_blob.sha256 if phase.blacklist_blob else None)
+
+
+def warm_key(phase: Phase) -> tuple[tuple[str, str, str | None, str | None], str | None]:
+    """What a warm worker holds for the phase: its ground truth and its ReaL labels (a new
+    ReaL file alone changes no artifact key, but must be preloaded too)."""
+    return truth_fingerprint(phase), phase.real_blob.sha256 if phase.real_blob else None
 
 
 def rehearse(phase: Phase) -> None:

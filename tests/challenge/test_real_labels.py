@@ -361,3 +361,22 @@ def test_import_devkit_real_2012_matches_the_readme(db, shared, tmp_path):
     assert scored.real_error_at_k == pytest.approx(
         [0.9987616627879667, 0.9975873775006939, 0.9966265986292888, 0.995345560134082,
          0.9940004697141149], abs=1e-12)
+
+
+def test_a_new_real_file_alone_rewarms_the_worker(app, db, tmp_path):
+    """The worker preloads ReaL labels like the ground truth; a version that changes only the
+    ReaL file (no artifact key changes) is preloaded too, so horses never parse it."""
+    from challenge.worker import make_worker
+
+    phase = load_bundle(bundle(tmp_path / "b")).tracks[0].phases[0]
+    worker = make_worker(app)
+    worker.warm_up()
+    assert worker.warm == {phase.id: scoring.warm_key(phase)}
+    truth.replace(phase, real=truth.TruthFile("real_v2.json", REAL_V2))  # no scores: current at once
+    db.remove()
+    phase = db.get(Phase, phase.id)
+    scoring._real_by_sha.cache_clear()
+    worker.warm_up()
+    assert worker.warm == {phase.id: scoring.warm_key(phase)}
+    assert scoring._real_by_sha.cache_info().currsize == 1  # parsed by the worker, before any fork
+    assert scoring.real_labels(phase).keys.size == sum(len(s) for s in real_sets(shift=2))
