@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 import scorer
+import scorer.real
 from challenge import artifacts, audit, splits
 from challenge.extensions import db
 from challenge.models import (
@@ -45,7 +46,7 @@ MAX_GUESSES = 5  # the ILSVRC protocol: up to five guesses per image
 
 CHALLENGE_KEYS = {"slug", "year", "title", "description", "classes", "tracks", "rules"}
 TRACK_KEYS = {"slug", "title", "task", "guesses", "phases"}
-PHASE_KEYS = {"slug", "title", "labels", "boxes", "blacklist", "sample", "opens", "closes",
+PHASE_KEYS = {"slug", "title", "labels", "boxes", "blacklist", "real", "sample", "opens", "closes",
               "quota", "leaderboard",
               # Phases and visibility (challenge.leaderboards): split, freeze, picks, rankings.
               "public_fraction", "public_images", "freeze", "final_picks", "rankings",
@@ -91,6 +92,7 @@ class PhaseSpec:
     separate_outside_data: bool = False
     private_published_at: datetime | None = None
     split_secret: str | None = None  # None: keep the phase's own (or draw a new one)
+    real: BundleFile | None = None  # ReaL labels (real.json) of a classification phase
     # The ground truth as the check parsed it: stored as its artifact on load, so no
     # worker parses it again (challenge.artifacts).
     truth: scorer.GroundTruth | None = field(default=None, compare=False, repr=False)
@@ -247,8 +249,9 @@ def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
                           f"{', ' + repr(boxes.name) if boxes else ''}"
                           f"{', ' + repr(blacklist.name) if blacklist else ''}): {exc}") from None
     images = truth.images
+    real = _real(folder, table, where, task, classes, images)
     if sample is not None:
-        hidden = {labels.sha256} | {f.sha256 for f in (boxes, blacklist) if f is not None}
+        hidden = {labels.sha256} | {f.sha256 for f in (boxes, blacklist, real) if f is not None}
         if sample.sha256 in hidden:
             raise BundleError(f"{where}.sample: {sample.name!r} is a ground-truth file; "
                               "the sample is public and must be a prediction file")
@@ -262,8 +265,27 @@ def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
         opens=opens, closes=closes, quota_count=quota_count, quota_period=quota_period,
         leaderboard=leaderboard, images=images, labels=labels, boxes=boxes,
         blacklist=blacklist, sample=sample, **_visibility(folder, table, where, images, opens, closes),
-        split_secret=_split_secret(table, where), truth=truth,
+        split_secret=_split_secret(table, where), truth=truth, real=real,
     )
+
+
+def _real(folder: Path, table: dict[str, Any], where: str, task: str, classes: scorer.ClassList,
+          images: int) -> BundleFile | None:
+    """The phase's ReaL labels, checked against its class list and images (scorer.real)."""
+    if "real" not in table:
+        return None
+    if task != "classification":
+        raise BundleError(f"{where}.real: only classification tracks have ReaL labels (this track is {task})")
+    if "public_fraction" in table or "public_images" in table:
+        # A whole-set ReaL error on the public board would tell about the private images.
+        raise BundleError(f"{where}.real: ReaL labels are for a phase without a public/private "
+                          "split (a validation set)")
+    real = _file(folder, table, "real", where)
+    try:
+        scorer.real.load_real(real.data, classes, images=images)
+    except scorer.FormatError as exc:
+        raise BundleError(f"{where}.real: file {real.name!r}: {exc}") from None
+    return real
 
 
 def _split_secret(table: dict[str, Any], where: str) -> str | None:
@@ -412,7 +434,8 @@ def _files(spec: BundleSpec) -> list[BundleFile]:
     files = [spec.classes]
     for track in spec.tracks:
         for phase in track.phases:
-            files += [f for f in (phase.labels, phase.boxes, phase.blacklist, phase.sample) if f]
+            files += [f for f in (phase.labels, phase.boxes, phase.blacklist, phase.real, phase.sample)
+                      if f]
     return files
 
 
@@ -445,15 +468,17 @@ def _keep_scored_truth(track: Track, phase: Phase, spec: PhaseSpec) -> None:
     Such scores would silently stop matching the files; ``challenge truth replace`` adds a
     new version instead, which the organizer rescores, previews and publishes."""
     stored = tuple(b.sha256 if b is not None else None
-                   for b in (phase.labels_blob, phase.boxes_blob, phase.blacklist_blob))
-    wanted = tuple(f.sha256 if f is not None else None for f in (spec.labels, spec.boxes, spec.blacklist))
+                   for b in (phase.labels_blob, phase.boxes_blob, phase.blacklist_blob, phase.real_blob))
+    wanted = tuple(f.sha256 if f is not None else None
+                   for f in (spec.labels, spec.boxes, spec.blacklist, spec.real))
     if stored == wanted:
         return
     scored = _scored_count(phase)
     if scored:
         name = f"{track.challenge.slug}/{track.slug}/{phase.slug}"
         raise BundleError(
-            f"tracks[{track.slug}].phases[{phase.slug}]: its ground truth (labels, boxes or blacklist) "
+            f"tracks[{track.slug}].phases[{phase.slug}]: its ground truth (labels, boxes, blacklist "
+            "or ReaL labels) "
             f"differs from the stored files, and {scored} submission(s) are scored against them; "
             f"use 'challenge truth replace {name} ...' to add a new version and rescore, "
             "or keep the old files in the bundle")
@@ -473,6 +498,7 @@ def _write_phase(track: Track, spec: PhaseSpec, blobs: dict[str, Blob]) -> None:
     phase.labels_blob = blobs[spec.labels.sha256]
     phase.boxes_blob = blobs[spec.boxes.sha256] if spec.boxes else None
     phase.blacklist_blob = blobs[spec.blacklist.sha256] if spec.blacklist else None
+    phase.real_blob = blobs[spec.real.sha256] if spec.real else None
     phase.sample_blob = blobs[spec.sample.sha256] if spec.sample else None
     phase.public_fraction, phase.public_images = spec.public_fraction, spec.public_images
     if spec.split_secret is not None:  # an exported phase: the same images stay public
@@ -526,7 +552,7 @@ def describe(challenge: Challenge) -> dict[str, Any]:
                 "slug": p.slug, "opens": p.opens_at.isoformat(), "closes": p.closes_at.isoformat(),
                 "quota": f"{p.quota_count}/{p.quota_period}", "leaderboard": p.leaderboard,
                 "images": p.images, "labels": sha(p.labels_blob), "boxes": sha(p.boxes_blob),
-                "blacklist": sha(p.blacklist_blob), "sample": sha(p.sample_blob),
+                "blacklist": sha(p.blacklist_blob), "real": sha(p.real_blob), "sample": sha(p.sample_blob),
             } for p in t.phases],
         } for t in challenge.tracks],
     }

@@ -112,6 +112,7 @@ PHASE_EXPORT: dict[str, Getter] = {
     "labels": lambda p, f: f.add(p.labels_blob, _prefix(p)),
     "boxes": lambda p, f: f.add(p.boxes_blob, _prefix(p)),
     "blacklist": lambda p, f: f.add(p.blacklist_blob, _prefix(p)),
+    "real": lambda p, f: f.add(p.real_blob, _prefix(p)),
     "sample": lambda p, f: f.add(p.sample_blob, _prefix(p)),
     "opens": lambda p, f: p.opens_at,
     "closes": lambda p, f: p.closes_at,
@@ -140,7 +141,7 @@ def _public_images(phase: Phase, files: _Files) -> list[int] | str | None:
 
 #: Keys first in this order (as a person writes them), any others after, sorted.
 ORDER = ("slug", "year", "title", "description", "task", "guesses", "classes", "labels", "boxes",
-         "blacklist", "sample", "opens", "closes", "quota", "leaderboard")
+         "blacklist", "real", "sample", "opens", "closes", "quota", "leaderboard")
 
 
 def _keys(allowed: set[str]) -> list[str]:

@@ -269,8 +269,9 @@ def _rescore(run_id: int, submission_id: int) -> str:
         # Parsed outside the FormatError handler below: a problem with the truth is
         # not the submission's, and is reported as an internal error.
         expected = truth.ground_truth(version)
+        real = truth.real_labels(version)
         try:
-            result = scoring.score(data, run.phase, truth=expected)
+            result = scoring.score(data, run.phase, truth=expected, real=real)
         except scoring.FormatError as exc:
             return _fail(item, f"the file could not be scored against version {run.version}: {exc}")
         timings = {"read_s": round(read_s, 4), "score_s": round(time.perf_counter() - started - read_s, 4)}

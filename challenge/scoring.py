@@ -20,9 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 import scorer
+import scorer.real
 from challenge import artifacts
 from challenge.extensions import db
 from challenge.models import Blob, Challenge, Phase, Track, utcnow
+from scorer.real import RealLabels
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,27 @@ def truth_from_files(phase: Phase, labels: Blob, boxes: Blob | None,
     )
 
 
+@lru_cache(maxsize=16)
+def _real_by_sha(classes_key: tuple[str, int], real_key: tuple[str, int], images: int) -> RealLabels:
+    # Parsed in about 0.1 s for 50,000 images: cached per process and preloaded by the
+    # worker like the labels; no artifact needed.
+    return scorer.real.load_real(_blob_bytes(real_key[1]), _classes_by_sha(*classes_key), images=images)
+
+
+def real_from_file(phase: Phase, real: Blob | None, images: int) -> RealLabels | None:
+    """The ReaL labels in ``real`` for the phase's class list and ``images`` images (None:
+    no ReaL file), parsed and cached by checksum; FormatError if the file does not fit."""
+    if real is None:
+        return None
+    classes = phase.track.challenge.classes_blob
+    return _real_by_sha((classes.sha256, classes.id), (real.sha256, real.id), images)
+
+
+def real_labels(phase: Phase) -> RealLabels | None:
+    """The phase's hidden ReaL labels (None: the phase has none)."""
+    return real_from_file(phase, phase.real_blob, phase.images)
+
+
 def _max_decompressed() -> int:
     """The platform's cap on an upload's unpacked size, in bytes (``MAX_DECOMPRESSED_MB``)."""
     return int(current_app.config["MAX_DECOMPRESSED_MB"]) * 1024**2
@@ -102,19 +125,26 @@ def check_upload(data: bytes, phase: Phase) -> scorer.Predictions:
     )
 
 
-def score(data: bytes, phase: Phase, truth: scorer.GroundTruth | None = None) -> scorer.Result:
-    """Parse and score a submission against the phase's ground truth, or against
-    ``truth`` (a version being rescored, which may have another number of images)."""
+def score(data: bytes, phase: Phase, truth: scorer.GroundTruth | None = None,
+          real: RealLabels | None = None) -> scorer.Result:
+    """Parse and score a submission against the phase's ground truth (and its ReaL labels,
+    if any), or against ``truth`` and ``real`` (a version being rescored, which may have
+    another number of images)."""
     track = phase.track
     if truth is None:
         truth, predictions = ground_truth(phase), check_upload(data, phase)
+        real = real_labels(phase)
     else:
         predictions = scorer.parse_predictions(data, task=track.task, guesses=track.guesses,
                                                classes=class_list(track), images=truth.images,
                                                max_decompressed=_max_decompressed())
-    return scorer.evaluate(
+    result = scorer.evaluate(
         predictions, truth, task=track.task, guesses=track.guesses, classes=class_list(track),
     )
+    if real is not None:
+        result.real_error_at_k, result.real_images = scorer.real.score_real(
+            predictions.labels, real, track.guesses)
+    return result
 
 
 #: Phases opening within this long are preloaded too, so their first uploads meet warm horses.
@@ -128,7 +158,7 @@ def open_phases(now: datetime | None = None) -> list[Phase]:
         select(Phase).where(Phase.opens_at <= now + PRELOAD_AHEAD, Phase.closes_at > now)
         .options(joinedload(Phase.track).joinedload(Track.challenge).joinedload(Challenge.classes_blob),
                  joinedload(Phase.labels_blob), joinedload(Phase.boxes_blob),
-                 joinedload(Phase.blacklist_blob))
+                 joinedload(Phase.blacklist_blob), joinedload(Phase.real_blob))
         .order_by(Phase.id)
     ))
 
@@ -138,6 +168,12 @@ def truth_fingerprint(phase: Phase) -> tuple[str, str, str | None, str | None]:
     return (phase.track.challenge.classes_blob.sha256, phase.labels_blob.sha256,
             phase.boxes_blob.sha256 if phase.boxes_blob else None,
             phase.blacklist_blob.sha256 if phase.blacklist_blob else None)
+
+
+def warm_key(phase: Phase) -> tuple[tuple[str, str, str | None, str | None], str | None]:
+    """What a warm worker holds for the phase: its ground truth and its ReaL labels (a new
+    ReaL file alone changes no artifact key, but must be preloaded too)."""
+    return truth_fingerprint(phase), phase.real_blob.sha256 if phase.real_blob else None
 
 
 def rehearse(phase: Phase) -> None:
@@ -163,6 +199,7 @@ def preload(phases: list[Phase]) -> int:
         try:
             classes = class_list(phase.track)
             ground_truth(phase)
+            real_labels(phase)
             if phase.track.task == "hierarchical":
                 classes.cost_matrix  # noqa: B018 (built once here, inherited by every horse)
             shape = (phase.track.task, phase.track.guesses, phase.images)

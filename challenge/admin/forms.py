@@ -111,6 +111,7 @@ class NewPhaseForm(PhaseForm):
     boxes = FileField("Boxes (localization tracks: XML folder as .tar/.tgz, or Kaggle solution CSV)")
     blacklist = FileField("Blacklist of 1-based image numbers (optional)")
     sample = FileField("Public sample prediction file (optional)")
+    real = FileField("ReaL labels, real.json (classification, optional; hidden)")
 
 
 class ModerationForm(FlaskForm):

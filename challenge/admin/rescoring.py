@@ -28,6 +28,8 @@ class TruthForm(FlaskForm):
     boxes = FileField("New boxes (localization tracks)")
     blacklist = FileField("New blacklist")
     drop_blacklist = BooleanField("Drop the blacklist")
+    real = FileField("New ReaL labels, real.json (classification tracks)")
+    drop_real = BooleanField("Drop the ReaL labels")
     note = TextAreaField("Note (why; shown in the audit log)", validators=[Length(max=truth.MAX_NOTE)])
 
 
@@ -95,6 +97,7 @@ def truth_replace(phase_id: int) -> ResponseReturnValue:
     try:
         version = truth.replace(phase, labels=_file(form.labels), boxes=_file(form.boxes),
                                 blacklist=_file(form.blacklist), drop_blacklist=form.drop_blacklist.data,
+                                real=_file(form.real), drop_real=form.drop_real.data,
                                 actor=me(), note=form.note.data or "")
     except truth.TruthError as exc:
         flash(exc.message, "error")

@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 CHALLENGE_FIELDS = ("slug", "year", "title", "description", "classes_blob_id")
 TRACK_FIELDS = ("slug", "title", "task", "guesses", "position")
 PHASE_FIELDS = ("slug", "title", "opens_at", "closes_at", "quota_count", "quota_period", "leaderboard",
-                "images", "labels_blob_id", "boxes_blob_id", "blacklist_blob_id", "sample_blob_id")
+                "images", "labels_blob_id", "boxes_blob_id", "blacklist_blob_id", "real_blob_id",
+                "sample_blob_id")
 MAX_QUOTA = 10_000
 #: The quota period key of reference entries: outside every team's quota.
 REFERENCE_PERIOD = "reference"
@@ -297,7 +298,7 @@ def _settings(settings: PhaseSettings) -> _Checked:
 
 def create_phase(actor: User, track: Track, *, slug: str, settings: PhaseSettings, labels: Upload,
                  boxes: Upload | None = None, blacklist: Upload | None = None,
-                 sample: Upload | None = None) -> Phase:
+                 sample: Upload | None = None, real: Upload | None = None) -> Phase:
     """A new phase with its hidden ground truth, checked exactly as ``challenge load`` checks it."""
     slug = _slug(slug, "slug")
     if any(p.slug == slug for p in track.phases):
@@ -305,7 +306,7 @@ def create_phase(actor: User, track: Track, *, slug: str, settings: PhaseSetting
     checked = _settings(settings)
     if not labels.data:
         raise ConsoleError("labels: choose the ground-truth labels file")
-    files = {"labels": labels, "boxes": boxes, "blacklist": blacklist, "sample": sample}
+    files = {"labels": labels, "boxes": boxes, "blacklist": blacklist, "sample": sample, "real": real}
     with tempfile.TemporaryDirectory(prefix="console-phase-") as tmp:
         folder = Path(tmp)
         table: dict[str, Any] = {
@@ -326,7 +327,8 @@ def create_phase(actor: User, track: Track, *, slug: str, settings: PhaseSetting
                                   scoring.class_list(track))
         except bundles.BundleError as exc:
             raise ConsoleError(str(exc)) from None
-    blobs = {f.sha256: _blob(f) for f in (spec.labels, spec.boxes, spec.blacklist, spec.sample) if f}
+    blobs = {f.sha256: _blob(f) for f in (spec.labels, spec.boxes, spec.blacklist, spec.real, spec.sample)
+             if f}
     with db.session.no_autoflush:
         bundles._write_phase(track, spec, blobs)
     db.session.flush()

@@ -194,7 +194,7 @@ def phase_new(track_id: int) -> ResponseReturnValue:
             phase = service.create_phase(
                 me(), track, slug=form.slug.data or "", settings=form.settings(),
                 labels=upload(form.labels) or service.Upload("", b""), boxes=upload(form.boxes),
-                blacklist=upload(form.blacklist), sample=upload(form.sample))
+                blacklist=upload(form.blacklist), sample=upload(form.sample), real=upload(form.real))
         except service.ConsoleError as exc:
             flash(exc.message, "error")
             return _refused("admin/phase_new.html", form=form, track=track)

@@ -15,11 +15,12 @@ from challenge.api.views import bp
 from challenge.challenges import service
 from challenge.extensions import db
 from challenge.leaderboards import pages, picks
+from challenge.leaderboards.real import RealColumn, real_columns
 from challenge.leaderboards.service import Entry, board_names, rankings, snapshot, viewer_board
 from challenge.models import Submission
 
 
-def entry_json(entry: Entry, task: str) -> dict[str, Any]:
+def entry_json(entry: Entry, task: str, real: tuple[RealColumn, ...] = ()) -> dict[str, Any]:
     row: dict[str, Any] = {
         "rank": entry.rank, "team": entry.team, "submission": entry.submission_id,
         "method": entry.method, "submitted_at": entry.submitted_at.isoformat(),
@@ -35,6 +36,8 @@ def entry_json(entry: Entry, task: str) -> dict[str, Any]:
     }
     if task == "localization" and entry.cls_error is not None:
         row["cls_error"] = entry.cls_error
+    for column in real:  # a phase with ReaL labels (leaderboards.real)
+        row[column.key] = column.value(entry)
     return row
 
 
@@ -77,10 +80,11 @@ def get_leaderboard(slug: str, track_slug: str) -> ResponseReturnValue:
     etag = pages.etag(phase, board, snap, ("api", number, team_id))
     if request.if_none_match.contains_weak(etag):
         return _cached(Response(status=304), etag)
+    extra = real_columns(phase)
     page = pages.page(phase, board, snap, "api", "rank", number,
-                      lambda entries: json.dumps([entry_json(e, track.task) for e in entries]))
+                      lambda entries: json.dumps([entry_json(e, track.task, extra) for e in entries]))
     pin = pages.pinned(phase, board, page, "rank", team_id)
-    mine = None if pin is None else {**entry_json(pin.entry, track.task), "page": pin.page}
+    mine = None if pin is None else {**entry_json(pin.entry, track.task, extra), "page": pin.page}
     # The cached entries are spliced in as they are: a large page is never parsed again.
     head.update(page=number, pages=page.pages, total=snap.total, viewer_entry=mine)
     body = json.dumps(head)[:-1] + ', "entries": ' + page.text + "}\n"

@@ -110,7 +110,12 @@ SCHEMAS: dict[str, Any] = {
         "outside_data": {"type": "boolean",
                          "description": "The team's answer to 'did you use training data beyond what "
                                         "was provided?' for this submission."},
-    }, optional=("cls_error",)),
+        "real_top1_error": {**NULLABLE_RATE,
+                            "description": "Phases with ReaL labels only: the top-1 error against the "
+                                           "Reassessed Labels (null if scored before the phase had them)."},
+        "real_top5_error": {**NULLABLE_RATE,
+                            "description": "Phases with ReaL labels and 5 guesses: the ReaL top-5 error."},
+    }, optional=("cls_error", "real_top1_error", "real_top5_error")),
     "Leaderboard": _closed({
         "phase": _ref("Phase"),
         "board": {"enum": ["public", "private"],
@@ -148,7 +153,12 @@ SCHEMAS: dict[str, Any] = {
         "images": {**INTEGER, "minimum": 0},
         "cls_error": RATE,
         "cls_error_at_k": {"type": "array", "items": RATE},
-    }, optional=("cls_error", "cls_error_at_k")),
+        "real_error_at_k": {"type": "array", "items": NULLABLE_RATE,
+                            "description": "Phases with ReaL labels only: the error with 1..k guesses "
+                                           "against the Reassessed Labels."},
+        "real_images": {**INTEGER, "minimum": 0,
+                        "description": "Images with ReaL labels (the others are left out of it)."},
+    }, optional=("cls_error", "cls_error_at_k", "real_error_at_k", "real_images")),
     "Submission": _closed({
         "id": INTEGER,
         "status": {"enum": list(STATUSES)},

@@ -14,6 +14,7 @@ from challenge import storage
 from challenge.api.auth import api_error, token_required
 from challenge.api.views import bp
 from challenge.extensions import db
+from challenge.leaderboards.real import score_real
 from challenge.leaderboards.visibility import visible_scores
 from challenge.models import Phase, Submission, Track, User, utcnow
 from challenge.ratelimits import api_upload_limit
@@ -66,6 +67,9 @@ def submission_json(submission: Submission, viewer: User) -> dict[str, Any]:
         if score.cls_error is not None:
             scores["cls_error"] = score.cls_error
             scores["cls_error_at_k"] = score.cls_error_at_k
+        real = score_real(submission.phase, score)
+        if real is not None:
+            scores["real_error_at_k"], scores["real_images"] = real.error_at_k, real.images
         data["scores"] = scores
     # Split phases: the public (and, once published, private) images' numbers the viewer may
     # see, even while the whole-set numbers above are withheld.

@@ -11,6 +11,7 @@ from challenge.challenges import service, tabs
 from challenge.challenges.countdown import countdown
 from challenge.leaderboards import pages
 from challenge.leaderboards import service as boards
+from challenge.leaderboards.real import real_columns
 from challenge.leaderboards.service import METHOD, check_sort
 from challenge.leaderboards.visibility import explain, freeze_note
 from challenge.models import Challenge, Track, User
@@ -87,7 +88,8 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
         page = pages.page(phase, shown, snap, "html", sort, number, lambda entries: render_template(
             "leaderboards/_table.html", entries=entries, challenge=challenge, track=track,
             phase=phase, sort=sort, method=METHOD, board=board, ranking=ranking, page=number,
-            pages=pages.page_count(snap.total), total=snap.total, page_size=pages.PAGE_SIZE))
+            pages=pages.page_count(snap.total), total=snap.total, page_size=pages.PAGE_SIZE,
+            real=real_columns(phase)))
         table, pin = page.text, pages.pinned(phase, shown, page, sort, team_id)
     response = make_response(render_template(
         "challenges/track.html", challenge=challenge, track=track, phase=phase,
@@ -95,6 +97,7 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
         hidden_reason=explain(phase, viewer, board=board) if phase else "",
         board=board, ranking=ranking, boards=boards.board_names(phase) if phase else (),
         rankings=boards.rankings(phase) if phase else (), pinned=pin,
+        real=real_columns(phase) if phase else (),
         freeze=freeze_note(phase, viewer) if phase else "",
         member=viewer is not None and tabs.viewer_team(challenge, viewer) is not None,
     ))

@@ -2,7 +2,8 @@
 
 - 2010: a flat (top-5) and a hierarchical-cost track over one class hierarchy (the
   class list is a devkit-style ``meta.mat`` with its cost matrix);
-- 2012: classification, and classification with localization;
+- 2012: classification (with synthetic ReaL labels, so its board shows ReaL top-1 and
+  top-5 error), and classification with localization;
 - 2014: the same two tracks, localization with a blacklist (and a public/private
   split of the test images when the platform's bundles take one); its phases are
   open, so a newcomer can make a team and upload.
@@ -81,6 +82,7 @@ class Year:
     entries: tuple[Entry, ...]
     blacklist: float = 0.0  # share of images blacklisted for localization
     public_fraction: float | None = None  # share of test images on the public board
+    real: bool = False  # synthetic ReaL labels on the classification phase
 
     @property
     def slug(self) -> str:
@@ -133,7 +135,7 @@ YEARS: tuple[Year, ...] = (
                    _at("2012-09-29T12:00:00")),
              Entry("SuperVision", "Deep convnet, 7 models", Model(0.153, loc=0.335, top1=0.36, spread=2.0),
                    _at("2012-09-30T12:00:00")),
-         )),
+         ), real=True),
     Year(2014, 3000, (CLS, LOC), _at("2014-05-01T00:00:00"), _at("2099-12-31T23:59:59"),
          "public", "50/day", (
              Entry("DeeperVision", "Deep convnet", Model(0.095), _at("2014-08-12T12:00:00")),
@@ -161,6 +163,10 @@ def _tasks_of(entry: Entry, year: Year) -> list[TrackDef]:
 def _toml(year: Year, files: dict[str, bytes]) -> str:
     description = SYNTHETIC.format(year=year.year) + (
         f" {len(data.NAMES)} classes (real ImageNet class names) and {year.images} test images.")
+    if year.real:
+        description += (" The classification board also shows the error against synthetic "
+                        "ReaL labels (generated like the Reassessed Labels of the 2012 validation "
+                        "set: some images with two right classes, some relabeled, some left out).")
     if year.closes.year < 2099:
         description += " This year is closed; its results are published."
     else:
@@ -176,6 +182,8 @@ def _toml(year: Year, files: dict[str, bytes]) -> str:
             "closes": year.closes, "quota": year.quota, "leaderboard": year.leaderboard,
             "sample": f"sample.{track.slug}.txt",
         }
+        if track.task == "classification" and "real.json" in files:
+            phase["real"] = "real.json"
         if track.task == "localization":
             phase["boxes"] = "test_boxes.csv"
             if "blacklist.txt" in files:
@@ -208,6 +216,9 @@ def _files(year: Year) -> tuple[dict[str, bytes], DemoData]:
             files["public_images.txt"] = data.public_images_file(truth)
     for track in year.tracks:
         files[f"sample.{track.slug}.txt"] = data.predictions(rng, truth, BASELINE, track.task)
+    if year.real:
+        # A generator of its own: the other files stay as they were without ReaL labels.
+        files["real.json"] = data.real_file(np.random.default_rng(year.year * 1000 + 1), truth)
     return files, truth
 
 

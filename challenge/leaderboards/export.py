@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from challenge import csv_export
+from challenge.leaderboards.real import RealColumn
 from challenge.leaderboards.service import Entry
 
 COLUMNS = ("rank", "tie_group", "team", "method", "submitted_at", "error", "top1_error",
@@ -12,8 +13,9 @@ COLUMNS = ("rank", "tie_group", "team", "method", "submitted_at", "error", "top1
            "significant_vs_above", "outside_data", "reference")
 
 
-def rows(entries: list[Entry], task: str) -> list[dict[str, Any]]:
-    """One dict per entry; ``cls_error`` only on localization tracks."""
+def rows(entries: list[Entry], task: str, real: tuple[RealColumn, ...] = ()) -> list[dict[str, Any]]:
+    """One dict per entry; ``cls_error`` only on localization tracks; the ReaL columns
+    (``leaderboards.real.real_columns``) after the original errors, when the phase has them."""
     out: list[dict[str, Any]] = []
     for e in entries:
         row: dict[str, Any] = {
@@ -28,10 +30,32 @@ def rows(entries: list[Entry], task: str) -> list[dict[str, Any]]:
         }
         if task != "localization":
             del row["cls_error"]
+        if real:
+            row = _with_real(row, e, real)
         out.append(row)
     return out
 
 
-def to_csv(entries: list[Entry], task: str) -> str:
-    columns = [c for c in COLUMNS if task == "localization" or c != "cls_error"]
-    return csv_export.to_csv(columns, rows(entries, task))
+def _with_real(row: dict[str, Any], entry: Entry, real: tuple[RealColumn, ...]) -> dict[str, Any]:
+    """``row`` with the ReaL columns placed right after ``top1_error``."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        out[key] = value
+        if key == "top1_error":
+            out.update((c.key, c.value(entry)) for c in real)
+    return out
+
+
+def columns(task: str, real: tuple[RealColumn, ...] = ()) -> list[str]:
+    """The CSV's columns, in order."""
+    out: list[str] = []
+    for c in COLUMNS:
+        if task == "localization" or c != "cls_error":
+            out.append(c)
+        if c == "top1_error":
+            out += [r.key for r in real]
+    return out
+
+
+def to_csv(entries: list[Entry], task: str, real: tuple[RealColumn, ...] = ()) -> str:
+    return csv_export.to_csv(columns(task, real), rows(entries, task, real))

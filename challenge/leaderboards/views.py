@@ -13,6 +13,7 @@ from challenge.extensions import db
 from challenge.leaderboards import export, final, history, pages, picks
 from challenge.leaderboards.chart import line_chart
 from challenge.leaderboards.forms import FinalPickForm
+from challenge.leaderboards.real import real_columns
 from challenge.leaderboards.service import METHOD, Board, snapshot, viewer_board
 from challenge.leaderboards.visibility import explain
 from challenge.models import Phase, Submission, Team, Track, User
@@ -63,8 +64,9 @@ def board_json(slug: str, track_slug: str) -> ResponseReturnValue:
         "frozen": not board.live and phase.frozen_at is not None,
         "task": track.task, "guesses": track.guesses, "method": METHOD,
     }
+    extra = real_columns(phase)
     entries = pages.download(phase, board, snapshot(phase, board), "export.json",
-                             lambda rows: json.dumps(export.rows(rows, track.task)))
+                             lambda rows: json.dumps(export.rows(rows, track.task, extra)))
     return Response(json.dumps(head)[:-1] + ', "entries": ' + entries + "}\n",
                     mimetype="application/json")
 
@@ -76,8 +78,9 @@ def board_csv(slug: str, track_slug: str) -> ResponseReturnValue:
     board = _board(phase, _viewer())
     if isinstance(board, str):
         return Response(board + "\n", status=403, mimetype="text/plain")
+    extra = real_columns(phase)
     text = pages.download(phase, board, snapshot(phase, board), "export.csv",
-                          lambda rows: export.to_csv(rows, track.task))
+                          lambda rows: export.to_csv(rows, track.task, extra))
     return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition":
                              f'attachment; filename="{_filename(track, phase, "csv", board)}"'})

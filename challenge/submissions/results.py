@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import scorer
 from challenge import scoring
 from challenge.leaderboards.chart import Chart, line_chart
+from challenge.leaderboards.real import RealScore, score_real
 from challenge.models import Phase, Score, Submission, Track
 
 VALIDATION_PREFIX = "val"
@@ -78,6 +79,7 @@ class PageResults:
     chart: Chart | None = None
     per_class: list[ClassError] | None = None  # None: not offered (test phase, not scored, hidden)
     error_name: str = "Error"
+    real: RealScore | None = None  # ReaL error, on a phase with ReaL labels
 
 
 def for_page(submission: Submission, show_scores: bool) -> PageResults:
@@ -87,4 +89,5 @@ def for_page(submission: Submission, show_scores: bool) -> PageResults:
     if score is None or not show_scores:
         return PageResults(error_name=error_name(track))
     per_class = per_class_errors(track, score) if is_validation(submission.phase) else None
-    return PageResults(error_chart(track, score), per_class, error_name(track))
+    return PageResults(error_chart(track, score), per_class, error_name(track),
+                       score_real(submission.phase, score))

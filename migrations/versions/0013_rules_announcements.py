@@ -1,14 +1,14 @@
 """rules (versioned) and their acceptance, announcements, the per-user opt-out of their e-mails
 
 Revision ID: 0013
-Revises: 0010 (the lead re-chains the numbers when merging)
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
