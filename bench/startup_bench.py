@@ -5,8 +5,10 @@ Each line is a ratio of two processes timed in the same minute, runs interleaved
 
 (a) 50,000-image classification with the real 2012 files (``meta.mat``, the
     devkit's ground truth, ``demo.val.pred.txt``) against a numpy floor process;
-    the issue's goal is the devkit's ``eval_flat`` under Octave (0.25 s here), run
-    too when ``octave`` and ``ILSVRC_DEVKIT/eval_flat.m`` are present.
+    the issue's goal is the devkit's ``eval_flat`` under Octave, run in the same
+    interleaving when ``octave`` is installed and ``$ILSVRC_DEVKIT_EVAL`` holds
+    ``eval_flat.m`` (2012 devkit) or ``eval_clsloc.m`` (zhoubolei/CAM), its top-5
+    error checked against the scorer's; else "skipped: <reason>".
 (b) 100,000-image localization (synthetic: 1,000 classes, ~1.6 boxes per image in
     a Kaggle solution CSV, 5 guesses) against its numpy floor process. Goal <= 1.8x.
 (c) detection, 900,000 detections on det-sample, against a process that only parses
@@ -22,8 +24,8 @@ validated, mapped or scored: no real scorer can be faster.
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,10 +35,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import detection_bench
+import octave_devkit
 import scorer_bench
+from shared_files import devkit_dir, shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "ilsvrc"
+SHARED = shared_dir()
 REAL = SHARED / "2012"
 REPEAT = 5
 DET_REPEAT = 3
@@ -98,7 +102,7 @@ def line(label: str, full: Times, base: Times, goal: float) -> str:
             f"goal <= {goal}  {verdict(ratio, goal)}")
 
 
-def classification() -> None:
+def classification(tmp: Path) -> None:
     files = {"pred": REAL / "demo.val.pred.txt", "gt": REAL / "ILSVRC2012_validation_ground_truth.txt",
              "meta": REAL / "meta.mat"}
     if not all(f.is_file() for f in files.values()):
@@ -107,28 +111,35 @@ def classification() -> None:
     commands = {"scorer": evaluate("--task", "classification", "--predictions", str(files["pred"]),
                                    "--labels", str(files["gt"]), "--classes", str(files["meta"])),
                 "floor": floor(files["pred"], files["gt"])}
-    devkit = os.environ.get("ILSVRC_DEVKIT")
-    octave = shutil.which("octave-cli") or shutil.which("octave")
-    if octave is None:
+    folder, skip = devkit_dir()
+    devkit = octave_devkit.Devkit(folder, tmp) if folder is not None else None
+    if octave_devkit.octave() is None:
         skip = "octave is not installed"
-    elif not devkit or not (Path(devkit) / "eval_flat.m").is_file():
-        skip = "set ILSVRC_DEVKIT to the 2012 devkit's evaluation folder (eval_flat.m)"
-    else:
-        skip = ""
-        commands["octave"] = [octave, "--no-gui", "--quiet", "--eval",
-                              f"addpath('{devkit}'); eval_flat('{files['pred']}', '{files['gt']}', 5);"]
+    elif devkit is not None and not (devkit.has("eval_flat") or devkit.has("eval_clsloc")):
+        skip = f"no eval_flat.m or eval_clsloc.m in {folder}"
+    what = ""
+    if not skip and devkit is not None:
+        commands["octave"], what = devkit.flat_error(files["pred"], files["gt"])
+        # Octave's own start-up, for reading the figure: what the devkit cannot go under.
+        commands["octave_start"] = devkit.script("printf('ERROR 0\\n');")
     t = timed(commands)
     full, base = t["scorer"], t["floor"]
     print(f"  (a) classification, 50,000 images with meta.mat:\n      {full.best:.3f} s (median "
           f"{full.median:.3f}) vs numpy floor {base.best:.3f} s (median {base.median:.3f}): ratio "
           f"{full.best / base.best:.2f} (CPU time {full.cpu / base.cpu:.2f})")
     if "octave" in t:
-        oct_ = t["octave"]
-        print(f"      eval_flat under Octave {oct_.best:.3f} s: scorer/octave {full.best / oct_.best:.2f}, "
-              f"goal <= 1  {verdict(full.best, oct_.best)}")
+        oct_, start = t["octave"], t["octave_start"]
+        _, out = octave_devkit.run(commands["octave"])
+        theirs = octave_devkit.value(out, "ERROR")
+        _, out = octave_devkit.run(commands["scorer"], env={**os.environ, "PYTHONPATH": str(ROOT)})
+        ours = float(json.loads(out)["error"])
+        print(f"      devkit under Octave ({what}): {oct_.best:.3f} s (median {oct_.median:.3f}; "
+              f"Octave start-up alone {start.best:.3f} s)\n      scorer/devkit {full.best / oct_.best:.2f}, "
+              f"goal <= 1  {verdict(full.best, oct_.best)}; top-5 error devkit {theirs:.6f}, scorer "
+              f"{ours:.6f}: {'agree' if abs(theirs - ours) <= 1e-9 else 'DIFFER'}")
     else:
-        print(f"      eval_flat under Octave: skipped ({skip}); against the issue's "
-              f"{OCTAVE_EVAL_FLAT_S} s for it: goal <= {OCTAVE_EVAL_FLAT_S} s  "
+        print(f"      devkit under Octave: skipped: {skip}; against the issue's "
+              f"{OCTAVE_EVAL_FLAT_S} s for eval_flat: goal <= {OCTAVE_EVAL_FLAT_S} s  "
               f"{verdict(full.best, OCTAVE_EVAL_FLAT_S)}")
 
 
@@ -170,8 +181,8 @@ def main() -> None:
           f"({DET_REPEAT} for detection); scorer/ byte-compiled first")
     print("  numpy floor = python importing numpy, reading the inputs, np.fromstring(int64) on each "
           "(the box CSV after one bytes.translate of non-digits to spaces)")
-    classification()
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
+        classification(Path(tmp))
         localization(Path(tmp))
         detection(Path(tmp))
 

@@ -8,6 +8,7 @@ from flask import Flask
 
 from challenge import (
     admin,
+    announcements,
     api,
     auth,
     challenges,
@@ -19,6 +20,7 @@ from challenge import (
     migrate,
     queue,
     ratelimits,
+    rules,
     run,
     security,
     storage,
@@ -50,6 +52,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     teams.init_app(app)
     challenges.init_app(app)
+    rules.init_app(app)
+    announcements.init_app(app)
     submissions.init_app(app)
     leaderboards.init_app(app)
     admin.init_app(app)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from challenge.extensions import db
 from challenge.models import AuditEntry, Base, User
@@ -39,9 +39,13 @@ def record(actor: User | None, action: str, target: str = "", *, challenge_id: i
     return entry
 
 
-def recent(challenge_id: int | None = None, limit: int = 200) -> Sequence[AuditEntry]:
-    """The newest entries first, optionally of one challenge."""
+def recent(challenge_id: int | None = None, limit: int = 200,
+           within: Select[tuple[int]] | None = None) -> Sequence[AuditEntry]:
+    """The newest entries first, optionally of one challenge; with ``within`` (a select of
+    challenge ids), only entries of those challenges (a host's log: no site-wide entries)."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if within is not None:
+        query = query.where(AuditEntry.challenge_id.in_(within))
     if challenge_id is not None:
         query = query.where(AuditEntry.challenge_id == challenge_id)
     return db.session.scalars(query).all()

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 import scorer
+import scorer.real
 import scorer.tasks
 from challenge import artifacts, audit, splits
 from challenge.extensions import db
@@ -36,17 +37,18 @@ from challenge.models import (
     User,
 )
 from challenge.models.challenges import new_split_secret
+from challenge.rules import service as rules_service
 
 MANIFEST = "challenge.toml"
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 QUOTA = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")
 MAX_GUESSES = 5  # the ILSVRC protocol: up to five guesses per image
 
-CHALLENGE_KEYS = {"slug", "year", "title", "description", "classes", "tracks"}
+CHALLENGE_KEYS = {"slug", "year", "title", "description", "classes", "tracks", "rules"}
 TRACK_KEYS = {"slug", "title", "task", "guesses", "phases",
               # The track's own class list (a DET track in a CLS-LOC year); default the challenge's.
               "classes"}
-PHASE_KEYS = {"slug", "title", "labels", "boxes", "blacklist", "sample", "opens", "closes",
+PHASE_KEYS = {"slug", "title", "labels", "boxes", "blacklist", "real", "sample", "opens", "closes",
               "quota", "leaderboard",
               # Phases and visibility (challenge.leaderboards): split, freeze, picks, rankings.
               "public_fraction", "public_images", "freeze", "final_picks", "rankings",
@@ -92,6 +94,7 @@ class PhaseSpec:
     separate_outside_data: bool = False
     private_published_at: datetime | None = None
     split_secret: str | None = None  # None: keep the phase's own (or draw a new one)
+    real: BundleFile | None = None  # ReaL labels (real.json) of a classification phase
     # The ground truth as the check parsed it: stored as its artifact on load, so no
     # worker parses it again (challenge.artifacts).
     truth: scorer.GroundTruth | None = field(default=None, compare=False, repr=False)
@@ -116,6 +119,8 @@ class BundleSpec:
     classes: BundleFile
     tracks: list[TrackSpec]
     parsed_classes: scorer.ClassList | None = field(default=None, compare=False, repr=False)
+    # The rules' Markdown (the file ``rules`` names); None: the bundle leaves them as they are.
+    rules: str | None = None
 
 
 # ---------------------------------------------------------------- reading
@@ -249,8 +254,9 @@ def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
                           f"{', ' + repr(boxes.name) if boxes else ''}"
                           f"{', ' + repr(blacklist.name) if blacklist else ''}): {exc}") from None
     images = scorer.tasks.image_count(truth)
+    real = _real(folder, table, where, task, classes, images)
     if sample is not None:
-        hidden = {labels.sha256} | {f.sha256 for f in (boxes, blacklist) if f is not None}
+        hidden = {labels.sha256} | {f.sha256 for f in (boxes, blacklist, real) if f is not None}
         if sample.sha256 in hidden:
             raise BundleError(f"{where}.sample: {sample.name!r} is a ground-truth file; "
                               "the sample is public and must be a prediction file")
@@ -269,8 +275,27 @@ def _phase(folder: Path, raw: Any, where: str, task: str, guesses: int,
         opens=opens, closes=closes, quota_count=quota_count, quota_period=quota_period,
         leaderboard=leaderboard, images=images, labels=labels, boxes=boxes,
         blacklist=blacklist, sample=sample, **visibility,
-        split_secret=_split_secret(table, where), truth=truth,
+        split_secret=_split_secret(table, where), truth=truth, real=real,
     )
+
+
+def _real(folder: Path, table: dict[str, Any], where: str, task: str, classes: scorer.ClassList,
+          images: int) -> BundleFile | None:
+    """The phase's ReaL labels, checked against its class list and images (scorer.real)."""
+    if "real" not in table:
+        return None
+    if task != "classification":
+        raise BundleError(f"{where}.real: only classification tracks have ReaL labels (this track is {task})")
+    if "public_fraction" in table or "public_images" in table:
+        # A whole-set ReaL error on the public board would tell about the private images.
+        raise BundleError(f"{where}.real: ReaL labels are for a phase without a public/private "
+                          "split (a validation set)")
+    real = _file(folder, table, "real", where)
+    try:
+        scorer.real.load_real(real.data, classes, images=images)
+    except scorer.FormatError as exc:
+        raise BundleError(f"{where}.real: file {real.name!r}: {exc}") from None
+    return real
 
 
 def _split_secret(table: dict[str, Any], where: str) -> str | None:
@@ -408,7 +433,22 @@ def read_manifest(table: dict[str, Any], folder: str | Path) -> BundleSpec:
         slug=slug, year=year, title=_string(table, "title", "challenge"),
         description=_string(table, "description", "challenge", default=""),
         classes=classes_file, tracks=tracks, parsed_classes=classes,
+        rules=_rules(folder, table) if "rules" in table else None,
     )
+
+
+def _rules(folder: Path, table: dict[str, Any]) -> str:
+    """The rules file's Markdown (UTF-8), checked like the console checks it."""
+    file = _file(folder, table, "rules", "challenge")
+    try:
+        text = rules_service.clean(file.data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"challenge.rules: file {file.name!r} is not UTF-8 text ({exc.reason} at "
+                          f"byte {exc.start})") from None
+    if len(text) > rules_service.MAX_RULES:
+        raise BundleError(f"challenge.rules: file {file.name!r} has {len(text)} characters; rules are at "
+                          f"most {rules_service.MAX_RULES}")
+    return text
 
 
 # ---------------------------------------------------------------- writing
@@ -418,7 +458,8 @@ def _files(spec: BundleSpec) -> list[BundleFile]:
     files = [spec.classes] + [t.classes for t in spec.tracks if t.classes is not None]
     for track in spec.tracks:
         for phase in track.phases:
-            files += [f for f in (phase.labels, phase.boxes, phase.blacklist, phase.sample) if f]
+            files += [f for f in (phase.labels, phase.boxes, phase.blacklist, phase.real, phase.sample)
+                      if f]
     return files
 
 
@@ -451,15 +492,17 @@ def _keep_scored_truth(track: Track, phase: Phase, spec: PhaseSpec) -> None:
     Such scores would silently stop matching the files; ``challenge truth replace`` adds a
     new version instead, which the organizer rescores, previews and publishes."""
     stored = tuple(b.sha256 if b is not None else None
-                   for b in (phase.labels_blob, phase.boxes_blob, phase.blacklist_blob))
-    wanted = tuple(f.sha256 if f is not None else None for f in (spec.labels, spec.boxes, spec.blacklist))
+                   for b in (phase.labels_blob, phase.boxes_blob, phase.blacklist_blob, phase.real_blob))
+    wanted = tuple(f.sha256 if f is not None else None
+                   for f in (spec.labels, spec.boxes, spec.blacklist, spec.real))
     if stored == wanted:
         return
     scored = _scored_count(phase)
     if scored:
         name = f"{track.challenge.slug}/{track.slug}/{phase.slug}"
         raise BundleError(
-            f"tracks[{track.slug}].phases[{phase.slug}]: its ground truth (labels, boxes or blacklist) "
+            f"tracks[{track.slug}].phases[{phase.slug}]: its ground truth (labels, boxes, blacklist "
+            "or ReaL labels) "
             f"differs from the stored files, and {scored} submission(s) are scored against them; "
             f"use 'challenge truth replace {name} ...' to add a new version and rescore, "
             "or keep the old files in the bundle")
@@ -479,6 +522,7 @@ def _write_phase(track: Track, spec: PhaseSpec, blobs: dict[str, Blob]) -> None:
     phase.labels_blob = blobs[spec.labels.sha256]
     phase.boxes_blob = blobs[spec.boxes.sha256] if spec.boxes else None
     phase.blacklist_blob = blobs[spec.blacklist.sha256] if spec.blacklist else None
+    phase.real_blob = blobs[spec.real.sha256] if spec.real else None
     phase.sample_blob = blobs[spec.sample.sha256] if spec.sample else None
     phase.public_fraction, phase.public_images = spec.public_fraction, spec.public_images
     if spec.split_secret is not None:  # an exported phase: the same images stay public
@@ -533,7 +577,7 @@ def describe(challenge: Challenge) -> dict[str, Any]:
                 "slug": p.slug, "opens": p.opens_at.isoformat(), "closes": p.closes_at.isoformat(),
                 "quota": f"{p.quota_count}/{p.quota_period}", "leaderboard": p.leaderboard,
                 "images": p.images, "labels": sha(p.labels_blob), "boxes": sha(p.boxes_blob),
-                "blacklist": sha(p.blacklist_blob), "sample": sha(p.sample_blob),
+                "blacklist": sha(p.blacklist_blob), "real": sha(p.real_blob), "sample": sha(p.sample_blob),
             } for p in t.phases],
         } for t in challenge.tracks],
     }
@@ -569,6 +613,8 @@ def save_bundle(spec: BundleSpec, *, actor: User | None = None, action: str = "c
         challenge = _write(spec)
         db.session.flush()
         _remember_parsed(spec)
+        if spec.rules is not None:  # a changed text is a new version, audited on its own
+            rules_service.set_rules(actor, challenge, spec.rules, commit=False, note=note)
         audit.record(actor, action, f"challenge:{challenge.id}", challenge_id=challenge.id,
                      before=before, after=describe(challenge), note=note)
         db.session.commit()

@@ -6,7 +6,8 @@ The devkit (the official ``.tar.gz`` or its unpacked folder) holds the class lis
 from 2013 the CLS-LOC blacklist, and the demo submissions (``demo.val.pred.txt``,
 ``demo.val.pred.det.txt``), which become the public sample files. Boxes are not in
 the devkit: they come separately as the validation XML folder or tarball, or
-Kaggle's ``LOC_val_solution.csv``.
+Kaggle's ``LOC_val_solution.csv``; so do the 2012 ReaL labels (``real.json``, for the
+classification track).
 
 A DET devkit (2013-2017: ``data/det_lists/val.txt``, ``data/meta_det.mat``, the
 ``..._det_validation_blacklist.txt``) becomes a detection year: one ``detection`` track
@@ -62,6 +63,7 @@ class ImportOptions:
     title: str | None = None
     boxes: Path | None = None  # XML folder or tarball, or a Kaggle solution CSV
     blacklist: Path | None = None  # overrides the devkit's own
+    real: Path | None = None  # ReaL labels (real.json) for the classification track
     opens: datetime | None = None  # default: now
     closes: datetime | None = None  # default: a year after opens
     quota: str = "5/day"
@@ -298,6 +300,14 @@ def _manifest(kit: _Kit, options: ImportOptions, staging: Path,
         elif found is not None:
             skipped.append(f"blacklist {_where(kit, found)}: localization only, and no boxes were given")
 
+    real_name = None
+    if options.real is not None:
+        if not options.real.is_file():
+            raise DevkitError(f"--real {options.real}: file not found")
+        real_name = "real." + options.real.name
+        (staging / real_name).symlink_to(options.real.resolve())
+        used.append(f"ReaL labels: {options.real}")
+
     samples: dict[str, str] = {}
     for task, name in (("classification", CLS_SAMPLE), ("localization", LOC_SAMPLE)):
         member = kit.find(name)
@@ -318,7 +328,7 @@ def _manifest(kit: _Kit, options: ImportOptions, staging: Path,
         return {"slug": TRACK_SLUGS[task], "title": TRACK_TITLES[task], "task": task, "guesses": 5,
                 "phases": [phase]}
 
-    tracks = [track("classification", sample=samples.get("classification"))]
+    tracks = [track("classification", sample=samples.get("classification"), real=real_name)]
     if hierarchical:
         tracks.append(track("hierarchical", sample=samples.get("classification")))
     if boxes_name is not None:

@@ -13,7 +13,7 @@ import logging
 
 from flask import Flask, current_app, jsonify, render_template, request, send_from_directory
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +49,13 @@ def http_error(exc: HTTPException) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         response = jsonify({"error": _message(exc)})
         response.status_code = code
-        if getattr(exc, "valid_methods", None):  # 405: what the client may use instead
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
-    page = render_template("error.html", code=code, title=TITLES.get(code, exc.name), message=_message(exc))
-    response = current_app.make_response((page, code))
-    if getattr(exc, "valid_methods", None):
+    else:
+        page = render_template("error.html", code=code, title=TITLES.get(code, exc.name),
+                               message=_message(exc))
+        response = current_app.make_response((page, code))
+    if getattr(exc, "valid_methods", None):  # 405: what the client may use instead
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
-
-
-def internal_error(exc: InternalServerError) -> ResponseReturnValue:
-    # The original exception is already logged by Flask; the page says nothing of it.
-    return http_error(exc)
 
 
 def favicon() -> ResponseReturnValue:
@@ -70,6 +64,7 @@ def favicon() -> ResponseReturnValue:
 
 
 def init_app(app: Flask) -> None:
+    # An unhandled exception reaches this handler too, as an InternalServerError (an
+    # HTTPException); Flask has already logged it, and the page says nothing of it.
     app.register_error_handler(HTTPException, http_error)
-    app.register_error_handler(InternalServerError, internal_error)
     app.add_url_rule("/favicon.ico", "favicon", favicon)

@@ -30,6 +30,7 @@ from challenge import audit, storage
 from challenge.bundles import CHALLENGE_KEYS, MANIFEST, PHASE_KEYS, TRACK_KEYS
 from challenge.extensions import db
 from challenge.models import Blob, Challenge, Phase, User
+from challenge.rules import service as rules_service
 
 
 class ExportError(Exception):
@@ -84,7 +85,14 @@ CHALLENGE_EXPORT: dict[str, Getter] = {
     "description": lambda c, f: c.description or None,
     "classes": lambda c, f: f.add(c.classes_blob, "classes"),
     "tracks": lambda c, f: None,  # written as [[tracks]] tables
+    "rules": lambda c, f: _rules(c, f),
 }
+
+
+def _rules(challenge: Challenge, files: _Files) -> str | None:
+    """The rules in force as rules.md (earlier versions stay in the database they came from)."""
+    rules = rules_service.in_force(challenge)
+    return files.add_bytes("rules.md", (rules.text + "\n").encode()) if rules is not None else None
 TRACK_EXPORT: dict[str, Getter] = {
     "slug": lambda t, f: t.slug,
     "title": lambda t, f: t.title,
@@ -105,6 +113,7 @@ PHASE_EXPORT: dict[str, Getter] = {
     "labels": lambda p, f: f.add(p.labels_blob, _prefix(p)),
     "boxes": lambda p, f: f.add(p.boxes_blob, _prefix(p)),
     "blacklist": lambda p, f: f.add(p.blacklist_blob, _prefix(p)),
+    "real": lambda p, f: f.add(p.real_blob, _prefix(p)),
     "sample": lambda p, f: f.add(p.sample_blob, _prefix(p)),
     "opens": lambda p, f: p.opens_at,
     "closes": lambda p, f: p.closes_at,
@@ -133,7 +142,7 @@ def _public_images(phase: Phase, files: _Files) -> list[int] | str | None:
 
 #: Keys first in this order (as a person writes them), any others after, sorted.
 ORDER = ("slug", "year", "title", "description", "task", "guesses", "classes", "labels", "boxes",
-         "blacklist", "sample", "opens", "closes", "quota", "leaderboard")
+         "blacklist", "real", "sample", "opens", "closes", "quota", "leaderboard")
 
 
 def _keys(allowed: set[str]) -> list[str]:

@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from challenge import storage
 from challenge.challenges.service import phase_path
@@ -213,10 +213,12 @@ def farms(challenge: Challenge) -> list[FarmFlag]:
     return out
 
 
-def scan(challenge: Challenge | None = None) -> Flags:
-    """Every flag, of one challenge or of all."""
+def scan(challenge: Challenge | None = None, within: Select[tuple[int]] | None = None) -> Flags:
+    """Every flag, of one challenge or of all (``within``: of the challenges whose ids it selects)."""
     found = Flags()
     query = select(Challenge).order_by(Challenge.year.desc(), Challenge.slug)
+    if within is not None:
+        query = query.where(Challenge.id.in_(within))
     if challenge is not None:
         query = query.where(Challenge.id == challenge.id)
     for c in db.session.scalars(query):

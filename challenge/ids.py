@@ -75,3 +75,10 @@ def _out_of_range(exc: Exception) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return jsonify({"error": message}), 400
     return BadRequest(message).get_response()
+
+
+def page_number(text: str | None) -> int:
+    """A ``page=N`` argument: 1 unless it is plain ASCII digits from 1 to 999,999 (a
+    larger or odd value is no error: lists clamp to their last page)."""
+    text = (text or "").strip()
+    return int(text) if re.fullmatch(r"[0-9]{1,6}", text) and int(text) > 0 else 1

@@ -22,6 +22,7 @@ worker's job within ``HEARTBEAT_TTL`` seconds.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import resource
 import threading
@@ -201,7 +202,8 @@ def _evaluate(submission: Submission, phase: Phase) -> tuple[Any, dict[str, floa
 _JOB_GRAPH = (
     joinedload(Submission.phase).options(
         joinedload(Phase.track).joinedload(Track.challenge).joinedload(Challenge.classes_blob),
-        joinedload(Phase.labels_blob), joinedload(Phase.boxes_blob), joinedload(Phase.blacklist_blob)),
+        joinedload(Phase.labels_blob), joinedload(Phase.boxes_blob), joinedload(Phase.blacklist_blob),
+        joinedload(Phase.real_blob)),
     joinedload(Submission.score),
 )
 
@@ -236,6 +238,7 @@ def _score(submission_id: int) -> str:
     started, before = time.perf_counter(), artifacts.loads.copy()
     scoring.ground_truth(phase)
     scoring.class_list(phase.track)
+    scoring.real_labels(phase)
     # Where the ground truth came from: "memory" (the worker preloaded it before forking
     # this horse), "artifact" or "parsed" (a cold horse: see challenge.artifacts).
     truth = {"truth_s": round(time.perf_counter() - started, 4),
@@ -284,5 +287,10 @@ def _write_score(submission: Submission, result: Any, timings: dict[str, float],
     # Public/private boards of a split phase read these, not the outcomes.
     row.subsets = splits.subset_scores(submission.phase, result.outcomes, result.cls_outcomes)
     row.details = {"warnings": list(result.warnings), "timings": timings}
+    if result.real_error_at_k is not None:
+        # ReaL error at k = 1..K (None where no image counts) and the images counted.
+        row.details["real"] = {"error_at_k": [None if math.isnan(x) else float(x)
+                                              for x in result.real_error_at_k],
+                               "images": int(result.real_images or 0)}
     row.scored_at = utcnow()
     db.session.add(row)

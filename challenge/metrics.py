@@ -86,6 +86,8 @@ BOARD_ENDPOINTS = {
     "leaderboards.board_csv": "csv",
 }
 
+#: Per process, on purpose: while Redis is away each process pays one failed write per
+#: PAUSE_S instead of a timeout on every request or job; metrics are not worth more.
 _paused_until = 0.0
 
 

@@ -6,11 +6,17 @@ Each function builds the text and enqueues it; the sending happens in a worker j
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
 
 from challenge import mail
 from challenge.extensions import db
+from challenge.job_app import job_app
 from challenge.leaderboards.visibility import visible_scores
-from challenge.models import Submission, User
+from challenge.models import Announcement, Challenge, FinalResults, Membership, Submission, Team, User, utcnow
+from challenge.queue import get_queue
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +80,110 @@ def verify_email(user: User, token: str) -> None:
             f"opening this link:\n\n{mail.link('auth.verify_email', token=token)}\n\n"
             "Until then you can log in, but not create or join a team or upload.\n")
     mail.send_later(user.email, "Confirm your e-mail address", body)
+
+
+# ---------------------------------------------------------------- challenge news
+# Announcements and final results go to every participant of a challenge (the members
+# of its competing teams) who has not turned these e-mails off. The request only queues
+# one job; the job, on a worker, lists the people and queues one message each, so a
+# challenge with thousands of participants costs the organizer's request nothing.
+
+
+def participants(challenge_id: int) -> list[User]:
+    """The members of the challenge's competing teams who take its news by e-mail."""
+    return list(db.session.scalars(
+        select(User).join(Membership, Membership.user_id == User.id)
+        .join(Team, Team.id == Membership.team_id)
+        .where(Membership.challenge_id == challenge_id, Team.is_reference.is_(False),
+               User.notify_announcements.is_(True))
+        .order_by(User.id).distinct()))
+
+
+def _footer() -> str:
+    return ("You get this e-mail because you are on a team in this challenge and e-mails about "
+            "announcements and results are on; turn them off on your account page: "
+            f"{mail.link('auth.account')}\n")
+
+
+def queue_announcement(announcement: Announcement) -> bool:
+    """Queue the job that e-mails ``announcement`` (after its commit); never raises: the
+    post stands if Redis is down, and False says the e-mails were not queued."""
+    try:
+        _news_queue().enqueue(mail_announcement, announcement.id, job_id=f"announce-{announcement.id}",
+                              failure_ttl=7 * 24 * 3600, result_ttl=3600,
+                              description=f"e-mail announcement {announcement.id}")
+    except Exception:
+        log.exception("could not queue the e-mails of announcement %s", announcement.id)
+        return False
+    return True
+
+
+def mail_announcement(announcement_id: int) -> int:
+    """The job: queue one message per participant; returns how many. Run again (a retry,
+    a second enqueue) after it finished, it sends nothing twice."""
+    with job_app().app_context():
+        announcement = db.session.get(Announcement, announcement_id)
+        if announcement is None or announcement.mailed_at is not None:
+            return 0
+        challenge = announcement.challenge
+        page = mail.link("challenges.year", slug=challenge.slug)
+        people = participants(challenge.id)
+        for user in people:
+            underline = "=" * min(len(announcement.title), 72)
+            body = (f"Hello {user.name},\n\nthe organizers of {challenge.title} posted an announcement:\n\n"
+                    f"{announcement.title}\n{underline}\n\n{announcement.body}\n\n"
+                    f"On the challenge page: {page}\n\n" + _footer())
+            mail.send_later(user.email, f"{challenge.title}: {announcement.title}", body)
+        announcement.mailed_at, announcement.mailed_to = utcnow(), len(people)
+        db.session.commit()
+        return len(people)
+
+
+def queue_results_published(challenge: Challenge) -> bool:
+    """Queue the job that tells the participants the final results are out; never raises."""
+    try:
+        _news_queue().enqueue(mail_results_published, challenge.id, job_id=f"results-{challenge.id}",
+                              failure_ttl=7 * 24 * 3600, result_ttl=3600,
+                              description=f"e-mail the final results of {challenge.slug}")
+    except Exception:
+        log.exception("could not queue the e-mails about the final results of %s", challenge.slug)
+        return False
+    return True
+
+
+def mail_results_published(challenge_id: int) -> int:
+    """The job: one message per participant, with their team's final ranks (only what the
+    published results show everyone); returns how many."""
+    with job_app().app_context():
+        challenge = db.session.get(Challenge, challenge_id)
+        results = db.session.scalar(select(FinalResults).where(FinalResults.challenge_id == challenge_id))
+        if challenge is None or results is None:
+            return 0
+        page = mail.link("leaderboards.final_results", slug=challenge.slug)
+        people = participants(challenge.id)
+        for user in people:
+            team = db.session.scalar(select(Team).join(Membership).where(
+                Membership.user_id == user.id, Membership.challenge_id == challenge.id))
+            lines = [f"Hello {user.name},", "",
+                     f"the organizers of {challenge.title} published its final results.", ""]
+            lines += _team_ranks(results.data, team.name if team is not None else "")
+            lines += [f"See them here: {page}", "", _footer()]
+            mail.send_later(user.email, f"{challenge.title}: final results published", "\n".join(lines))
+        return len(people)
+
+
+def _team_ranks(data: dict[str, Any], team_name: str) -> list[str]:
+    """Where the team stands on each published board, from the record itself."""
+    lines: list[str] = []
+    for board in data.get("boards", []):
+        entry = next((e for e in board.get("entries", []) if e.get("team") == team_name), None)
+        if entry is None or entry.get("rank") in (None, ""):
+            continue
+        lines.append(f"{board.get('track_title', board.get('track'))}, {board.get('title')}: "
+                     f"your team '{team_name}' ranks {entry['rank']}")
+    return (lines + [""]) if lines else []
+
+
+def _news_queue() -> Any:
+    app = current_app
+    return get_queue(app, app.config["RQ_MAIL_QUEUE"])

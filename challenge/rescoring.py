@@ -22,14 +22,14 @@ import redis
 from flask import current_app
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from challenge import audit, jobs, metrics, scoring, storage, truth
 from challenge.db import read_only
 from challenge.extensions import db
 from challenge.leaderboards import cache as leaderboard_cache
 from challenge.leaderboards import service as boards
-from challenge.models import Phase, RescoreItem, RescoreRun, Score, Submission, User, utcnow
+from challenge.models import Phase, RescoreItem, RescoreRun, Score, Submission, Track, User, utcnow
 from challenge.queue import get_redis, rescore_queue
 from challenge.submissions.service import enqueue as enqueue_scoring
 
@@ -94,10 +94,15 @@ def get_run(run_id: int) -> RescoreRun | None:
     return db.session.get(RescoreRun, run_id)
 
 
-def runs(phase: Phase | None = None, limit: int = 100) -> Sequence[RescoreRun]:
+def runs(phase: Phase | None = None, limit: int = 100,
+         within: Select[tuple[int]] | None = None) -> Sequence[RescoreRun]:
+    """The newest runs, of one phase or of all (``within``: of the challenges whose ids it selects)."""
     query = select(RescoreRun).order_by(RescoreRun.id.desc()).limit(limit)
     if phase is not None:
         query = query.where(RescoreRun.phase_id == phase.id)
+    if within is not None:
+        query = query.where(RescoreRun.phase_id.in_(
+            select(Phase.id).join(Track).where(Track.challenge_id.in_(within))))
     return db.session.scalars(query).all()
 
 
@@ -264,8 +269,9 @@ def _rescore(run_id: int, submission_id: int) -> str:
         # Parsed outside the FormatError handler below: a problem with the truth is
         # not the submission's, and is reported as an internal error.
         expected = truth.ground_truth(version)
+        real = truth.real_labels(version)
         try:
-            result = scoring.score(data, run.phase, truth=expected)
+            result = scoring.score(data, run.phase, truth=expected, real=real)
         except scoring.FormatError as exc:
             return _fail(item, f"the file could not be scored against version {run.version}: {exc}")
         timings = {"read_s": round(read_s, 4), "score_s": round(time.perf_counter() - started - read_s, 4)}

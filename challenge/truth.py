@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 import scorer
+import scorer.real
 import scorer.tasks
-from challenge import artifacts, audit, scoring
+from challenge import artifacts, audit, scoring, splits
 from challenge.challenges import service as challenges
 from challenge.extensions import db
 from challenge.models import Blob, Phase, Score, Submission, TruthVersion, User
+from scorer.real import RealLabels
 
 MAX_NOTE = 2000
 
@@ -54,7 +56,8 @@ def _first(phase: Phase) -> TruthVersion:
     """Version 1 as the phase's own files (a phase never replaced has no row for it)."""
     return TruthVersion(phase_id=phase.id, phase=phase, number=1, images=phase.images,
                         labels_blob=phase.labels_blob, boxes_blob=phase.boxes_blob,
-                        blacklist_blob=phase.blacklist_blob, note="the phase's original ground truth",
+                        blacklist_blob=phase.blacklist_blob, real_blob=phase.real_blob,
+                        note="the phase's original ground truth",
                         created_at=phase.labels_blob.created_at)  # when its labels were stored
 
 
@@ -96,10 +99,15 @@ def ground_truth(version: TruthVersion) -> scorer.GroundTruth:
                                     version.blacklist_blob)
 
 
+def real_labels(version: TruthVersion) -> RealLabels | None:
+    """The version's ReaL labels, parsed (cached by checksum); None: it has none."""
+    return scoring.real_from_file(version.phase, version.real_blob, version.images)
+
+
 def make_current(phase: Phase, version: TruthVersion) -> None:
     """Point the phase (its files, image count and number) at ``version``; the caller commits."""
     phase.labels_blob, phase.boxes_blob = version.labels_blob, version.boxes_blob
-    phase.blacklist_blob = version.blacklist_blob
+    phase.blacklist_blob, phase.real_blob = version.blacklist_blob, version.real_blob
     phase.images, phase.truth_version = version.images, version.number
 
 
@@ -126,8 +134,26 @@ def _ensure_first(phase: Phase) -> TruthVersion:
     return first
 
 
+def check_real(phase: Phase, data: bytes, images: int, name: str = "the ReaL file") -> RealLabels:
+    """Parse ReaL labels for the phase (TruthError saying why they do not fit): only a
+    classification phase without a public/private split (ReaL labels are a validation
+    set's, and a whole-set ReaL error would tell the public board about private images)."""
+    track = phase.track
+    if track.task != "classification":
+        raise TruthError(f"only classification tracks have ReaL labels (track {track.slug!r} is "
+                         f"{track.task})")
+    if splits.is_split(phase):
+        raise TruthError("ReaL labels are for a phase without a public/private split "
+                         "(a validation set); this phase has one")
+    try:
+        return scorer.real.load_real(data, scoring.class_list(track), images=images)
+    except scorer.FormatError as exc:
+        raise TruthError(f"{name}: {exc}") from None
+
+
 def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile | None = None,
             blacklist: TruthFile | None = None, drop_blacklist: bool = False,
+            real: TruthFile | None = None, drop_real: bool = False,
             actor: User | None = None, note: str = "") -> TruthVersion:
     """Add a new version of the phase's ground truth; files not given are the current ones.
 
@@ -136,31 +162,43 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
     current at once only when the phase has no scores; otherwise a rescore publishes it.
     """
     track = phase.track
-    if labels is None and boxes is None and blacklist is None and not drop_blacklist:
-        raise TruthError("nothing to replace: give new labels, boxes or a blacklist")
+    if labels is None and boxes is None and blacklist is None and real is None \
+            and not drop_blacklist and not drop_real:
+        raise TruthError("nothing to replace: give new labels, boxes, a blacklist or ReaL labels")
     if blacklist is not None and drop_blacklist:
         raise TruthError("give a new blacklist or drop the blacklist, not both")
+    if real is not None and drop_real:
+        raise TruthError("give new ReaL labels or drop them, not both")
     if boxes is not None and not scoring.task_of(track).needs_boxes:
         raise TruthError(f"only {scorer.tasks.boxed()} tracks have boxes "
                          f"(track {track.slug!r} is {track.task})")
     note = note.strip()
     if len(note) > MAX_NOTE:
         raise TruthError(f"the note is at most {MAX_NOTE} characters (got {len(note)})")
-    for file in (labels, boxes, blacklist):
+    for file in (labels, boxes, blacklist, real):
         if file is not None and not file.data.strip():
             raise TruthError(f"{file.name!r} is empty")
     # The phase's own files are the current truth (what scoring reads), whatever wrote them.
     cur_labels, cur_boxes, cur_blacklist = phase.labels_blob, phase.boxes_blob, phase.blacklist_blob
+    cur_real = phase.real_blob
     labels_data = labels.data if labels is not None else cur_labels.data
     boxes_data = boxes.data if boxes is not None else (cur_boxes.data if cur_boxes is not None else None)
     blacklist_data = None if drop_blacklist else blacklist.data if blacklist is not None else (
         cur_blacklist.data if cur_blacklist is not None else None)
-    given = ", ".join(repr(f.name) for f in (labels, boxes, blacklist) if f is not None)
+    real_data = None if drop_real else real.data if real is not None else (
+        cur_real.data if cur_real is not None else None)
+    given = ", ".join(repr(f.name) for f in (labels, boxes, blacklist, real) if f is not None)
+    dropped = " and ".join(what for what, flag in (("the blacklist", drop_blacklist),
+                                                   ("the ReaL labels", drop_real)) if flag)
     try:
         parsed = scoring.task_of(track).load_truth(scoring.class_list(track), labels=labels_data,
                                                    boxes=boxes_data, blacklist=blacklist_data)
     except scorer.FormatError as exc:
-        raise TruthError(f"ground truth not replaced ({given or 'dropping the blacklist'}): {exc}") from None
+        raise TruthError(f"ground truth not replaced ({given or 'dropping ' + dropped}): {exc}") from None
+    if real_data is not None:
+        # New labels may change the number of images: the kept ReaL file must still fit.
+        check_real(phase, real_data, parsed.images,
+                   name=f"ReaL labels {real.name!r}" if real is not None else "the current ReaL labels")
 
     with db.session.no_autoflush:
         first = _ensure_first(phase)
@@ -168,8 +206,9 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
         new_boxes = _blob(boxes) if boxes is not None else cur_boxes
         new_blacklist = None if drop_blacklist else (
             _blob(blacklist) if blacklist is not None else cur_blacklist)
-        same = (_sha(new_labels), _sha(new_boxes), _sha(new_blacklist)) == (
-            _sha(cur_labels), _sha(cur_boxes), _sha(cur_blacklist))
+        new_real = None if drop_real else (_blob(real) if real is not None else cur_real)
+        same = (_sha(new_labels), _sha(new_boxes), _sha(new_blacklist), _sha(new_real)) == (
+            _sha(cur_labels), _sha(cur_boxes), _sha(cur_blacklist), _sha(cur_real))
         if same:
             db.session.rollback()
             raise TruthError(f"these files are version {phase.truth_version}'s, the current one; "
@@ -179,7 +218,7 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
         version = TruthVersion(
             phase=phase, number=max(latest or 0, first.number) + 1, images=scorer.tasks.image_count(parsed),
             labels_blob=new_labels, boxes_blob=new_boxes, blacklist_blob=new_blacklist,
-            note=note, created_by_id=actor.id if actor is not None else None,
+            real_blob=new_real, note=note, created_by_id=actor.id if actor is not None else None,
         )
         db.session.add(version)
     # Parsed above: stored now, so no worker parses the new version again.
@@ -193,7 +232,7 @@ def replace(phase: Phase, *, labels: TruthFile | None = None, boxes: TruthFile |
     audit.record(actor, "truth.replace", f"phase:{phase.id}", challenge_id=track.challenge_id,
                  before=before,
                  after={"version": version.number, "images": version.images, "current": scored == 0,
-                        "files": given or "blacklist dropped"},
+                        "files": given or f"{dropped} dropped"},
                  note=note)
     try:
         db.session.commit()

@@ -96,7 +96,7 @@ class ScoringWorker(Worker):
         holds is not what they score against now; every horse forked after inherits it."""
         try:
             with read_only():  # the check only reads: on SQLite it must not take the write lock
-                wanted = {p.id: scoring.truth_fingerprint(p) for p in scoring.open_phases()}
+                wanted = {p.id: scoring.warm_key(p) for p in scoring.open_phases()}
                 db.session.commit()
             if wanted != self.warm:
                 started = time.perf_counter()

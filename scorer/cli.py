@@ -123,14 +123,11 @@ def _run(args: argparse.Namespace) -> tuple[Result, Predictions, ClassList]:
 
 def run_real(args: argparse.Namespace, predictions: Predictions, classes: ClassList) -> dict[str, Any]:
     """``real_error_at_k`` (k = 1..K) and ``real_images`` for ``--real``."""
-    from scorer.real import load_real, real_error_at_k  # only for --real: start-up
+    from scorer.real import load_real, score_real  # only for --real: start-up
 
     real = _load(f"real {args.real}", load_real, args.real, classes, images=predictions.images)
-    labels = predictions.labels[:, : args.guesses]
-    if labels.shape[1] < args.guesses:
-        labels = np.pad(labels, ((0, 0), (0, args.guesses - labels.shape[1])), constant_values=-1)
-    errors = _load(f"real {args.real}", real_error_at_k, labels, real)
-    return {"real_error_at_k": errors, "real_images": real.counted_images}
+    errors, images = _load(f"real {args.real}", score_real, predictions.labels, real, args.guesses)
+    return {"real_error_at_k": errors, "real_images": images}
 
 
 def run_detection(args: argparse.Namespace) -> detection.DetectionResult:

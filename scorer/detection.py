@@ -436,7 +436,7 @@ def _fast_table(raw: bytes) -> tuple[np.ndarray | None, np.ndarray]:
     starts[0] = solid[0]
     np.greater(solid[1:], solid[:-1], out=starts[1:])
     first = np.flatnonzero(starts)
-    del solid, starts
+    del starts
     if first.size % FIELDS:
         return None, none
     # Each run of 7 tokens must lie on one line, and runs on distinct lines: then every
@@ -455,15 +455,66 @@ def _fast_table(raw: bytes) -> tuple[np.ndarray | None, np.ndarray]:
         if not np.array_equal(line_a, line_b) or (line_a.size > 1 and (np.diff(line_a) <= 0).any()):
             return None, none
         used = line_a
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            values = np.fromstring(raw, dtype=np.float64, sep=" ")
-        except (ValueError, Warning):
-            return None, none
+    values = _decimal_values(raw, buf, first, solid)
+    del solid
+    if values is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                values = np.fromstring(raw, dtype=np.float64, sep=" ")
+            except (ValueError, Warning):
+                return None, none
     if values.size != FIELDS * used.size:
         return None, none
     return values.reshape(-1, FIELDS), used + 1
+
+
+#: Longest token the integer path takes: at most 15 digits, so every digit string is an
+#: integer below 2**53 and exact in float64.
+_DECIMAL_MAX_LEN = 15
+
+
+def _decimal_values(raw: bytes, buf: np.ndarray, first: np.ndarray, solid: np.ndarray) -> np.ndarray | None:
+    """The file's numbers, bit for bit what ``np.fromstring(float64)`` gives, about 3x
+    faster: when every token is plain decimal (digits, at most one '.', a leading '-',
+    at most 15 characters), the digits with the dots deleted go through numpy's integer
+    parser and each is divided by 10**(digits after its dot). Both integers are exact in
+    float64 and IEEE division rounds correctly, so the quotient is the double nearest
+    the decimal, which is what strtod returns. None (use the float parser) otherwise.
+    ``raw`` holds only ``_NUMBER_BYTES`` (``_fast_table`` checked)."""
+    # The caller let only number bytes through: three byte searches find the rest.
+    if b"e" in raw or b"E" in raw or b"+" in raw:
+        return None  # an exponent or a '+': the float parser's business
+    last = np.empty(buf.size, dtype=bool)
+    last[-1] = solid[-1]
+    np.greater(solid[:-1], solid[1:], out=last[:-1])
+    ends = np.flatnonzero(last)
+    del last
+    if ends.size != first.size or (ends - first).max(initial=0) >= _DECIMAL_MAX_LEN:
+        return None
+    dots = np.flatnonzero(buf == ord("."))
+    dot_token = np.searchsorted(first, dots, side="right") - 1
+    minus = np.flatnonzero(buf == ord("-"))
+    minus_token = np.searchsorted(first, minus, side="right") - 1
+    if ((dot_token.size > 1 and (np.diff(dot_token) == 0).any())  # two dots in a token
+            or not np.array_equal(first[minus_token], minus)):  # a '-' inside a token
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            digits = np.fromstring(raw.translate(None, b"."), dtype=np.int64, sep=" ")
+        except (ValueError, Warning):
+            return None
+    if digits.size != first.size:  # a token that was only '.'
+        return None
+    scale = np.ones(first.size)
+    scale[dot_token] = _POWERS_OF_TEN[ends[dot_token] - dots]
+    values = digits / scale
+    values[minus_token] = np.copysign(values[minus_token], -1.0)  # '-0.0' is -0.0 for strtod
+    return values
+
+
+_POWERS_OF_TEN = 10.0 ** np.arange(_DECIMAL_MAX_LEN + 1)
 
 
 def _precise_table(text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -665,21 +716,22 @@ def _rank(dets: Detections, tp: np.ndarray, ignored: np.ndarray, images: ImageLi
 
 def _voc_ap(ctp: np.ndarray, cfp: np.ndarray, positives: float | np.ndarray,
             tp_at: np.ndarray) -> np.ndarray:
-    """VOC all-points AP along the first axis, evaluated at true positives only.
+    """VOC all-points AP along the last axis, evaluated at true positives only.
 
     ``ctp``/``cfp``: cumulative (weighted) counts at each true positive of the class
-    (shape (T, ...)). Precision peaks at true positives and recall changes only there,
-    so the devkit's sum over recall changes needs nothing else.
+    (shape (..., T); the bootstrap passes one row per replicate, so every running max
+    and sum walks contiguous memory). Precision peaks at true positives and recall
+    changes only there, so the devkit's sum over recall changes needs nothing else.
     """
-    if ctp.shape[0] == 0:
-        return np.zeros(ctp.shape[1:])
+    if ctp.shape[-1] == 0:
+        return np.zeros(ctp.shape[:-1])
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = ctp / positives
         precision = ctp / (ctp + cfp)
-    best = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
-    previous = np.concatenate((np.zeros((1, *recall.shape[1:])), recall[:-1]), axis=0)
+    best = np.maximum.accumulate(precision[..., ::-1], axis=-1)[..., ::-1]
+    previous = np.concatenate((np.zeros((*recall.shape[:-1], 1)), recall[..., :-1]), axis=-1)
     step = np.where(tp_at, recall - previous, 0.0)
-    return (step * np.where(tp_at, best, 0.0)).sum(axis=0)
+    return (step * np.where(tp_at, best, 0.0)).sum(axis=-1)
 
 
 def evaluate_detection(dets: Detections, truth: DetTruth, *, bootstrap: int = 1000,
@@ -788,29 +840,31 @@ def _class_terms(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images
 
 
 def _weighted_ap(terms: _ClassTerms, wt: np.ndarray, wt_int: np.ndarray) -> np.ndarray:
-    """(b,) the class's AP under each column of image weights ``wt`` (N, b); NaN without
-    objects. Images are rows, so every gather copies whole contiguous rows. The large
-    gather of false positives reads ``wt_int`` (the same counts as integers, exact) and
-    is summed in place along the ranking, read back at each true positive."""
-    pos = terms.obj_count @ wt[terms.obj_img]
-    ap = np.full(wt.shape[1], np.nan)
+    """(b,) the class's AP under each row of image weights ``wt`` (b, N); NaN without
+    objects. A replicate is a row, so the running sums along the ranking (``cumsum``,
+    the precision envelope) walk contiguous memory: along the other axis numpy's
+    accumulate is about 10x slower. The large gather of false positives reads ``wt_int``
+    (the same counts as integers, exact) and is summed in place along the ranking,
+    read back at each true positive."""
+    pos = np.take(wt, terms.obj_img, axis=1) @ terms.obj_count
+    ap = np.full(wt.shape[0], np.nan)
     present = pos > 0
     if terms.tp_img.size == 0:
         ap[present] = 0.0
         return ap
-    wtp = wt[terms.tp_img]  # (T, b)
+    wtp = np.take(wt, terms.tp_img, axis=1)  # (b, T)
     if terms.fp_last is None:
-        cfp = terms.fp_count @ wt[terms.fp_img]
+        cfp = np.take(wt, terms.fp_img, axis=1) @ terms.fp_count.T
     elif terms.fp_img.size == 0:
         cfp = np.zeros_like(wtp)
     else:
-        running = wt_int[terms.fp_img]
+        running = np.take(wt_int, terms.fp_img, axis=1)  # (b, F)
         if terms.fp_img.size * int(wt_int.max(initial=0)) >= 2**31:
             running = running.astype(np.int64)
-        np.cumsum(running, axis=0, out=running)
-        cfp = running[np.maximum(terms.fp_last, 0)].astype(np.float64)
-        cfp[terms.fp_last < 0] = 0.0
-    value = _voc_ap(np.cumsum(wtp, axis=0), cfp, pos, wtp > 0)
+        np.cumsum(running, axis=1, out=running)
+        cfp = np.take(running, np.maximum(terms.fp_last, 0), axis=1).astype(np.float64)
+        cfp[:, terms.fp_last < 0] = 0.0
+    value = _voc_ap(np.cumsum(wtp, axis=1), cfp, pos[:, None], wtp > 0)
     ap[present] = value[present]
     return ap
 
@@ -857,7 +911,7 @@ def bootstrap_values(terms: list[_ClassTerms | None], n_images: int, bootstrap: 
         # Resampled indices counted per image: the multinomial counts, 3x faster to draw.
         picks = rng.integers(0, n_images, (b, n_images)) + np.arange(b)[:, None] * n_images
         w = np.bincount(picks.ravel(), minlength=b * n_images).reshape(b, n_images)
-        wt_int = np.ascontiguousarray(w.T, dtype=np.int32)  # (N, b): an image's weights in one row
+        wt_int = w.astype(np.int32)  # (b, N): a replicate's image weights in one row
         wt = wt_int.astype(np.float64)
         ap = np.stack([_weighted_ap(t, wt, wt_int) for t in used], axis=1)
         with warnings.catch_warnings():

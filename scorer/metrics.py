@@ -36,6 +36,10 @@ class Result:
     outcomes: np.ndarray
     warnings: list[str] = field(default_factory=list)
     cls_outcomes: np.ndarray | None = None
+    # ReaL error at k = 1..K and the images it counts, when scored with ReaL labels too
+    # (scorer.real.score_real; the platform sets them for a phase with a ReaL file).
+    real_error_at_k: list[float] | None = None
+    real_images: int | None = None
 
     @property
     def cls_error(self) -> float | None:
@@ -55,6 +59,9 @@ class Result:
         if self.cls_error_at_k is not None:
             out["cls_error_at_k"] = list(self.cls_error_at_k)
             out["cls_error"] = self.cls_error
+        if self.real_error_at_k is not None:
+            out["real_error_at_k"] = list(self.real_error_at_k)
+            out["real_images"] = self.real_images
         return out
 
 

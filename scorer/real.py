@@ -100,3 +100,12 @@ def real_error_at_k(labels: np.ndarray, real: RealLabels) -> list[float]:
         return [float("nan")] * guesses
     wrong = total - right.sum(axis=0)
     return [float(int(x) / total) for x in wrong]
+
+
+def score_real(labels: np.ndarray, real: RealLabels, guesses: int) -> tuple[list[float], int]:
+    """ReaL error at k = 1..``guesses`` of a submission's (N, K') class indices (its first
+    ``guesses`` columns, padded with "no guess"), and the number of images it counts."""
+    labels = labels[:, :guesses]
+    if labels.shape[1] < guesses:
+        labels = np.pad(labels, ((0, 0), (0, guesses - labels.shape[1])), constant_values=-1)
+    return real_error_at_k(labels, real), real.counted_images

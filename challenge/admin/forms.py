@@ -35,6 +35,31 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+#: Under every console date field: a datetime-local input has no zone, and browsers draw it in
+#: the computer's own date format (mm/dd/yyyy in some), so the page says what is meant.
+UTC_HINT = ("In UTC, 24-hour clock, e.g. 2026-06-30 23:59 (your browser may show the date in its "
+            "own format; the time is read as UTC, not your local time).")
+
+
+class UTCDateTimeField(DateTimeLocalField):
+    """A ``datetime-local`` input whose value is UTC: an existing time is shown in UTC (whatever
+    zone it comes in), and what is typed is read as UTC. ``data`` is always aware UTC."""
+
+    def __init__(self, label: str, validators: list | None = None, **kwargs: object) -> None:
+        kwargs.setdefault("format", DATE_FORMATS)
+        kwargs.setdefault("description", UTC_HINT)
+        super().__init__(label, validators, **kwargs)  # type: ignore[arg-type]
+
+    def process_data(self, value: object) -> None:
+        if isinstance(value, datetime):
+            value = utc(value).astimezone(UTC)  # type: ignore[union-attr]
+        super().process_data(value)
+
+    def process_formdata(self, valuelist: list) -> None:
+        super().process_formdata(valuelist)
+        self.data = utc(self.data)
+
+
 class ChallengeForm(FlaskForm):
     year = IntegerField("Year", validators=[InputRequired("year: required"),
                                             NumberRange(1900, 2999, "year: from 1900 to 2999")])
@@ -69,10 +94,8 @@ class NewTrackForm(TrackForm):
 
 class PhaseForm(FlaskForm):
     title = StringField("Title", validators=[Length(max=200)])
-    opens = DateTimeLocalField("Opens (UTC)", format=DATE_FORMATS,
-                               validators=[InputRequired("opens: required")])
-    closes = DateTimeLocalField("Closes (UTC)", format=DATE_FORMATS,
-                                validators=[InputRequired("closes: required")])
+    opens = UTCDateTimeField("Opens (UTC)", validators=[InputRequired("opens: required")])
+    closes = UTCDateTimeField("Closes (UTC)", validators=[InputRequired("closes: required")])
     quota_count = IntegerField("Quota: submissions per period", default=5, validators=[
         InputRequired("quota_count: required"),
         NumberRange(1, MAX_QUOTA, f"quota_count: from 1 to {MAX_QUOTA}")])
@@ -92,6 +115,7 @@ class NewPhaseForm(PhaseForm):
     boxes = FileField("Boxes (localization tracks: XML folder as .tar/.tgz, or Kaggle solution CSV)")
     blacklist = FileField("Blacklist of 1-based image numbers (optional)")
     sample = FileField("Public sample prediction file (optional)")
+    real = FileField("ReaL labels, real.json (classification, optional; hidden)")
 
 
 class ModerationForm(FlaskForm):

@@ -5,10 +5,10 @@ they are on), so nothing is copied; the service says what moved in the audit log
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from challenge.admin.access import organizer_required
+from challenge.admin.access import managed, organizer_required
 from challenge.admin.forms import MoveMemberForm
 from challenge.admin.views import bp
 from challenge.auth.current import me
@@ -35,7 +35,7 @@ def _page(challenge: Challenge, form: MoveMemberForm, status: int = 200) -> Resp
 @bp.route("/challenges/<int:challenge_id>/move", methods=["GET", "POST"])
 @organizer_required
 def move_member(challenge_id: int) -> ResponseReturnValue:
-    challenge = db.session.get(Challenge, challenge_id) or abort(404)
+    challenge = managed(db.session.get(Challenge, challenge_id))
     if request.method == "GET":
         form = MoveMemberForm(formdata=None, data={"email": request.args.get("email", ""),
                                                    "destination": request.args.get("to", "")})

@@ -15,7 +15,7 @@ from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from challenge import rescoring, truth
-from challenge.admin.access import organizer_required
+from challenge.admin.access import managed, managed_ids, organizer_required
 from challenge.admin.views import bp
 from challenge.auth.current import me
 from challenge.extensions import db
@@ -28,6 +28,8 @@ class TruthForm(FlaskForm):
     boxes = FileField("New boxes (localization tracks)")
     blacklist = FileField("New blacklist")
     drop_blacklist = BooleanField("Drop the blacklist")
+    real = FileField("New ReaL labels, real.json (classification tracks)")
+    drop_real = BooleanField("Drop the ReaL labels")
     note = TextAreaField("Note (why; shown in the audit log)", validators=[Length(max=truth.MAX_NOTE)])
 
 
@@ -45,21 +47,24 @@ def _file(field: FileField) -> truth.TruthFile | None:
 
 
 def _phase(phase_id: int) -> Phase:
-    return db.session.get(Phase, phase_id) or abort(404)
+    return managed(db.session.get(Phase, phase_id))
 
 
 def _run(run_id: int) -> RescoreRun:
-    return db.session.get(RescoreRun, run_id) or abort(404)
+    run = db.session.get(RescoreRun, run_id) or abort(404)
+    managed(run.phase)  # a host of another challenge: 404, as for a run that does not exist
+    return run
 
 
 @bp.get("/truth")
 @organizer_required
 def truth_index() -> ResponseReturnValue:
     phases = db.session.scalars(
-        select(Phase).join(Track).join(Challenge)
+        select(Phase).join(Track).join(Challenge).where(Challenge.id.in_(managed_ids()))
         .order_by(Challenge.year.desc(), Challenge.slug, Track.position, Phase.opens_at)
     ).all()
-    return render_template("admin/rescoring_index.html", phases=phases, runs=rescoring.runs(limit=20),
+    return render_template("admin/rescoring_index.html", phases=phases,
+                           runs=rescoring.runs(limit=20, within=managed_ids()),
                            label=truth.phase_label)
 
 
@@ -92,6 +97,7 @@ def truth_replace(phase_id: int) -> ResponseReturnValue:
     try:
         version = truth.replace(phase, labels=_file(form.labels), boxes=_file(form.boxes),
                                 blacklist=_file(form.blacklist), drop_blacklist=form.drop_blacklist.data,
+                                real=_file(form.real), drop_real=form.drop_real.data,
                                 actor=me(), note=form.note.data or "")
     except truth.TruthError as exc:
         flash(exc.message, "error")

@@ -45,7 +45,7 @@ def truth_list_command(phase_path: str) -> None:
     counts = truth.scores_by_version(phase)
     for v in truth.versions(phase):
         mark = "*" if v.number == phase.truth_version else " "
-        blobs = (v.labels_blob, v.boxes_blob, v.blacklist_blob)
+        blobs = (v.labels_blob, v.boxes_blob, v.blacklist_blob, v.real_blob)
         files = ", ".join(f"{b.filename} {b.sha256[:12]}" for b in blobs if b is not None)
         click.echo(f"{mark} version {v.number}: {v.images} images; {files}; "
                    f"{counts.get(v.number, 0)} published scores{'; ' + v.note if v.note else ''}")
@@ -57,14 +57,16 @@ def truth_list_command(phase_path: str) -> None:
 @click.option("--boxes", type=click.Path(exists=True, dir_okay=False), help="New boxes (localization).")
 @click.option("--blacklist", type=click.Path(exists=True, dir_okay=False), help="New blacklist.")
 @click.option("--no-blacklist", is_flag=True, help="Drop the blacklist.")
+@click.option("--real", type=click.Path(exists=True, dir_okay=False), help="New ReaL labels (real.json).")
+@click.option("--no-real", is_flag=True, help="Drop the ReaL labels.")
 @click.option("--note", default="", help="Why (kept with the version and in the audit log).")
 def truth_replace_command(phase_path: str, labels: str | None, boxes: str | None, blacklist: str | None,
-                          no_blacklist: bool, note: str) -> None:
+                          no_blacklist: bool, real: str | None, no_real: bool, note: str) -> None:
     """Add a new version of the phase's ground truth; files not given are the current ones."""
     phase = _phase(phase_path)
     try:
         version = truth.replace(phase, labels=_file(labels), boxes=_file(boxes), blacklist=_file(blacklist),
-                                drop_blacklist=no_blacklist, note=note)
+                                drop_blacklist=no_blacklist, real=_file(real), drop_real=no_real, note=note)
     except truth.TruthError as exc:
         raise click.ClickException(exc.message) from None
     if version.number == phase.truth_version:

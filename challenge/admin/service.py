@@ -28,12 +28,11 @@ from werkzeug.utils import secure_filename
 
 import scorer
 import scorer.tasks
-from challenge import audit, bundles, csv_export, ids, scoring, storage
+from challenge import audit, bundles, csv_export, scoring, storage
 from challenge.extensions import db
 from challenge.leaderboards import cache
 from challenge.models import (
     QUOTA_PERIODS,
-    STATUSES,
     VISIBILITIES,
     Blob,
     Challenge,
@@ -54,12 +53,11 @@ log = logging.getLogger(__name__)
 CHALLENGE_FIELDS = ("slug", "year", "title", "description", "classes_blob_id")
 TRACK_FIELDS = ("slug", "title", "task", "guesses", "position")
 PHASE_FIELDS = ("slug", "title", "opens_at", "closes_at", "quota_count", "quota_period", "leaderboard",
-                "images", "labels_blob_id", "boxes_blob_id", "blacklist_blob_id", "sample_blob_id")
+                "images", "labels_blob_id", "boxes_blob_id", "blacklist_blob_id", "real_blob_id",
+                "sample_blob_id")
 MAX_QUOTA = 10_000
 #: The quota period key of reference entries: outside every team's quota.
 REFERENCE_PERIOD = "reference"
-#: The console's submission list shows at most this many rows (newest first).
-LIST_LIMIT = 500
 
 
 class ConsoleError(Exception):
@@ -315,7 +313,7 @@ def _settings(settings: PhaseSettings) -> _Checked:
 
 def create_phase(actor: User, track: Track, *, slug: str, settings: PhaseSettings, labels: Upload,
                  boxes: Upload | None = None, blacklist: Upload | None = None,
-                 sample: Upload | None = None) -> Phase:
+                 sample: Upload | None = None, real: Upload | None = None) -> Phase:
     """A new phase with its hidden ground truth, checked exactly as ``challenge load`` checks it."""
     slug = _slug(slug, "slug")
     if any(p.slug == slug for p in track.phases):
@@ -323,7 +321,7 @@ def create_phase(actor: User, track: Track, *, slug: str, settings: PhaseSetting
     checked = _settings(settings)
     if not labels.data:
         raise ConsoleError("labels: choose the ground-truth labels file")
-    files = {"labels": labels, "boxes": boxes, "blacklist": blacklist, "sample": sample}
+    files = {"labels": labels, "boxes": boxes, "blacklist": blacklist, "sample": sample, "real": real}
     with tempfile.TemporaryDirectory(prefix="console-phase-") as tmp:
         folder = Path(tmp)
         table: dict[str, Any] = {
@@ -344,7 +342,8 @@ def create_phase(actor: User, track: Track, *, slug: str, settings: PhaseSetting
                                   scoring.class_list(track))
         except bundles.BundleError as exc:
             raise ConsoleError(str(exc)) from None
-    blobs = {f.sha256: _blob(f) for f in (spec.labels, spec.boxes, spec.blacklist, spec.sample) if f}
+    blobs = {f.sha256: _blob(f) for f in (spec.labels, spec.boxes, spec.blacklist, spec.real, spec.sample)
+             if f}
     with db.session.no_autoflush:
         bundles._write_phase(track, spec, blobs)
     db.session.flush()
@@ -374,37 +373,6 @@ def update_phase(actor: User, phase: Phase, settings: PhaseSettings) -> Phase:
 
 
 # ------------------------------------------------------------------ submissions
-
-@dataclass(frozen=True)
-class SubmissionFilter:
-    challenge: str = ""  # slug
-    phase: int | None = None  # id
-    status: str = ""
-    team: str = ""  # id or part of the name
-    moderated: bool = False
-
-
-def list_submissions(where: SubmissionFilter, limit: int = LIST_LIMIT) -> list[Submission]:
-    """Submissions matching the filter, newest first (at most ``limit``)."""
-    if where.status and where.status not in STATUSES:
-        raise ConsoleError(f"status: {where.status!r} is not one of {' | '.join(STATUSES)}")
-    query = (select(Submission).join(Phase).join(Track).join(Challenge)
-             .join(Team, Team.id == Submission.team_id))
-    if where.challenge:
-        query = query.where(Challenge.slug == where.challenge)
-    if where.phase is not None:
-        query = query.where(Submission.phase_id == where.phase)
-    if where.status:
-        query = query.where(Submission.status == where.status)
-    if where.team.strip():
-        team = where.team.strip()
-        team_id = ids.parse_id(team)
-        query = query.where(Team.id == team_id if team_id is not None
-                            else Team.name.ilike(f"%{team.replace('%', '').replace('_', '')}%"))
-    if where.moderated:
-        query = query.where((Submission.moderation != "") | (Team.moderation != ""))
-    return list(db.session.scalars(query.order_by(Submission.id.desc()).limit(limit)))
-
 
 @dataclass(frozen=True)
 class TeamRow:

@@ -3,16 +3,21 @@ refused form is shown again with the error naming the field."""
 
 from __future__ import annotations
 
-from typing import TypeVar
-
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from challenge import audit, flags, ids, moderation
-from challenge.admin import service, workers
-from challenge.admin.access import organizer_required
+from challenge import audit, flags, moderation
+from challenge.admin import confirm, hosts, service, workers
+from challenge.admin.access import (
+    can_manage,
+    managed,
+    managed_challenges,
+    managed_ids,
+    organizer_required,
+    site_admin_required,
+)
 from challenge.admin.forms import (
     ChallengeForm,
     ClassesForm,
@@ -27,15 +32,10 @@ from challenge.admin.forms import (
 )
 from challenge.auth.current import me
 from challenge.extensions import db
-from challenge.models import STATUSES, Challenge, Phase, Submission, Team, Track
+from challenge.models import Challenge, Phase, Submission, Team, Track
 from challenge.submissions import service as submit_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-T = TypeVar("T")
-
-
-def _get(model: type[T], ident: int) -> T:
-    return db.session.get(model, ident) or abort(404)
 
 
 def _form_errors(form: FlaskForm) -> None:
@@ -50,21 +50,14 @@ def _refused(template: str, status: int = 400, **context: object) -> ResponseRet
     return render_template(template, **context), status
 
 
-@bp.get("/")
-@organizer_required
-def index() -> ResponseReturnValue:
-    challenges = db.session.scalars(select(Challenge).order_by(Challenge.year.desc())).all()
-    return render_template("admin/index.html", challenges=challenges)
-
-
 @bp.get("/workers")
-@organizer_required
+@site_admin_required
 def workers_page() -> ResponseReturnValue:
     return render_template("admin/workers.html", o=workers.overview())
 
 
 @bp.post("/workers/retry")
-@organizer_required
+@site_admin_required
 def workers_retry() -> ResponseReturnValue:
     try:
         flash(workers.retry(me(), request.form.get("queue", ""), request.form.get("job_id", "")).capitalize()
@@ -74,16 +67,10 @@ def workers_retry() -> ResponseReturnValue:
     return redirect(url_for("admin.workers_page"))
 
 
-@bp.get("/audit")
-@organizer_required
-def audit_log() -> ResponseReturnValue:
-    return render_template("admin/audit.html", entries=audit.recent())
-
-
 # ------------------------------------------------------------------ challenges
 
 @bp.route("/challenges/new", methods=["GET", "POST"])
-@organizer_required
+@site_admin_required
 def challenge_new() -> ResponseReturnValue:
     form = NewChallengeForm()
     if request.method == "POST":
@@ -108,14 +95,14 @@ def _challenge_page(challenge: Challenge, form: ChallengeForm | None = None,
     form = form or ChallengeForm(obj=challenge, formdata=None)
     return render_template("admin/challenge.html", challenge=challenge, form=form,
                            classes_form=ClassesForm(formdata=None),
-                           teams=service.challenge_teams(challenge),
+                           teams=service.challenge_teams(challenge), hosts=hosts.hosts_of(challenge),
                            entries=audit.recent(challenge.id, limit=20)), status
 
 
 @bp.route("/challenges/<int:challenge_id>", methods=["GET", "POST"])
 @organizer_required
 def challenge(challenge_id: int) -> ResponseReturnValue:
-    challenge = _get(Challenge, challenge_id)
+    challenge = managed(db.session.get(Challenge, challenge_id))
     if request.method == "GET":
         return _challenge_page(challenge)
     form = ChallengeForm()
@@ -135,7 +122,7 @@ def challenge(challenge_id: int) -> ResponseReturnValue:
 @bp.post("/challenges/<int:challenge_id>/classes")
 @organizer_required
 def challenge_classes(challenge_id: int) -> ResponseReturnValue:
-    challenge = _get(Challenge, challenge_id)
+    challenge = managed(db.session.get(Challenge, challenge_id))
     form = ClassesForm()
     if not form.validate_on_submit():
         _form_errors(form)
@@ -154,7 +141,7 @@ def challenge_classes(challenge_id: int) -> ResponseReturnValue:
 @bp.route("/challenges/<int:challenge_id>/tracks/new", methods=["GET", "POST"])
 @organizer_required
 def track_new(challenge_id: int) -> ResponseReturnValue:
-    challenge = _get(Challenge, challenge_id)
+    challenge = managed(db.session.get(Challenge, challenge_id))
     form = NewTrackForm()
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -175,7 +162,7 @@ def track_new(challenge_id: int) -> ResponseReturnValue:
 @bp.route("/tracks/<int:track_id>", methods=["GET", "POST"])
 @organizer_required
 def track(track_id: int) -> ResponseReturnValue:
-    track = _get(Track, track_id)
+    track = managed(db.session.get(Track, track_id))
     if request.method == "GET":
         return render_template("admin/track.html", track=track, form=TrackForm(obj=track, formdata=None))
     form = TrackForm()
@@ -197,7 +184,7 @@ def track(track_id: int) -> ResponseReturnValue:
 @bp.route("/tracks/<int:track_id>/phases/new", methods=["GET", "POST"])
 @organizer_required
 def phase_new(track_id: int) -> ResponseReturnValue:
-    track = _get(Track, track_id)
+    track = managed(db.session.get(Track, track_id))
     form = NewPhaseForm()
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -207,7 +194,7 @@ def phase_new(track_id: int) -> ResponseReturnValue:
             phase = service.create_phase(
                 me(), track, slug=form.slug.data or "", settings=form.settings(),
                 labels=upload(form.labels) or service.Upload("", b""), boxes=upload(form.boxes),
-                blacklist=upload(form.blacklist), sample=upload(form.sample))
+                blacklist=upload(form.blacklist), sample=upload(form.sample), real=upload(form.real))
         except service.ConsoleError as exc:
             flash(exc.message, "error")
             return _refused("admin/phase_new.html", form=form, track=track)
@@ -230,7 +217,7 @@ def _phase_page(phase: Phase, form: PhaseForm | None = None, status: int = 200) 
 @bp.route("/phases/<int:phase_id>", methods=["GET", "POST"])
 @organizer_required
 def phase(phase_id: int) -> ResponseReturnValue:
-    phase = _get(Phase, phase_id)
+    phase = managed(db.session.get(Phase, phase_id))
     if request.method == "GET":
         return _phase_page(phase)
     form = PhaseForm()
@@ -249,7 +236,7 @@ def phase(phase_id: int) -> ResponseReturnValue:
 @bp.post("/phases/<int:phase_id>/reference")
 @organizer_required
 def phase_reference(phase_id: int) -> ResponseReturnValue:
-    phase = _get(Phase, phase_id)
+    phase = managed(db.session.get(Phase, phase_id))
     form = ReferenceForm()
     if not form.validate_on_submit():
         _form_errors(form)
@@ -274,7 +261,7 @@ def _export_name(phase: Phase, ext: str) -> str:
 @bp.get("/phases/<int:phase_id>/submissions.csv")
 @organizer_required
 def phase_export_csv(phase_id: int) -> ResponseReturnValue:
-    phase = _get(Phase, phase_id)
+    phase = managed(db.session.get(Phase, phase_id))
     service.record_export(me(), phase, "csv")
     return Response(service.export_csv(phase), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{_export_name(phase, "csv")}"'})
@@ -283,7 +270,7 @@ def phase_export_csv(phase_id: int) -> ResponseReturnValue:
 @bp.get("/phases/<int:phase_id>/submissions.json")
 @organizer_required
 def phase_export_json(phase_id: int) -> ResponseReturnValue:
-    phase = _get(Phase, phase_id)
+    phase = managed(db.session.get(Phase, phase_id))
     service.record_export(me(), phase, "json")
     response = jsonify(service.export_json(phase))
     response.headers["Content-Disposition"] = f'attachment; filename="{_export_name(phase, "json")}"'
@@ -292,28 +279,10 @@ def phase_export_json(phase_id: int) -> ResponseReturnValue:
 
 # ------------------------------------------------------------------ submissions and teams
 
-@bp.get("/submissions")
-@organizer_required
-def submissions() -> ResponseReturnValue:
-    args = request.args
-    where = service.SubmissionFilter(
-        challenge=args.get("challenge", "").strip(), phase=ids.id_arg("phase"),
-        status=args.get("status", "").strip(), team=args.get("team", "").strip(),
-        moderated=args.get("moderated") == "1")
-    try:
-        rows = service.list_submissions(where)
-    except service.ConsoleError as exc:
-        flash(exc.message, "error")
-        rows = []
-    challenges = db.session.scalars(select(Challenge).order_by(Challenge.year.desc())).all()
-    return render_template("admin/submissions.html", rows=rows, where=where, statuses=STATUSES,
-                           challenges=challenges, limit=service.LIST_LIMIT)
-
-
 @bp.get("/submissions/<int:submission_id>")
 @organizer_required
 def submission(submission_id: int) -> ResponseReturnValue:
-    submission = _get(Submission, submission_id)
+    submission = managed(db.session.get(Submission, submission_id))
     form = ModerationForm(formdata=None, data={"state": submission.moderation or "hidden",
                                                "reason": submission.moderation_reason})
     return render_template("admin/submission.html", s=submission, form=form,
@@ -323,11 +292,14 @@ def submission(submission_id: int) -> ResponseReturnValue:
 @bp.post("/submissions/<int:submission_id>/moderate")
 @organizer_required
 def submission_moderate(submission_id: int) -> ResponseReturnValue:
-    submission = _get(Submission, submission_id)
+    submission = managed(db.session.get(Submission, submission_id))
     form = ModerationForm()
     if not form.validate_on_submit():
         _form_errors(form)
         return _refused("admin/submission.html", s=submission, form=form)
+    reason = (form.reason.data or "").strip()
+    if form.state.data == "disqualified" and reason and not confirm.confirmed():
+        return confirm.render(confirm.disqualify_submission_page(submission, reason))
     try:
         moderation.moderate_submission(me(), submission, form.state.data or "", form.reason.data or "")
     except moderation.ModerationError as exc:
@@ -340,7 +312,7 @@ def submission_moderate(submission_id: int) -> ResponseReturnValue:
 @bp.post("/submissions/<int:submission_id>/retry")
 @organizer_required
 def submission_retry(submission_id: int) -> ResponseReturnValue:
-    submission = _get(Submission, submission_id)
+    submission = managed(db.session.get(Submission, submission_id))
     try:
         submit_service.retry(me(), submission)
         flash(f"Submission {submission.id} is queued again.", "success")
@@ -352,7 +324,7 @@ def submission_retry(submission_id: int) -> ResponseReturnValue:
 @bp.get("/teams/<int:team_id>")
 @organizer_required
 def team(team_id: int) -> ResponseReturnValue:
-    team = _get(Team, team_id)
+    team = managed(db.session.get(Team, team_id))
     return render_template("admin/team.html", team=team, rows=service.team_submissions(team),
                            form=ModerationForm(formdata=None, data={"state": team.moderation or "hidden",
                                                                      "reason": team.moderation_reason}))
@@ -361,12 +333,15 @@ def team(team_id: int) -> ResponseReturnValue:
 @bp.post("/teams/<int:team_id>/moderate")
 @organizer_required
 def team_moderate(team_id: int) -> ResponseReturnValue:
-    team = _get(Team, team_id)
+    team = managed(db.session.get(Team, team_id))
     form = ModerationForm()
     refused = {"team": team, "rows": service.team_submissions(team), "form": form}
     if not form.validate_on_submit():
         _form_errors(form)
         return _refused("admin/team.html", **refused)
+    if (form.state.data == "disqualified" and (form.reason.data or "").strip() and not team.is_reference
+            and not confirm.confirmed()):
+        return confirm.render(confirm.disqualify_team_page(team, (form.reason.data or "").strip()))
     try:
         moderation.moderate_team(me(), team, form.state.data or "", form.reason.data or "")
     except moderation.ModerationError as exc:
@@ -379,8 +354,10 @@ def team_moderate(team_id: int) -> ResponseReturnValue:
 @bp.get("/moderation")
 @organizer_required
 def moderated() -> ResponseReturnValue:
-    return render_template("admin/moderation.html", submissions=moderation.moderated_submissions(),
-                           teams=moderation.moderated_teams())
+    return render_template("admin/moderation.html",
+                           submissions=[s for s in moderation.moderated_submissions() if can_manage(
+                               s.phase.track.challenge_id)],
+                           teams=[t for t in moderation.moderated_teams() if can_manage(t.challenge_id)])
 
 
 @bp.get("/flags")
@@ -389,8 +366,9 @@ def flag_list() -> ResponseReturnValue:
     slug = request.args.get("challenge", "").strip()
     challenge = None
     if slug:
-        challenge = db.session.scalar(select(Challenge).where(Challenge.slug == slug)) or abort(404)
-    challenges = db.session.scalars(select(Challenge).order_by(Challenge.year.desc())).all()
-    return render_template("admin/flags.html", found=flags.scan(challenge), challenge=challenge,
+        challenge = managed(db.session.scalar(select(Challenge).where(Challenge.slug == slug)))
+    challenges = db.session.scalars(managed_challenges()).all()
+    return render_template("admin/flags.html", found=flags.scan(challenge, within=managed_ids()),
+                           challenge=challenge,
                            challenges=challenges, near_share=flags.NEAR_SHARE,
                            min_teams=flags.MIN_FARM_TEAMS)

@@ -16,13 +16,15 @@ from challenge.api.views import bp
 from challenge.challenges import service
 from challenge.extensions import db
 from challenge.leaderboards import pages, picks
+from challenge.leaderboards.real import RealColumn, real_columns
 from challenge.leaderboards.service import Entry, board_names, rankings, snapshot, viewer_board
 from challenge.models import Submission, Track
 
 
-def entry_json(entry: Entry, track: Track) -> dict[str, Any]:
+def entry_json(entry: Entry, track: Track, real: tuple[RealColumn, ...] = ()) -> dict[str, Any]:
     """An entry as the API returns it: ``error`` is the task's headline; a localization
-    board's ``cls_error`` is added when the entry has one."""
+    board's ``cls_error`` is added when the entry has one, and the ReaL columns on a phase
+    with ReaL labels."""
     row: dict[str, Any] = {
         "rank": entry.rank, "team": entry.team, "submission": entry.submission_id,
         "method": entry.method, "submitted_at": entry.submitted_at.isoformat(),
@@ -41,6 +43,8 @@ def entry_json(entry: Entry, track: Track) -> dict[str, Any]:
         row["cls_error"] = entry.cls_error
     if task.column("categories_won") is not None:
         row["categories_won"] = entry.won
+    for column in real:  # a phase with ReaL labels (leaderboards.real)
+        row[column.key] = column.value(entry)
     return row
 
 
@@ -85,10 +89,11 @@ def get_leaderboard(slug: str, track_slug: str) -> ResponseReturnValue:
     etag = pages.etag(phase, board, snap, ("api", number, team_id))
     if request.if_none_match.contains_weak(etag):
         return _cached(Response(status=304), etag)
+    extra = real_columns(phase)
     page = pages.page(phase, board, snap, "api", "rank", number,
-                      lambda entries: json.dumps([entry_json(e, track) for e in entries]))
+                      lambda entries: json.dumps([entry_json(e, track, extra) for e in entries]))
     pin = pages.pinned(phase, board, page, "rank", team_id)
-    mine = None if pin is None else {**entry_json(pin.entry, track), "page": pin.page}
+    mine = None if pin is None else {**entry_json(pin.entry, track, extra), "page": pin.page}
     # The cached entries are spliced in as they are: a large page is never parsed again.
     head.update(page=number, pages=page.pages, total=snap.total, viewer_entry=mine)
     body = json.dumps(head)[:-1] + ', "entries": ' + page.text + "}\n"
@@ -105,7 +110,7 @@ def _cached(response: Response, etag: str) -> Response:
 def _final(submission_id: int, final: bool) -> ResponseReturnValue:
     user = g.api_user
     submission = db.session.get(Submission, submission_id)
-    if submission is None or not (user.is_organizer or
+    if submission is None or not (user.manages(submission.phase.track.challenge_id) or
                                   any(m.user_id == user.id for m in submission.team.memberships)):
         return api_error(404, f"no submission {submission_id} of yours")
     try:

@@ -53,6 +53,9 @@ SCHEMAS: dict[str, Any] = {
                                            "(null for a total quota)."},
             "opens_at": TIME,
             "closed_at": TIME,
+            "rules_url": {**STRING, "description": "403: the challenge's rules page, where the uploader "
+                                                   "reads and accepts the current rules before uploading."},
+            "rules_version": {**INTEGER, "description": "403: the version of the rules to accept."},
         },
         "additionalProperties": False,
     },
@@ -128,7 +131,12 @@ SCHEMAS: dict[str, Any] = {
         "outside_data": {"type": "boolean",
                          "description": "The team's answer to 'did you use training data beyond what "
                                         "was provided?' for this submission."},
-    }, optional=("cls_error", "categories_won")),
+        "real_top1_error": {**NULLABLE_RATE,
+                            "description": "Phases with ReaL labels only: the top-1 error against the "
+                                           "Reassessed Labels (null if scored before the phase had them)."},
+        "real_top5_error": {**NULLABLE_RATE,
+                            "description": "Phases with ReaL labels and 5 guesses: the ReaL top-5 error."},
+    }, optional=("cls_error", "categories_won", "real_top1_error", "real_top5_error")),
     "Leaderboard": _closed({
         "phase": _ref("Phase"),
         "board": {"enum": ["public", "private"],
@@ -170,7 +178,12 @@ SCHEMAS: dict[str, Any] = {
         "images": {**INTEGER, "minimum": 0},
         "cls_error": RATE,
         "cls_error_at_k": {"type": "array", "items": RATE},
-    }, optional=("cls_error", "cls_error_at_k")),
+        "real_error_at_k": {"type": "array", "items": NULLABLE_RATE,
+                            "description": "Phases with ReaL labels only: the error with 1..k guesses "
+                                           "against the Reassessed Labels."},
+        "real_images": {**INTEGER, "minimum": 0,
+                        "description": "Images with ReaL labels (the others are left out of it)."},
+    }, optional=("cls_error", "cls_error_at_k", "real_error_at_k", "real_images")),
     "Submission": _closed({
         "id": INTEGER,
         "status": {"enum": list(STATUSES)},
@@ -268,7 +281,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     meanings = {
         400: "Bad request; for a malformed file, `line` says where.",
         401: "Missing or invalid API token.",
-        403: "Not on a team for this challenge.",
+        403: "Not on a team for this challenge, or the challenge's current rules not accepted yet "
+             "(rules_url says where).",
         404: "No such challenge, track, phase or submission (of yours).",
         409: "No phase open for uploads now, or the named phase is not open.",
         413: "The upload is larger than the server's limit.",

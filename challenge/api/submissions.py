@@ -14,6 +14,7 @@ from challenge import storage
 from challenge.api.auth import api_error, token_required
 from challenge.api.views import bp
 from challenge.extensions import db
+from challenge.leaderboards.real import score_real
 from challenge.leaderboards.visibility import visible_scores
 from challenge.models import Phase, Submission, Track, User, utcnow
 from challenge.ratelimits import api_upload_limit
@@ -66,6 +67,9 @@ def submission_json(submission: Submission, viewer: User) -> dict[str, Any]:
         if score.cls_error is not None:
             scores["cls_error"] = score.cls_error
             scores["cls_error_at_k"] = score.cls_error_at_k
+        real = score_real(submission.phase, score)
+        if real is not None:
+            scores["real_error_at_k"], scores["real_images"] = real.error_at_k, real.images
         data["scores"] = scores
     # Split phases: the public (and, once published, private) images' numbers the viewer may
     # see, even while the whole-set numbers above are withheld.
@@ -117,6 +121,8 @@ def create_submission(slug: str, track_slug: str) -> ResponseReturnValue:
                                     meta, now=now)
     except service.BadFile as exc:
         return api_error(400, exc.message, line=exc.line)
+    except service.RulesNotAccepted as exc:
+        return api_error(exc.status, exc.message, rules_url=exc.url, rules_version=exc.version)
     except service.PhaseClosed as exc:
         key = "opens_at" if now < exc.when else "closed_at"
         return api_error(exc.status, exc.message, **{key: exc.when.isoformat()})
@@ -131,12 +137,21 @@ def create_submission(slug: str, track_slug: str) -> ResponseReturnValue:
     return jsonify({"id": submission.id, "status": submission.status}), 202
 
 
+def _own(submission_id: int) -> tuple[Submission | None, ResponseReturnValue]:
+    """The submission if the caller may see it (their team's, or any for an organizer),
+    else a 404 that does not say whether it exists."""
+    submission = db.session.get(Submission, submission_id)
+    if submission is None or not service.can_view(g.api_user, submission):
+        return None, api_error(404, f"no submission {submission_id} of yours")
+    return submission, ""
+
+
 @bp.get("/submissions/<int:submission_id>")
 @token_required
 def get_submission(submission_id: int) -> ResponseReturnValue:
-    submission = db.session.get(Submission, submission_id)
-    if submission is None or not service.can_view(g.api_user, submission):
-        return api_error(404, f"no submission {submission_id} of yours")
+    submission, refusal = _own(submission_id)
+    if submission is None:
+        return refusal
     return jsonify(submission_json(submission, g.api_user))
 
 
@@ -144,9 +159,9 @@ def get_submission(submission_id: int) -> ResponseReturnValue:
 @token_required
 def download_submission(submission_id: int) -> ResponseReturnValue:
     """The file as it was uploaded: the submitting team's members (and organizers) only."""
-    submission = db.session.get(Submission, submission_id)
-    if submission is None or not service.can_view(g.api_user, submission):
-        return api_error(404, f"no submission {submission_id} of yours")
+    submission, refusal = _own(submission_id)
+    if submission is None:
+        return refusal
     try:
         data = storage.read(submission.stored_path)
     except FileNotFoundError:
@@ -187,9 +202,9 @@ METADATA_FIELDS = {"method": str, "description": str, "link": str, "extra_data":
 @bp.patch("/submissions/<int:submission_id>")
 @token_required
 def update_submission(submission_id: int) -> ResponseReturnValue:
-    submission = db.session.get(Submission, submission_id)
-    if submission is None or not service.can_view(g.api_user, submission):
-        return api_error(404, f"no submission {submission_id} of yours")
+    submission, refusal = _own(submission_id)
+    if submission is None:
+        return refusal
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return api_error(400, "send a JSON object with any of: " + ", ".join(METADATA_FIELDS))

@@ -16,7 +16,8 @@ tokens_cli = AppGroup("tokens", help="API tokens.")
 @click.argument("email")
 @click.option("--password", required=True, help="At least 8 characters.")
 @click.option("--name", default="", help="Display name (default: the part of EMAIL before '@').")
-@click.option("--organizer", is_flag=True, help="Make the user an organizer (admin).")
+@click.option("--organizer", is_flag=True, help="Make the user a site admin (every challenge; "
+              "'challenge hosts add' makes a host of one).")
 def create_user_command(email: str, password: str, name: str, organizer: bool) -> None:
     """Create a user account."""
     try:

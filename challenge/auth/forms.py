@@ -60,3 +60,5 @@ class ResetPasswordForm(FlaskForm):
 
 class EmailSettingsForm(FlaskForm):
     submissions = BooleanField("E-mail me when one of my submissions is scored or fails")
+    announcements = BooleanField("E-mail me the organizers' announcements and the final results of "
+                                 "the challenges I am on a team for")

@@ -142,8 +142,11 @@ def mark_verified(user: User) -> None:
             user.email_verified_at = utcnow()
 
 
-def set_submission_emails(user: User, on: bool) -> None:
-    user.notify_submissions = on
+def set_email_settings(user: User, *, submissions: bool, announcements: bool) -> None:
+    """The account page's e-mail choices: about one's submissions, and challenge news
+    (announcements and final results, challenge.notify)."""
+    user.notify_submissions = submissions
+    user.notify_announcements = announcements
     db.session.commit()
 
 

@@ -32,7 +32,7 @@ from challenge.auth.service import (
     request_reset,
     reset_password,
     send_verification,
-    set_submission_emails,
+    set_email_settings,
     verification_required,
 )
 from challenge.ratelimits import (
@@ -149,9 +149,10 @@ def email_settings() -> ResponseReturnValue:
     form = EmailSettingsForm()
     if not form.validate_on_submit():
         return _account_page(), 400
-    set_submission_emails(me(), bool(form.submissions.data))
-    flash("E-mails about your submissions are " + ("on." if form.submissions.data else "off."),
-          "success")
+    set_email_settings(me(), submissions=bool(form.submissions.data),
+                       announcements=bool(form.announcements.data))
+    flash("E-mails about your submissions are " + ("on" if form.submissions.data else "off")
+          + "; announcements and results are " + ("on." if form.announcements.data else "off."), "success")
     return redirect(url_for("auth.account"))
 
 
@@ -243,6 +244,7 @@ def _account_page(token_form: TokenForm | None = None, new_token: str | None = N
         token_form=token_form or TokenForm(formdata=None),
         new_token=new_token,
         password_form=password_form or ChangePasswordForm(formdata=None),
-        email_form=EmailSettingsForm(formdata=None, submissions=user.notify_submissions),
+        email_form=EmailSettingsForm(formdata=None, submissions=user.notify_submissions,
+                                     announcements=user.notify_announcements),
         unverified=verification_required(user),
     )

@@ -47,6 +47,9 @@ def _datetime(_ctx: click.Context, param: click.Parameter, value: str | None) ->
                    "data/meta_det.mat): the validation XML folder or tarball, required.")
 @click.option("--blacklist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Localization blacklist (default: the devkit's own, if any).")
+@click.option("--real", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ReaL labels (real.json, 2012) for the classification track: its boards "
+                   "add ReaL top-1 and top-5 error.")
 @click.option("--opens", callback=_datetime, help="Phase opens (ISO date-time with zone; default now).")
 @click.option("--closes", callback=_datetime, help="Phase closes (default a year after it opens).")
 @click.option("--quota", default="5/day", show_default=True, help="Uploads per team: N/day, N/week, N/total.")
@@ -55,12 +58,12 @@ def _datetime(_ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option("--hierarchical/--no-hierarchical", default=None,
               help="Add the hierarchical-cost track (default: when meta.mat has a cost_matrix, as in 2010).")
 def import_devkit_command(path: Path, year: int, slug: str | None, title: str | None,
-                          boxes: Path | None, blacklist: Path | None, opens: datetime | None,
-                          closes: datetime | None, quota: str, leaderboard: str,
-                          hierarchical: bool | None) -> None:
+                          boxes: Path | None, blacklist: Path | None, real: Path | None,
+                          opens: datetime | None, closes: datetime | None, quota: str,
+                          leaderboard: str, hierarchical: bool | None) -> None:
     """Create a year's challenge from an ILSVRC development kit PATH (.tar.gz or folder)."""
     options = ImportOptions(year=year, slug=slug, title=title, boxes=boxes, blacklist=blacklist,
-                            opens=opens, closes=closes, quota=quota, leaderboard=leaderboard,
+                            real=real, opens=opens, closes=closes, quota=quota, leaderboard=leaderboard,
                             hierarchical=hierarchical)
     try:
         result = import_devkit(path, options)

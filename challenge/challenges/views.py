@@ -7,9 +7,11 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from markupsafe import Markup
 
-from challenge.challenges import service
+from challenge.challenges import service, tabs
+from challenge.challenges.countdown import countdown
 from challenge.leaderboards import pages
 from challenge.leaderboards import service as boards
+from challenge.leaderboards.real import real_columns
 from challenge.leaderboards.service import METHOD, check_sort
 from challenge.leaderboards.visibility import explain, freeze_note
 from challenge.models import Challenge, Track, User
@@ -29,14 +31,26 @@ def _challenge_and_track(slug: str, track_slug: str) -> tuple[Challenge, Track]:
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    return render_template("challenges/index.html", challenges=service.all_challenges())
+    return render_template("challenges/index.html", challenges=service.all_challenges(),
+                           year_state=tabs.year_state)
 
 
 @bp.get("/c/<slug>")
 def year(slug: str) -> ResponseReturnValue:
+    """The year page, one tab at a time (``?tab=``; see challenge.challenges.tabs)."""
     challenge = service.get_challenge(slug) or abort(404)
-    return render_template("challenges/year.html", challenge=challenge,
-                           status=service.phase_status)
+    viewer = _viewer()
+    team = tabs.viewer_team(challenge, viewer)
+    try:
+        tab = tabs.pick_tab(request.args.get("tab"), team)
+    except LookupError as exc:
+        abort(404, description=str(exc))
+    return render_template(
+        "challenges/year.html", challenge=challenge, status=service.phase_status, tab=tab,
+        tabs=tabs.tabs_for(team), team=team, state=tabs.year_state(challenge),
+        summaries=tabs.board_summaries(challenge, viewer) if tab == "leaderboard" else (),
+        page=tabs.team_page(team) if tab == "submissions" and team is not None else None,
+        quota_text=service.quota_text)
 
 
 @bp.get("/c/<slug>/<track_slug>")
@@ -66,14 +80,16 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
             abort(404, description=str(exc))
         team_id = pages.viewer_team(viewer, challenge.id)
         # The page around the board shows the viewer (menu, upload form) and the phase's status.
+        # The countdowns' words change by the minute, so they are part of the tag too.
         etag = pages.etag(phase, shown, snap, ("html", sort, number, team_id, viewer.id if viewer else 0,
-                                               service.phase_status(phase)))
+                                               service.phase_status(phase), _countdowns(track)))
         if request.if_none_match.contains_weak(etag) and not session.get("_flashes"):
             return _not_modified(etag)
         page = pages.page(phase, shown, snap, "html", sort, number, lambda entries: render_template(
             "leaderboards/_table.html", entries=entries, challenge=challenge, track=track,
             phase=phase, sort=sort, method=METHOD, board=board, ranking=ranking, page=number,
-            pages=pages.page_count(snap.total), total=snap.total, page_size=pages.PAGE_SIZE))
+            pages=pages.page_count(snap.total), total=snap.total, page_size=pages.PAGE_SIZE,
+            real=real_columns(phase)))
         table, pin = page.text, pages.pinned(phase, shown, page, sort, team_id)
     response = make_response(render_template(
         "challenges/track.html", challenge=challenge, track=track, phase=phase,
@@ -81,13 +97,19 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
         hidden_reason=explain(phase, viewer, board=board) if phase else "",
         board=board, ranking=ranking, boards=boards.board_names(phase) if phase else (),
         rankings=boards.rankings(phase) if phase else (), pinned=pin,
+        real=real_columns(phase) if phase else (),
         freeze=freeze_note(phase, viewer) if phase else "",
+        member=viewer is not None and tabs.viewer_team(challenge, viewer) is not None,
     ))
     if etag is not None:
         response.set_etag(etag, weak=True)
         # Per viewer (the menu, the pinned row): a browser may keep it, a shared proxy not.
         response.headers["Cache-Control"] = "private, no-cache"
     return response
+
+
+def _countdowns(track: Track) -> str:
+    return "|".join(c.text for c in map(countdown, track.phases) if c is not None)
 
 
 def _not_modified(etag: str) -> Response:

@@ -2,7 +2,8 @@
 
 - 2010: a flat (top-5) and a hierarchical-cost track over one class hierarchy (the
   class list is a devkit-style ``meta.mat`` with its cost matrix);
-- 2012: classification, and classification with localization;
+- 2012: classification (with synthetic ReaL labels, so its board shows ReaL top-1 and
+  top-5 error), and classification with localization;
 - 2013: object detection (DET, mean AP) on 200 classes of its own;
 - 2014: the same two tracks, localization with a blacklist (and a public/private
   split of the test images when the platform's bundles take one), and detection with
@@ -90,6 +91,7 @@ class Year:
     public_fraction: float | None = None  # share of test images on the public board
     det_images: int = 300  # images of the detection track
     det_rankings: bool = False  # the detection track also ranks "provided data only"
+    real: bool = False  # synthetic ReaL labels on the classification phase
 
     @property
     def slug(self) -> str:
@@ -143,7 +145,7 @@ YEARS: tuple[Year, ...] = (
                    _at("2012-09-29T12:00:00")),
              Entry("SuperVision", "Deep convnet, 7 models", Model(0.153, loc=0.335, top1=0.36, spread=2.0),
                    _at("2012-09-30T12:00:00")),
-         )),
+         ), real=True),
     # Published DET mean AP (ILSVRC 2013 results page).
     Year(2013, 3000, (DET,), _at("2013-05-01T00:00:00"), _at("2013-11-15T23:59:59"),
          "after-close", "2/week", (
@@ -190,6 +192,10 @@ def _tasks_of(entry: Entry, year: Year) -> list[TrackDef]:
 def _toml(year: Year, files: dict[str, bytes]) -> str:
     description = SYNTHETIC.format(year=year.year) + (
         f" {len(data.NAMES)} classes (real ImageNet class names) and {year.images} test images.")
+    if year.real:
+        description += (" The classification board also shows the error against synthetic "
+                        "ReaL labels (generated like the Reassessed Labels of the 2012 validation "
+                        "set: some images with two right classes, some relabeled, some left out).")
     if year.closes.year < 2099:
         description += " This year is closed; its results are published."
     else:
@@ -214,6 +220,8 @@ def _toml(year: Year, files: dict[str, bytes]) -> str:
                 phase["rankings"] = ["all", "provided"]
         else:
             table["guesses"] = 5
+        if track.task == "classification" and "real.json" in files:
+            phase["real"] = "real.json"
         if track.task == "localization":
             phase["boxes"] = "test_boxes.csv"
             if "blacklist.txt" in files:
@@ -246,6 +254,9 @@ def _files(year: Year) -> tuple[dict[str, bytes], DemoData]:
     for track in year.tracks:
         if track.task != "detection":
             files[f"sample.{track.slug}.txt"] = data.predictions(rng, truth, BASELINE, track.task)
+    if year.real:
+        # A generator of its own: the other files stay as they were without ReaL labels.
+        files["real.json"] = data.real_file(np.random.default_rng(year.year * 1000 + 1), truth)
     if "detection" in tasks:
         det = _det(year)
         files["det_classes.txt"] = det_data.classes_file()
@@ -278,9 +289,10 @@ NO_LOGIN = "!"
 def _user(email: str, name: str, password: str | None) -> User:
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None:
-        # The demo's own entries are scored at load: their made-up members get no e-mail.
+        # The demo's own entries are scored (and its 2012 results published) at load: their
+        # made-up members get no e-mail.
         user = User(email=email, name=name, password_hash=NO_LOGIN,
-                    notify_submissions=password is not None)
+                    notify_submissions=password is not None, notify_announcements=password is not None)
         if password is not None:
             user.set_password(password)
         db.session.add(user)

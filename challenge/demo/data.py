@@ -12,6 +12,7 @@ which is what makes the 2010 hierarchical cost behave.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,3 +188,37 @@ def predictions(rng: np.random.Generator, data: DemoData, model: Model, task: st
         boxes = _boxes(rng, data, guesses, model)
         rows = np.concatenate([guesses[..., None], boxes], axis=-1).reshape(len(guesses), -1)
     return "".join(" ".join(map(str, row)) + "\n" for row in rows.tolist()).encode()
+
+
+#: Shares of the synthetic ReaL sets, near the paper's for the 2012 validation set: images
+#: left without a set, sets without the original label, sets with a second class.
+REAL_EMPTY, REAL_RELABELED, REAL_SECOND = 0.06, 0.10, 0.25
+
+
+def real_file(rng: np.random.Generator, data: DemoData) -> bytes:
+    """Synthetic ReaL labels (``real.json``) for the demo's images, shaped like the real
+    ones (Beyer et al. 2020), not drawn from any rater: a JSON list of one list per image
+    of 0-based indices into the wnid-sorted class list. About ``REAL_EMPTY`` of the images
+    get an empty list; of the others, ``REAL_RELABELED`` a nearest class in the hierarchy
+    instead of the original label (a label error), and ``REAL_SECOND`` the original label
+    and a nearest class (two objects in the picture)."""
+    costs = hierarchy.costs()
+    sorted_index = {w: j for j, w in enumerate(sorted(wnids()))}
+    index = [sorted_index[wnid(class_id)] for class_id in range(1, len(NAMES) + 1)]
+    draw = rng.random(data.images)
+    out: list[list[int]] = []
+    for label, u in zip(data.labels.tolist(), draw.tolist(), strict=True):
+        truth = label - 1
+        row = costs[truth].astype(np.int64)
+        row[truth] = np.iinfo(np.int64).max
+        nearest = np.flatnonzero(row == row.min())
+        near = int(nearest[rng.integers(nearest.size)])
+        if u < REAL_EMPTY:
+            out.append([])
+        elif u < REAL_EMPTY + REAL_RELABELED:
+            out.append([index[near]])
+        elif u < REAL_EMPTY + REAL_RELABELED + REAL_SECOND:
+            out.append(sorted({index[truth], index[near]}))
+        else:
+            out.append([index[truth]])
+    return json.dumps(out, separators=(",", ":")).encode()

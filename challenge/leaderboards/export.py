@@ -6,6 +6,7 @@ from typing import Any
 
 from challenge import csv_export, scoring
 from challenge.leaderboards.columns import export_key
+from challenge.leaderboards.real import RealColumn
 from challenge.leaderboards.service import Entry
 from challenge.models import Track
 
@@ -15,18 +16,24 @@ TAIL = ("ci95_low", "ci95_high", "diff_vs_above", "diff_low", "diff_high",
         "significant_vs_above", "outside_data", "reference")
 
 
-def columns(track: Track) -> list[str]:
+def columns(track: Track, real: tuple[RealColumn, ...] = ()) -> list[str]:
     """The download's columns: the task's board columns between the fixed ones (the headline
-    is always ``error``; ``cls_error`` on localization tracks, ``top1_error`` where declared)."""
+    is always ``error``; ``cls_error`` on localization tracks, ``top1_error`` where declared),
+    and the ReaL columns (``leaderboards.real.real_columns``) right after ``top1_error``."""
     declared = [export_key(c) for c in scoring.task_of(track).columns]
     # The order downloads had before tasks declared their columns.
     numbers = sorted(declared, key=lambda k: _ORDER.index(k) if k in _ORDER else len(_ORDER))
-    return [*HEAD, *numbers, *TAIL]
+    out = list(HEAD)
+    for key in numbers:
+        out.append(key)
+        if key == "top1_error":
+            out += [r.key for r in real]
+    return [*out, *TAIL]
 
 
-def rows(entries: list[Entry], track: Track) -> list[dict[str, Any]]:
-    """One dict per entry, with the columns of ``columns(track)``."""
-    keep = columns(track)
+def rows(entries: list[Entry], track: Track, real: tuple[RealColumn, ...] = ()) -> list[dict[str, Any]]:
+    """One dict per entry, with the columns of ``columns(track, real)``."""
+    keep = columns(track, real)
     out: list[dict[str, Any]] = []
     for e in entries:
         row: dict[str, Any] = {
@@ -39,9 +46,10 @@ def rows(entries: list[Entry], track: Track) -> list[dict[str, Any]]:
             # The organizers' baselines: shown on the board, never ranked (rank is empty).
             "reference": e.reference,
         }
+        row.update((c.key, c.value(e)) for c in real)
         out.append({k: row[k] for k in keep})
     return out
 
 
-def to_csv(entries: list[Entry], track: Track) -> str:
-    return csv_export.to_csv(columns(track), rows(entries, track))
+def to_csv(entries: list[Entry], track: Track, real: tuple[RealColumn, ...] = ()) -> str:
+    return csv_export.to_csv(columns(track, real), rows(entries, track, real))

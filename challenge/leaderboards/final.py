@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from challenge import audit, splits
+from challenge import audit, notify, splits
 from challenge.challenges.service import phase_path
 from challenge.extensions import db
 from challenge.leaderboards import export
@@ -87,4 +87,6 @@ def publish(actor: User | None, challenge: Challenge, now: datetime | None = Non
                  after={"published_at": now.isoformat(), "boards": len(data["boards"])},
                  note=f"final results of {challenge.title}")
     db.session.commit()
+    # E-mail the participants (challenge.notify: a worker job; never raises).
+    notify.queue_results_published(challenge)
     return results

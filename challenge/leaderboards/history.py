@@ -130,7 +130,7 @@ def team_history(team: Team, viewer: User | None) -> TeamHistory:
     rows: list[HistoryRow] = []
     withheld: dict[int, tuple[Phase, str]] = {}
     # Hidden or disqualified entries are off the public boards, so off the public history too.
-    insider = sees_moderated(viewer, team.id)
+    insider = sees_moderated(viewer, team.id, team.challenge_id)
     for submission, _score in result:
         if not insider and (team.moderation or submission.moderation):
             continue

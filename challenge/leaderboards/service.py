@@ -35,7 +35,7 @@ from sqlalchemy import JSON, literal, select
 import scorer
 from challenge import scoring, splits
 from challenge.extensions import db
-from challenge.leaderboards import cache
+from challenge.leaderboards import cache, real
 from challenge.leaderboards.visibility import board_sight
 from challenge.models import Phase, Score, Submission, Team, User
 
@@ -79,6 +79,8 @@ class Entry:
     # Tasks with the "categories" ranking (detection): classes where this entry has the best
     # per-class number among the board's ranked entries.
     won: int | None = None
+    # ReaL error at k = 1..K on a phase with ReaL labels (leaderboards.real), else None.
+    real_error_at_k: list[float | None] | None = None
 
     @property
     def significant(self) -> bool | None:
@@ -162,6 +164,7 @@ class Scored:
     scored_at: datetime
     subsets: dict[str, Any] | None
     reference: bool
+    details: dict[str, Any] | None = None  # read only on phases that show ReaL error
 
 
 Row = tuple[Scored, dict[str, Any]]
@@ -187,7 +190,8 @@ def _light(row: Scored, score: Score) -> Scored:
     """``row`` with ``score``'s numbers (a rescoring candidate standing in for the published one)."""
     return replace(row, score_id=score.id, error=score.error, error_at_k=list(score.error_at_k),
                    cls_error=score.cls_error, ci_low=score.ci_low, ci_high=score.ci_high,
-                   scored_at=score.scored_at, subsets=score.subsets)
+                   scored_at=score.scored_at, subsets=score.subsets,
+                   details=score.details if row.details is not None else None)
 
 
 def _scored(phase: Phase, board: Board, reference: bool | None,
@@ -198,7 +202,8 @@ def _scored(phase: Phase, board: Board, reference: bool | None,
         select(Submission.id, Submission.team_id, Team.name, Submission.method, Submission.created_at,
                Submission.extra_data, Submission.final, Score.id, Score.error, Score.error_at_k,
                Score.cls_error, Score.ci_low, Score.ci_high, Score.scored_at,
-               Score.subsets if split else literal(None, JSON), Team.is_reference)
+               Score.subsets if split else literal(None, JSON), Team.is_reference,
+               Score.details if real.shows_real(phase) else literal(None, JSON))
         .join(Score, Score.submission_id == Submission.id)
         .join(Team, Team.id == Submission.team_id)
         .where(Submission.phase_id == phase.id, Submission.status == "scored")
@@ -366,7 +371,7 @@ def _entry(row: Row, rank: int | None, **extra: Any) -> Entry:
         method=scored.method, submitted_at=scored.created_at, error=numbers["error"],
         error_at_k=list(at_k) if all(x is not None for x in at_k) else [],
         cls_error=numbers.get("cls_error"), ci_low=numbers["ci95"][0], ci_high=numbers["ci95"][1],
-        outside_data=scored.extra_data, **extra,
+        outside_data=scored.extra_data, real_error_at_k=real.real_of(scored.details), **extra,
     )
 
 

@@ -15,6 +15,7 @@ from challenge.extensions import db
 from challenge.leaderboards import columns, export, final, history, pages, picks
 from challenge.leaderboards.chart import line_chart
 from challenge.leaderboards.forms import FinalPickForm
+from challenge.leaderboards.real import real_columns
 from challenge.leaderboards.service import METHOD, Board, snapshot, viewer_board
 from challenge.leaderboards.visibility import explain
 from challenge.models import Phase, Submission, Team, Track, User
@@ -66,8 +67,9 @@ def board_json(slug: str, track_slug: str) -> ResponseReturnValue:
         "task": track.task, "guesses": track.guesses, "method": METHOD,
         "headline": scoring.task_of(track).headline, "direction": scoring.task_of(track).direction,
     }
+    extra = real_columns(phase)
     entries = pages.download(phase, board, snapshot(phase, board), "export.json",
-                             lambda rows: json.dumps(export.rows(rows, track)))
+                             lambda rows: json.dumps(export.rows(rows, track, extra)))
     return Response(json.dumps(head)[:-1] + ', "entries": ' + entries + "}\n",
                     mimetype="application/json")
 
@@ -79,8 +81,9 @@ def board_csv(slug: str, track_slug: str) -> ResponseReturnValue:
     board = _board(phase, _viewer())
     if isinstance(board, str):
         return Response(board + "\n", status=403, mimetype="text/plain")
+    extra = real_columns(phase)
     text = pages.download(phase, board, snapshot(phase, board), "export.csv",
-                          lambda rows: export.to_csv(rows, track))
+                          lambda rows: export.to_csv(rows, track, extra))
     return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition":
                              f'attachment; filename="{_filename(track, phase, "csv", board)}"'})

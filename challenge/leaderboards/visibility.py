@@ -7,7 +7,8 @@ The phase's ``leaderboard`` rule says who sees scores at all:
   team's members see their own team's scores (on their submission pages).
 - hidden: nobody but the organizers; teams see their submissions' status only.
 
-Organizers always see everything, live. On top of the rule:
+Organizers always see everything, live: site admins on every challenge, a host on the
+challenges they host (``User.manages``), nobody else anywhere. On top of the rule:
 
 - Split phases (``splits.is_split``) have a public board, scored on the public
   images only, and a private board on the rest. Private and whole-set numbers
@@ -47,7 +48,7 @@ class Sight(Enum):
 def scores_sight(phase: Phase, viewer: User | None, now: datetime | None = None) -> Sight:
     """The phase's ``leaderboard`` rule alone: whose scores ``viewer`` may see at ``now``."""
     now = now or utcnow()
-    if viewer is not None and viewer.is_organizer:
+    if _organizer(viewer, phase):
         return Sight.ALL
     if phase.leaderboard == "public":
         return Sight.ALL
@@ -73,18 +74,26 @@ def frozen(phase: Phase, now: datetime | None = None) -> bool:
     return phase.frozen_at is not None and now >= phase.frozen_at and not revealed(phase, now)
 
 
-def _organizer(viewer: User | None) -> bool:
-    return viewer is not None and viewer.is_organizer
+def _organizer(viewer: User | None, phase: Phase | None = None, challenge_id: int | None = None) -> bool:
+    """A site admin, or a host of the phase's (or ``challenge_id``'s) challenge."""
+    if viewer is None:
+        return False
+    if viewer.is_site_admin:
+        return True
+    if phase is not None:
+        challenge_id = phase.track.challenge_id
+    return viewer.manages(challenge_id)
 
 
 def _member(viewer: User | None, team_id: int) -> bool:
     return viewer is not None and any(m.team_id == team_id for m in viewer.memberships)
 
 
-def sees_moderated(viewer: User | None, team_id: int) -> bool:
+def sees_moderated(viewer: User | None, team_id: int, challenge_id: int | None = None) -> bool:
     """May ``viewer`` see team ``team_id``'s hidden or disqualified entries (challenge.moderation)?
-    Organizers and the team itself do; everyone else sees them gone, as on the boards."""
-    return _organizer(viewer) or _member(viewer, team_id)
+    Organizers (of ``challenge_id``, the team's challenge) and the team itself do; everyone else
+    sees them gone, as on the boards."""
+    return _organizer(viewer, challenge_id=challenge_id) or _member(viewer, team_id)
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ class BoardSight:
 
 def board_sight(phase: Phase, viewer: User | None, now: datetime | None = None) -> BoardSight:
     now = now or utcnow()
-    if _organizer(viewer):
+    if _organizer(viewer, phase):
         return BoardSight(public=True, private=splits.is_split(phase), live=True)
     everyone = scores_sight(phase, viewer, now) is Sight.ALL
     return BoardSight(public=everyone,
@@ -132,7 +141,7 @@ def score_sight(phase: Phase, viewer: User | None, team_id: int, created_at: dat
     submission uploaded at ``created_at`` (None: unknown, treated as after any freeze)."""
     now = now or utcnow()
     is_split = splits.is_split(phase)
-    if _organizer(viewer):
+    if _organizer(viewer, phase):
         return ScoreSight(full=True, public=is_split, private=is_split)
     member = _member(viewer, team_id)
     sight = scores_sight(phase, viewer, now)

@@ -103,6 +103,9 @@ class Phase(Base):
     labels_blob_id: Mapped[int] = mapped_column(ForeignKey("blob.id"))
     boxes_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
     blacklist_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
+    # ReaL labels (real.json, scorer.real) of a classification phase: hidden like the labels,
+    # versioned with them; when set, boards add ReaL top-1 and top-5 error columns.
+    real_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
     # A public example prediction file (never ground truth), offered for download.
     sample_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
     # The number of the current ground-truth version, whose files the three above are
@@ -128,6 +131,7 @@ class Phase(Base):
     labels_blob: Mapped[Blob] = relationship(foreign_keys=[labels_blob_id])
     boxes_blob: Mapped[Blob | None] = relationship(foreign_keys=[boxes_blob_id])
     blacklist_blob: Mapped[Blob | None] = relationship(foreign_keys=[blacklist_blob_id])
+    real_blob: Mapped[Blob | None] = relationship(foreign_keys=[real_blob_id])
     sample_blob: Mapped[Blob | None] = relationship(foreign_keys=[sample_blob_id])
     submissions: Mapped[list[Submission]] = relationship(back_populates="phase")
 

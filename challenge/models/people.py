@@ -15,6 +15,7 @@ from challenge.models.base import Base, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from challenge.models.challenges import Challenge
+    from challenge.models.hosts import ChallengeHost
 
 
 class User(UserMixin, Base):
@@ -34,9 +35,16 @@ class User(UserMixin, Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # E-mail when one of the user's submissions is scored or fails (challenge.notify).
     notify_submissions: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # E-mail the organizers' announcements and the final results of the challenges the
+    # user is on a team for (challenge.notify).
+    notify_announcements: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+    # The challenges this user hosts (challenge.admin.access); site admins need no rows.
+    hosting: Mapped[list[ChallengeHost]] = relationship(
+        back_populates="user", foreign_keys="ChallengeHost.user_id", cascade="all, delete-orphan",
+        passive_deletes=True)
 
     def get_id(self) -> str:
         """What Flask-Login keeps in the session: the id and the session epoch, so a
@@ -51,6 +59,23 @@ class User(UserMixin, Base):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_site_admin(self) -> bool:
+        """The global role: every challenge and the site-wide pages. Stored as ``is_organizer``
+        (the name from before per-challenge hosts; kept so existing data and tools still work)."""
+        return bool(self.is_organizer)
+
+    def manages(self, challenge_id: int | None) -> bool:
+        """May this user act as an organizer of challenge ``challenge_id``: a site admin, or
+        one of its hosts?"""
+        return self.is_site_admin or (
+            challenge_id is not None and any(h.challenge_id == challenge_id for h in self.hosting))
+
+    @property
+    def uses_console(self) -> bool:
+        """A site admin or the host of at least one challenge."""
+        return self.is_site_admin or bool(self.hosting)
 
 
 def hash_token(token: str) -> str:

@@ -41,6 +41,7 @@ class TruthVersion(Base):
     labels_blob_id: Mapped[int] = mapped_column(ForeignKey("blob.id"))
     boxes_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
     blacklist_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))
+    real_blob_id: Mapped[int | None] = mapped_column(ForeignKey("blob.id"))  # ReaL labels
     note: Mapped[str] = mapped_column(String(2000), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
@@ -49,6 +50,7 @@ class TruthVersion(Base):
     labels_blob: Mapped[Blob] = relationship(foreign_keys=[labels_blob_id])
     boxes_blob: Mapped[Blob | None] = relationship(foreign_keys=[boxes_blob_id])
     blacklist_blob: Mapped[Blob | None] = relationship(foreign_keys=[blacklist_blob_id])
+    real_blob: Mapped[Blob | None] = relationship(foreign_keys=[real_blob_id])
     created_by: Mapped[User | None] = relationship()
 
 

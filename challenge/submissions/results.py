@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import scorer
 from challenge import scoring
 from challenge.leaderboards.chart import Chart, line_chart
+from challenge.leaderboards.real import RealScore, score_real
 from challenge.models import Phase, Score, Submission, Track
 
 VALIDATION_PREFIX = "val"
@@ -80,6 +81,7 @@ class PageResults:
     chart: Chart | None = None
     per_class: list[ClassError] | None = None  # None: not offered (test phase, not scored, hidden)
     error_name: str = "Error"
+    real: RealScore | None = None  # ReaL error, on a phase with ReaL labels
 
 
 def for_page(submission: Submission, show_scores: bool) -> PageResults:
@@ -91,4 +93,4 @@ def for_page(submission: Submission, show_scores: bool) -> PageResults:
     per_class = per_class_errors(track, score) if is_validation(submission.phase) else None
     # Error at k = 1..K means nothing for a task without guesses (detection's mean AP).
     chart = error_chart(track, score) if scoring.task_of(track).uses_guesses else None
-    return PageResults(chart, per_class, error_name(track))
+    return PageResults(chart, per_class, error_name(track), score_real(submission.phase, score))

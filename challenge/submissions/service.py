@@ -26,6 +26,7 @@ from challenge.extensions import db
 from challenge.leaderboards.visibility import may_see_scores_of
 from challenge.models import Challenge, Membership, Phase, Submission, Team, Track, User, utcnow
 from challenge.queue import delete_job, get_queue, revive_embedded
+from challenge.rules import service as rules
 from challenge.teams.service import team_for
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,18 @@ class Unverified(SubmitError):
     """REQUIRE_EMAIL_VERIFICATION is on and the uploader's address is not confirmed."""
 
     status = 403
+
+
+class RulesNotAccepted(SubmitError):
+    """The challenge's rules changed (or were never accepted) since the uploader's last
+    acceptance: they must read and accept the version in force first."""
+
+    status = 403
+
+    def __init__(self, message: str, url: str, version: int) -> None:
+        super().__init__(message)
+        self.url = url
+        self.version = version
 
 
 class PhaseClosed(SubmitError):
@@ -123,8 +136,8 @@ def clean_metadata(meta: Metadata) -> Metadata:
 
 
 #: The ``uploads`` metric's outcome for each refusal (a fixed set of labels).
-REFUSALS = {NotOnTeam: "not_on_team", PhaseClosed: "closed", TooLarge: "too_large", BadFile: "bad_file",
-            quota.QuotaExceeded: "quota"}
+REFUSALS = {NotOnTeam: "not_on_team", RulesNotAccepted: "rules", PhaseClosed: "closed",
+            TooLarge: "too_large", BadFile: "bad_file", quota.QuotaExceeded: "quota"}
 
 
 def submit(user: User, phase: Phase, filename: str, data: bytes,
@@ -152,6 +165,11 @@ def _submit(user: User, phase: Phase, filename: str, data: bytes, meta: Metadata
     team = team_for(user.id, challenge.id)
     if team is None:
         raise NotOnTeam(f"you are not on a team for {challenge.title}; create or join one first")
+    if (rules_due := rules.pending(user, challenge)) is not None:
+        url = rules.rules_url(challenge)
+        raise RulesNotAccepted(f"the rules of {challenge.title} changed (now version {rules_due.version}) "
+                               f"or you have not accepted them yet: read and accept them at {url}, "
+                               "then upload again", url, rules_due.version)
     check_open(phase, now)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if len(data) > limit:
@@ -269,10 +287,10 @@ def get_track(slug: str, track_slug: str) -> Track | None:
 
 
 def can_view(user: User | None, submission: Submission) -> bool:
-    """Own team's members and organizers only."""
+    """Own team's members and the challenge's organizers (site admins, its hosts) only."""
     if user is None:
         return False
-    if user.is_organizer:
+    if user.manages(submission.phase.track.challenge_id):
         return True
     return any(m.user_id == user.id for m in submission.team.memberships)
 

@@ -56,6 +56,10 @@ def upload(slug: str, track_slug: str) -> ResponseReturnValue:
     try:
         submission = service.submit(me(), phase, upload.filename or "", upload.read(),
                                     form.metadata(), now=now)
+    except service.RulesNotAccepted as exc:
+        flash(f"Upload refused: the rules of {track.challenge.title} changed (now version {exc.version}) "
+              "or you have not accepted them yet. Read and accept them below, then upload again.", "error")
+        return _go(url_for("challenges.rules", slug=slug, next=track_url(track, phase)) + "#accept-rules")
     except service.SubmitError as exc:
         flash(f"Upload refused: {exc.message}", "error")
         return _go(track_url(track, phase))
@@ -138,7 +142,8 @@ def download(submission_id: int) -> ResponseReturnValue:
 def team_list(team_id: int) -> ResponseReturnValue:
     team = db.session.get(Team, team_id)
     user = me()
-    if team is None or not (user.is_organizer or any(m.user_id == user.id for m in team.memberships)):
+    if team is None or not (user.manages(team.challenge_id)
+                            or any(m.user_id == user.id for m in team.memberships)):
         abort(404)
     try:
         before, limit = service.page_args(request.args.get("before"), None)

@@ -252,7 +252,7 @@ def remove_member(actor: User, team: Team, user_id: int, *, now: datetime | None
     instead, with ``move_member``)."""
     _lock_people([user_id], [team.id])
     captain = captain_of(team)
-    if not actor.is_organizer and (captain is None or captain.id != actor.id):
+    if not actor.manages(team.challenge_id) and (captain is None or captain.id != actor.id):
         raise TeamError("only the team's captain can remove members")
     if user_id == actor.id:
         raise TeamError("you cannot remove yourself; use 'Leave team' instead")

@@ -10,6 +10,7 @@ from challenge.auth.current import me
 from challenge.auth.service import UNVERIFIED, verification_required
 from challenge.extensions import db
 from challenge.models import Challenge, Team
+from challenge.rules import service as rules
 from challenge.teams.forms import CreateTeamForm, JoinTeamForm
 from challenge.teams.service import (
     TeamError,
@@ -55,10 +56,12 @@ def create() -> ResponseReturnValue:
     if (refused := _closed(challenge)) is not None:
         return refused
     try:
+        accepted = rules.check_form(challenge, form.accept_rules.data, form.rules_version.data)
         team = create_team(challenge, form.name.data or "", [me()])
-    except TeamError as exc:
+    except (TeamError, rules.RulesError) as exc:
         flash(exc.message, "error")
         return redirect(url_for("teams.mine"))
+    _record_acceptance(challenge, accepted)
     flash(f"Team '{team.name}' created; you are its captain. Share the invite code with your teammates.",
           "success")
     return redirect(url_for("teams.show", team_id=team.id))
@@ -75,6 +78,18 @@ def _closed(challenge: Challenge) -> ResponseReturnValue | None:
     return redirect(url_for("teams.mine"))
 
 
+def _record_acceptance(challenge: Challenge, version: int | None) -> None:
+    """Record the acceptance the team form carried, once the team change is committed (a
+    refused change records nothing). Should the rules change in between, the record says
+    which version was accepted, and the next upload asks for the new one."""
+    if version is None:
+        return
+    try:
+        rules.accept(me(), challenge, version)
+    except rules.RulesError as exc:
+        flash(exc.message[0].upper() + exc.message[1:] + ".", "error")
+
+
 @bp.route("/teams/join", methods=["POST"])
 @login_required
 def join() -> ResponseReturnValue:
@@ -88,10 +103,12 @@ def join() -> ResponseReturnValue:
     if (refused := _closed(challenge)) is not None:
         return refused
     try:
+        accepted = rules.check_form(challenge, form.accept_rules.data, form.rules_version.data)
         team = join_team(me(), form.invite_code.data or "", challenge)
-    except TeamError as exc:
+    except (TeamError, rules.RulesError) as exc:
         flash(exc.message, "error")
         return redirect(url_for("teams.mine"))
+    _record_acceptance(challenge, accepted)
     flash(f"You joined '{team.name}'.", "success")
     return redirect(url_for("teams.show", team_id=team.id))
 

@@ -3,11 +3,13 @@ land on the published winning errors, pages that say they are synthetic, a demo 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -27,6 +29,7 @@ from challenge.demo import (
 )
 from challenge.leaderboards.service import Board, ranked
 from challenge.models import Challenge, Membership, Submission, User
+from scorer.real import load_real, score_real
 
 #: The teams' entries, and the organizers' baseline (a reference entry) on every track.
 SUBMISSIONS = sum(len(_tasks_of(e, y)) for y in YEARS for e in y.entries) + sum(len(y.tracks) for y in YEARS)
@@ -205,6 +208,34 @@ def test_cli_demo(runner, db):
     assert "already has a challenge" in again.output
 
 
+def test_demo_2012_classification_board_shows_synthetic_real_error(app, db, client, tmp_path, demo):
+    """The 2012 demo's classification phase carries synthetic ReaL labels (made with its data,
+    no ../shared needed); its board shows ReaL top-1 and top-5, exact to scorer.real."""
+    year = next(y for y in YEARS if y.year == 2012)
+    truth = write_demo_bundle(tmp_path / "2012", year)
+    real = (tmp_path / "2012" / "real.json").read_bytes()
+    sets = json.loads(real)
+    assert len(sets) == year.images and 0.03 < sum(not s for s in sets) / year.images < 0.09
+    cls, loc = _challenge(db, 2012).tracks
+    assert cls.phases[0].real_blob.data == real and loc.phases[0].real_blob is None
+    classes = scoring.class_list(cls)
+    labels = load_real(real, classes, images=year.images)
+    # Most sets hold the original label, as in the real ReaL labels (90% of the non-empty ones).
+    original = np.array([truth.labels[i] - 1 in {classes.index(sorted(classes.wnids)[j]) for j in s}
+                         for i, s in enumerate(sets) if s])
+    assert 0.85 < original.mean() < 0.95
+    entries = ranked(cls.phases[0])
+    for entry in entries:
+        stored = db.get(Submission, entry.submission_id)
+        data = Path(app.config["UPLOAD_FOLDER"], stored.stored_path).read_bytes()
+        parsed = scorer.parse_predictions(data, task="classification", guesses=5, classes=classes,
+                                          images=year.images)
+        assert entry.real_error_at_k == score_real(parsed.labels, labels, 5)[0]
+    page = client.get(f"/c/{year.slug}/cls").get_data(as_text=True)
+    assert "ReaL top-1</th>" in page and "ReaL top-5</th>" in page
+    assert "ReaL top-1</th>" not in client.get(f"/c/{year.slug}/loc").get_data(as_text=True)
+
+
 def test_demo_ground_truth_never_served(app, db, client, tmp_path, demo):
     """Every public page and API response of the demo, searched for the hidden files' content."""
     for year in YEARS:
@@ -215,6 +246,9 @@ def test_demo_ground_truth_never_served(app, db, client, tmp_path, demo):
         rows: list[bytes] = []
         if (folder / "test_boxes.csv").exists():
             rows = (folder / "test_boxes.csv").read_bytes().splitlines()[1:]
+        if (folder / "real.json").exists():  # the ReaL sets are hidden ground truth too
+            real = (folder / "real.json").read_bytes()
+            hidden_runs += [real[i:i + 40] for i in range(0, len(real) - 40, 997)]
         for name in ("public_images.txt", "blacklist.txt"):
             if (folder / name).exists():
                 numbers = (folder / name).read_bytes().splitlines()

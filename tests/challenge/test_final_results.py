@@ -99,11 +99,12 @@ def test_console_and_command_publish(app, db, client, runner, year):
     assert client.post(f"/admin/challenges/{_challenge(db).id}/results").status_code == 404
     client.post("/logout")
     login(client, year["organizer"])
-    refused = client.post(f"/admin/challenges/{_challenge(db).id}/results", follow_redirects=True)
+    refused = client.post(f"/admin/challenges/{_challenge(db).id}/results", data={"confirm": "yes"},
+                          follow_redirects=True)
     reason = "Not published: not yet: tiny2012/cls/test&#39;s private leaderboard"
     assert reason in refused.get_data(as_text=True)
     assert runner.invoke(args=["phases", "publish", "tiny2012/cls/test"]).exit_code == 0
-    assert "publish final results" in client.get("/admin/").get_data(as_text=True)
+    assert "publish final results…" in client.get("/admin/").get_data(as_text=True)
     result = runner.invoke(args=["results", "publish", "tiny2012"])
     assert result.exit_code == 0, result.output
     assert "2 boards" in result.output and "/results/tiny2012" in result.output

@@ -83,8 +83,14 @@ def test_hiding_a_submission_takes_it_off_the_board_shows_the_team_why_and_can_b
 def test_disqualifying_a_team_removes_all_its_entries_and_tells_only_the_team(app, client, db, board):
     phase = board["phase"]
     login(client, board["organizer"])
+    asked = client.post(f"/admin/teams/{board['alpha']}/moderate",
+                        data={"state": "disqualified", "reason": "one person, two teams"})
+    # Disqualifying asks first (challenge.admin.confirm): nothing changed yet.
+    assert asked.status_code == 200 and "What cannot be undone" in asked.get_data(as_text=True)
+    assert len(ranked(phase)) == 2
     response = client.post(f"/admin/teams/{board['alpha']}/moderate",
-                           data={"state": "disqualified", "reason": "one person, two teams"})
+                           data={"state": "disqualified", "reason": "one person, two teams",
+                                 "confirm": "yes"})
     assert response.status_code == 302
     assert [e.team for e in ranked(phase)] == ["Beta"]
     console = client.get(f"/admin/phases/{phase.id}").get_data(as_text=True)

@@ -118,7 +118,7 @@ def test_workers_page_lists_queues_and_failed_jobs_and_retries_one(app, client, 
     assert f"<code>scoring</code></td>{cells}" in page
     assert f'href="/admin/submissions/{sid}">score submission {sid}</a>' in page
     assert "No worker is running" in page  # SimpleWorker burst has ended
-    assert client.get("/admin/").get_data(as_text=True).count('href="/admin/workers"') == 1
+    assert 'href="/admin/workers"' in client.get("/admin/").get_data(as_text=True)
 
     db.get(Phase, phase_id).labels_blob_id = good  # fixed; now retry from the console
     db.commit()

@@ -25,7 +25,7 @@ from challenge.leaderboards import service
 from challenge.leaderboards.picks import PickError, set_final
 from challenge.leaderboards.publish import PublishError, publish_private
 from challenge.leaderboards.visibility import board_sight, score_sight, visible_scores
-from challenge.models import AuditEntry, Phase, Score, Submission
+from challenge.models import AuditEntry, ChallengeHost, Phase, Score, Submission
 from challenge.tokens import create_token
 from tests.conftest import TINY_LABELS, perfect_predictions
 
@@ -143,7 +143,7 @@ def build(db, make_challenge, make_team, users, kind: str, closed: bool, year: i
 def visible_subsets(world: World, viewer: str, item: Crafted) -> set[str]:
     """The rules, written out independently of the code under test."""
     everything = set(item.numbers)
-    if viewer == "organizer":
+    if viewer in ("organizer", "host"):  # a site admin; the host of every walked challenge
         return everything
     member = viewer == "alice" and item.team == "A" or viewer == "bob" and item.team == "B"
     kind, closed = world.kind, world.closed
@@ -166,18 +166,24 @@ def visible_subsets(world: World, viewer: str, item: Crafted) -> set[str]:
     raise AssertionError(kind)
 
 
-VIEWERS = ["anonymous", "carol", "alice", "organizer"]
+#: "otherhost" hosts a challenge outside the walk: on the walked ones a stranger, like carol.
+VIEWERS = ["anonymous", "carol", "alice", "organizer", "host", "otherhost"]
 
 
 @pytest.fixture
 def walk(app, db, make_user, make_challenge, make_team):
     users = {"alice": make_user(name="Alice"), "bob": make_user(name="Bob"),
-             "carol": make_user(name="Carol"), "organizer": make_user(organizer=True, name="Org")}
+             "carol": make_user(name="Carol"), "organizer": make_user(organizer=True, name="Org"),
+             "host": make_user(name="Host"), "otherhost": make_user(name="Other host")}
     worlds = []
     for year, (kind, closed) in enumerate(itertools.product(KINDS, (False, True)), 2031):
         if kind == "split-published" and not closed:
             continue  # only a closed phase can be published
         worlds.append(build(db, make_challenge, make_team, users, kind, closed, year))
+    elsewhere = make_challenge("elsewhere2030", year=2030, leaderboard="hidden")
+    db.add_all([ChallengeHost(challenge_id=w.phase.track.challenge_id, user_id=users["host"].id)
+                for w in worlds] + [ChallengeHost(challenge_id=elsewhere.id, user_id=users["otherhost"].id)])
+    db.commit()
     return users, worlds
 
 
@@ -208,6 +214,23 @@ def _urls(world: World) -> list[str]:
     return urls
 
 
+def _console_urls(world: World) -> list[str]:
+    """The console pages of the world's challenge, its phase, submissions and teams: 404 for
+    anyone who does not manage it (the host of another challenge included)."""
+    phase = world.phase
+    track = phase.track
+    challenge_id = track.challenge_id
+    urls = [f"/admin/challenges/{challenge_id}", f"/admin/challenges/{challenge_id}/move",
+            f"/admin/c/{world.slug}/export.tar.gz", f"/admin/tracks/{track.id}",
+            f"/admin/phases/{phase.id}", f"/admin/phases/{phase.id}/boards",
+            f"/admin/phases/{phase.id}/truth",
+            f"/admin/phases/{phase.id}/submissions.csv", f"/admin/phases/{phase.id}/submissions.json",
+            f"/admin/submissions?challenge={world.slug}", f"/admin/flags?challenge={world.slug}"]
+    urls += [f"/admin/submissions/{item.submission.id}" for item in world.crafted]
+    urls += [f"/admin/teams/{team.id}" for team in world.teams.values()]
+    return urls
+
+
 def test_the_visibility_walk(app, walk):
     """Every page and API route, as each viewer, for each kind of phase before and after it
     closes: no number the rules hide appears in any body; the ones they show do appear."""
@@ -224,6 +247,16 @@ def test_the_visibility_walk(app, walk):
             response = client.get(url, headers=headers if url.startswith("/api/") else {})
             assert response.status_code in (200, 302, 401, 403, 404), (viewer, url, response.status_code)
             bodies[url] = response.get_data(as_text=True)
+        if viewer == "otherhost":  # a console user, but none of these challenges is theirs
+            for url in [u for w in worlds for u in _console_urls(w)] + ["/admin/", "/admin/submissions",
+                                                                         "/admin/audit", "/admin/boards"]:
+                response = client.get(url)
+                # The lists open (theirs only, so nothing of these); every page of one of these
+                # challenges' rows, or a list filtered to one of them by name, is a 404.
+                listing = url in ("/admin/", "/admin/submissions", "/admin/audit", "/admin/boards") \
+                    or url.startswith("/admin/submissions?")
+                assert response.status_code == (200 if listing else 404), (viewer, url, response.status_code)
+                bodies[url] = response.get_data(as_text=True)
         everything = "\n".join(bodies.values())
         for world in worlds:
             for item in world.crafted:
@@ -251,7 +284,8 @@ def test_the_visibility_walk(app, walk):
         for item in published.crafted:
             assert f"{published.slug}:{item.submission.id}:private" in seen_somewhere[viewer]
     hidden_world = next(w for w in worlds if w.kind == "hidden")
-    assert f"{hidden_world.slug}:{hidden_world.crafted[0].submission.id}:all" in seen_somewhere["organizer"]
+    for viewer in ("organizer", "host"):
+        assert f"{hidden_world.slug}:{hidden_world.crafted[0].submission.id}:all" in seen_somewhere[viewer]
 
 
 def test_visibility_decisions_in_one_place(app, walk):
@@ -500,7 +534,7 @@ def test_publish_private_board_cli_and_console(app, db, runner, make_user, make_
     organizer = _client(app, make_user(organizer=True))
     page = organizer.get("/admin/boards").get_data(as_text=True)
     assert f"publish-{other.id}" in page
-    assert organizer.post(f"/admin/phases/{other.id}/publish").status_code == 302
+    assert organizer.post(f"/admin/phases/{other.id}/publish", data={"confirm": "yes"}).status_code == 302
     db.expire_all()
     assert other.private_published_at is not None
     assert _client(app, make_user()).get("/admin/boards").status_code == 404

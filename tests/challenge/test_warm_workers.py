@@ -118,7 +118,7 @@ def test_a_new_ground_truth_checksum_is_a_new_artifact_and_the_worker_reloads(ap
     worker = make_worker(app)
     worker.warm_up()
     old = scoring.truth_fingerprint(phase)
-    assert worker.warm == {phase.id: old}
+    assert worker.warm == {phase.id: scoring.warm_key(phase)}
     np.testing.assert_array_equal(scoring.ground_truth(phase).labels, np.array(TINY_LABELS) - 1)
 
     shifted = [label % 10 + 1 for label in TINY_LABELS]
@@ -131,7 +131,7 @@ def test_a_new_ground_truth_checksum_is_a_new_artifact_and_the_worker_reloads(ap
 
     before = artifacts.loads.copy()
     worker.warm_up()
-    assert worker.warm == {phase.id: scoring.truth_fingerprint(phase)}
+    assert worker.warm == {phase.id: scoring.warm_key(phase)}
     assert artifacts.loads - before == Counter({("truth", "artifact"): 1})  # loaded, not parsed
     loaded, how = _loaded(lambda: scoring.ground_truth(phase))
     assert how == Counter()  # the worker holds it now

@@ -2,10 +2,10 @@
 
 A real `challenge run` with the demo (see test_browser.py's fixture), Debian's chromium
 through Playwright, three visitors: anonymous, a competitor with a team, an organizer.
-Every public page, the team pages and the console are opened at both widths, in light
-and dark colour schemes; the page's scroll width must not exceed the window's (a wide
-table may scroll inside its own box). Failures list every page and width at once, and
-a screenshot of each goes to /tmp/e2e-responsive-*.png.
+Every public page (each year page's tabs too), the team pages and the console are opened
+at both widths, in light and dark colour schemes; the page's scroll width must not exceed
+the window's (a wide table may scroll inside its own box). Failures list every page and
+width at once, and a screenshot of each goes to /tmp/e2e-responsive-*.png.
 """
 
 from __future__ import annotations
@@ -26,13 +26,18 @@ from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 from challenge.demo import DEMO_EMAIL, DEMO_PASSWORD  # noqa: E402
 
 WIDTHS = (390, 1280)
+TABS = ("data", "rules", "leaderboard")
 ORGANIZER = ("ops@example.org", "organizer-pass-1")
 
 PUBLIC = ["/", "/history", "/history/ilsvrc-demo", "/login", "/register", "/no/such/page", "/api/docs",
           "/results/ilsvrc2012-demo"]
 CONSOLE = ["/admin/", "/admin/submissions", "/admin/workers", "/admin/audit", "/admin/boards",
            "/admin/moderation", "/admin/flags", "/admin/truth", "/admin/challenges/new",
-           "/admin/challenges/1", "/admin/challenges/3"]
+           "/admin/challenges/1", "/admin/challenges/3",
+           # The guiding console (issue 12, item 8): filtered lists, confirmation pages, bundle upload.
+           "/admin/audit?action=challenge.load", "/admin/submissions?challenge=ilsvrc2012-demo&status=scored",
+           "/admin/submissions?page=2", "/admin/challenges/1/results", "/admin/phases/1/publish",
+           "/admin/bundles/upload"]
 
 
 def _links(html: str, pattern: str) -> list[str]:
@@ -90,13 +95,17 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_desktop(platform_url: Platform
             page.locator("form[action$='/teams/create'] input[name='name']").first.fill("Phone Team")
             page.locator("form[action$='/teams/create'] button").first.click()
             team_page = re.sub(r"^https?://[^/]+", "", page.url)
+            team_year = _links(page.content(), r'href="(/c/[^/"?#]+)"')
             context.close()
-            assert years and tracks and team_page.startswith("/teams/"), (years, tracks, page.url)
+            assert years and tracks and team_page.startswith("/teams/") and team_year, \
+                (years, tracks, page.url)
+            # The year page's tabs (each its own page); My submissions is the team's.
+            tabs = [f"{year}?tab={tab}" for year in years for tab in TABS]
             member = ["/teams", team_page, f"{team_page}/submissions", f"{team_page}/history", "/account",
-                      *tracks[:3]]
+                      *tracks[:3], team_year[0], f"{team_year[0]}?tab=submissions"]
             problems = []
             for scheme in ("light", "dark"):
-                problems += _overflow(browser, base, PUBLIC + years + tracks, None, scheme)
+                problems += _overflow(browser, base, PUBLIC + years + tabs + tracks, None, scheme)
                 problems += _overflow(browser, base, member, (DEMO_EMAIL, DEMO_PASSWORD), scheme)
                 problems += _overflow(browser, base, CONSOLE, ORGANIZER, scheme)
         finally:

@@ -1,14 +1,14 @@
 """a track's own class list: ILSVRC's DET tracks (200 classes) beside CLS-LOC (1,000) in one year
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0015
+Revises: 0014 (was 0011 on branch tasks, re-chained when merging main)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
-down_revision = '0010'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

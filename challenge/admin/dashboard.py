@@ -1,0 +1,130 @@
+"""The console's front page: what needs an organizer's eye right now.
+
+Queue depth and live workers (read live from RQ, as the Workers and queues page does),
+uploads per day over the last fortnight, and each challenge's participation. Every
+number is limited to the challenges the organizer manages (``access.managed_challenges``).
+Reads only: a GET never writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import redis
+from flask import render_template
+from flask.typing import ResponseReturnValue
+from sqlalchemy import distinct, func, select
+
+from challenge.admin import workers
+from challenge.admin.access import can_manage, managed_challenges, organizer_required
+from challenge.admin.views import bp
+from challenge.extensions import db
+from challenge.models import Challenge, Phase, Submission, Team, Track, utcnow
+
+#: Days shown in the uploads-per-day chart (today included).
+DAYS = 14
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    count: int
+
+
+@dataclass(frozen=True)
+class Participation:
+    challenge: Challenge
+    teams: int  # competing teams (reference teams left out)
+    active_teams: int  # teams with at least one submission
+    users: int  # people who uploaded at least one submission
+    submissions: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class Queues:
+    queues: list[workers.QueueRow]
+    live_workers: int
+    busy_workers: int
+    error: str  # non-empty when Redis did not answer
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    queues: Queues
+    days: list[Day]
+    participation: list[Participation]
+
+    @property
+    def busiest(self) -> int:
+        return max((d.count for d in self.days), default=0)
+
+
+def _challenges() -> list[Challenge]:
+    rows = db.session.scalars(managed_challenges().order_by(Challenge.year.desc(), Challenge.slug))
+    return [c for c in rows if can_manage(c)]
+
+
+def queue_state() -> Queues:
+    """Depth of every queue and the workers that answer, or why Redis could not say."""
+    try:
+        overview = workers.overview()
+    except redis.RedisError as exc:
+        return Queues([], 0, 0, f"Redis does not answer ({exc.__class__.__name__}); uploads wait in the "
+                                "database and the sweeper queues them once it is back")
+    busy = sum(1 for w in overview.workers if w.job_id)
+    return Queues(overview.queues, len(overview.workers), busy, "")
+
+
+def per_day(challenge_ids: list[int], days: int = DAYS) -> list[Day]:
+    """Uploads per UTC day, oldest first, ending today; days without uploads count 0."""
+    today = utcnow().date()
+    first = today - timedelta(days=days - 1)
+    counts = dict.fromkeys((first + timedelta(days=i) for i in range(days)), 0)
+    if challenge_ids:
+        # Bucketed here rather than in SQL: date functions differ between SQLite and
+        # PostgreSQL (whose session time zone would shift the day); one column of a
+        # fortnight's rows is cheap.
+        since = datetime.combine(first, time(), UTC)
+        stamps = db.session.scalars(
+            select(Submission.created_at).join(Phase).join(Track)
+            .where(Track.challenge_id.in_(challenge_ids), Submission.created_at >= since))
+        for stamp in stamps:
+            day = stamp.date()
+            if day in counts:
+                counts[day] += 1
+    return [Day(day, n) for day, n in counts.items()]
+
+
+def participation(challenges: list[Challenge]) -> list[Participation]:
+    """Per challenge: teams, teams and people that uploaded, submissions, failures."""
+    ids = [c.id for c in challenges]
+    if not ids:
+        return []
+    teams = dict(db.session.execute(
+        select(Team.challenge_id, func.count(Team.id))
+        .where(Team.challenge_id.in_(ids), Team.is_reference.is_(False)).group_by(Team.challenge_id)).all())
+    uploads = select(Track.challenge_id.label("cid"), Submission.team_id, Submission.user_id,
+                     Submission.status).join(Phase, Phase.track_id == Track.id) \
+        .join(Submission, Submission.phase_id == Phase.id) \
+        .join(Team, Team.id == Submission.team_id) \
+        .where(Track.challenge_id.in_(ids), Team.is_reference.is_(False)).subquery()
+    rows = db.session.execute(
+        select(uploads.c.cid, func.count(distinct(uploads.c.team_id)),
+               func.count(distinct(uploads.c.user_id)), func.count(),
+               func.count().filter(uploads.c.status == "failed"))
+        .group_by(uploads.c.cid)).all()
+    stats = {cid: (active, users, total, failed) for cid, active, users, total, failed in rows}
+    return [Participation(c, teams.get(c.id, 0), *stats.get(c.id, (0, 0, 0, 0))) for c in challenges]
+
+
+def dashboard() -> Dashboard:
+    challenges = _challenges()
+    return Dashboard(queue_state(), per_day([c.id for c in challenges]), participation(challenges))
+
+
+@bp.get("/")
+@organizer_required
+def index() -> ResponseReturnValue:
+    return render_template("admin/index.html", d=dashboard(), challenges=_challenges())
