@@ -284,8 +284,9 @@ def _real(folder: Path, table: dict[str, Any], where: str, task: str, classes: s
     """The phase's ReaL labels, checked against its class list and images (scorer.real)."""
     if "real" not in table:
         return None
-    if task != "classification":
-        raise BundleError(f"{where}.real: only classification tracks have ReaL labels (this track is {task})")
+    if not scorer.tasks.get(task).real_ok:
+        raise BundleError(f"{where}.real: only {scorer.tasks.with_real()} tracks have ReaL labels "
+                          f"(this track is {task})")
     if "public_fraction" in table or "public_images" in table:
         # A whole-set ReaL error on the public board would tell about the private images.
         raise BundleError(f"{where}.real: ReaL labels are for a phase without a public/private "

@@ -139,9 +139,9 @@ def check_real(phase: Phase, data: bytes, images: int, name: str = "the ReaL fil
     classification phase without a public/private split (ReaL labels are a validation
     set's, and a whole-set ReaL error would tell the public board about private images)."""
     track = phase.track
-    if track.task != "classification":
-        raise TruthError(f"only classification tracks have ReaL labels (track {track.slug!r} is "
-                         f"{track.task})")
+    if not scorer.tasks.get(track.task).real_ok:
+        raise TruthError(f"only {scorer.tasks.with_real()} tracks have ReaL labels (track "
+                         f"{track.slug!r} is {track.task})")
     if splits.is_split(phase):
         raise TruthError("ReaL labels are for a phase without a public/private split "
                          "(a validation set); this phase has one")

@@ -77,6 +77,11 @@ def boxed() -> str:
     return " or ".join(t.name for t in all() if t.needs_boxes)
 
 
+def with_real() -> str:
+    """The tasks whose phases may carry ReaL labels, for messages: 'classification'."""
+    return " or ".join(t.name for t in all() if t.real_ok)
+
+
 def image_count(truth: object) -> int:
     """How many images a task's parsed ground truth covers (a count, or detection's image list)."""
     images = truth.images  # type: ignore[attr-defined]
@@ -92,4 +97,4 @@ def get(name: str) -> Task:
 
 
 __all__ = ["BUILTIN", "DIRECTIONS", "ENTRY_POINT_GROUP", "Column", "Task", "UnknownTask", "all", "boxed",
-           "get", "image_count", "names", "paired_images", "registry", "reload"]
+           "get", "image_count", "names", "paired_images", "registry", "reload", "with_real"]

@@ -103,6 +103,9 @@ class Task:
     #: The parsed ground truth can be kept as a ``scorer.artifact`` (per-image tasks).
     artifacts: bool = True
     split_ok: bool = True
+    #: A phase may carry ReaL labels (scorer.real): its predictions are ranked class guesses
+    #: per image, which ReaL's label sets can judge.
+    real_ok: bool = False
     #: Guesses per image mean something (detection files hold any number of lines).
     uses_guesses: bool = True
     #: ``parse`` takes the ground truth's image list as ``images`` (detection's image ids),
@@ -148,7 +151,7 @@ class Task:
         """JSON for the API and OpenAPI document."""
         return {"name": self.name, "title": self.title, "direction": self.direction,
                 "headline": self.headline, "file_format": self.file_format,
-                "needs_boxes": self.needs_boxes, "needs_costs": self.needs_costs,
+                "needs_boxes": self.needs_boxes, "needs_costs": self.needs_costs, "real_ok": self.real_ok,
                 "columns": [{"key": c.key, "label": c.label, "source": c.source, "format": c.format}
                             for c in self.columns]}
 

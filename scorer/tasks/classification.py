@@ -17,6 +17,7 @@ TASK = Task(
     headline="top-k error",
     columns=(Column("error", "Error ({k})"), Column("top1", "Top-1", source="top1")),
     panel="error",
+    real_ok=True,
     parse=partial(parse_predictions, task="classification"),
     evaluate=partial(evaluate, task="classification"),
 )
