@@ -15,6 +15,7 @@ from challenge.leaderboards.real import real_columns
 from challenge.leaderboards.service import METHOD, check_sort
 from challenge.leaderboards.visibility import explain, freeze_note
 from challenge.models import Challenge, Track, User
+from challenge.rules import service as rules
 
 bp = Blueprint("challenges", __name__)
 
@@ -65,6 +66,8 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
     # ?board=public|private (split phases), ?ranking=all|provided (ILSVRC's two rankings).
     board, ranking = request.args.get("board", "public"), request.args.get("ranking", "all")
     table, shown, pin, etag = "", None, None, None
+    # Rules changed since the viewer accepted them: the upload form says so before a refusal does.
+    pending_rules = rules.pending(viewer, challenge) if viewer is not None else None
     try:
         check_sort(sort)
         if phase is not None:
@@ -82,7 +85,8 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
         # The page around the board shows the viewer (menu, upload form) and the phase's status.
         # The countdowns' words change by the minute, so they are part of the tag too.
         etag = pages.etag(phase, shown, snap, ("html", sort, number, team_id, viewer.id if viewer else 0,
-                                               service.phase_status(phase), _countdowns(track)))
+                                               service.phase_status(phase), _countdowns(track),
+                                               pending_rules.version if pending_rules else 0))
         if request.if_none_match.contains_weak(etag) and not session.get("_flashes"):
             return _not_modified(etag)
         page = pages.page(phase, shown, snap, "html", sort, number, lambda entries: render_template(
@@ -100,6 +104,7 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
         real=real_columns(phase) if phase else (),
         freeze=freeze_note(phase, viewer) if phase else "",
         member=viewer is not None and tabs.viewer_team(challenge, viewer) is not None,
+        pending_rules=pending_rules,
     ))
     if etag is not None:
         response.set_etag(etag, weak=True)

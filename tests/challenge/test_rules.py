@@ -214,6 +214,11 @@ def test_changed_rules_are_accepted_again_before_the_next_upload_web_and_api(app
     assert db.scalar(select(func.count()).select_from(Submission)) == 1  # nothing stored or counted
 
     login(client, alice)
+    # The track page says so before an upload is refused (and its cached copy is not reused).
+    track_page = client.get("/c/tiny2012/cls?phase=test")
+    notice = flashes(track_page).split('id="rules-pending"', 1)[1].split("</p>", 1)[0]
+    assert "accept the rules" in notice and "version 2" in notice
+    assert f'href="/challenges/{challenge.slug}/rules"' in notice
     web = web_upload(client, perfect_predictions("classification"))
     assert web.status_code == 302
     target = web.headers["Location"]
@@ -239,6 +244,8 @@ def test_changed_rules_are_accepted_again_before_the_next_upload_web_and_api(app
     assert evil.headers["Location"] == f"/challenges/{challenge.slug}/rules"  # no open redirect
     assert db.scalar(select(func.count()).select_from(RulesAcceptance)) == 2  # versions 1 and 2, once each
     assert "You accepted version 2" in flashes(client.get(f"/challenges/{challenge.slug}/rules"))
+    again = client.get("/c/tiny2012/cls?phase=test", headers={"If-None-Match": track_page.headers["ETag"]})
+    assert again.status_code == 200 and 'id="rules-pending"' not in flashes(again)
 
     assert web_upload(client, perfect_predictions("classification")).status_code == 302
     assert api_upload(client, token, perfect_predictions("classification")).status_code == 202
