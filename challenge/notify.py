@@ -6,6 +6,7 @@ Each function builds the text and enqueues it; the sending happens in a worker j
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
@@ -105,17 +106,22 @@ def _footer() -> str:
             f"{mail.link('auth.account')}\n")
 
 
-def queue_announcement(announcement: Announcement) -> bool:
-    """Queue the job that e-mails ``announcement`` (after its commit); never raises: the
-    post stands if Redis is down, and False says the e-mails were not queued."""
+def _enqueue(job: Callable[[int], int], ident: int, job_id: str, what: str) -> bool:
+    """Queue a fan-out job (after the commit that it mails about); never raises: what was
+    posted or published stands if Redis is down, and False says the e-mails were not queued."""
     try:
-        _news_queue().enqueue(mail_announcement, announcement.id, job_id=f"announce-{announcement.id}",
-                              failure_ttl=7 * 24 * 3600, result_ttl=3600,
-                              description=f"e-mail announcement {announcement.id}")
+        _news_queue().enqueue(job, ident, job_id=job_id, failure_ttl=7 * 24 * 3600, result_ttl=3600,
+                              description=f"e-mail {what}")
     except Exception:
-        log.exception("could not queue the e-mails of announcement %s", announcement.id)
+        log.exception("could not queue the e-mails of %s", what)
         return False
     return True
+
+
+def queue_announcement(announcement: Announcement) -> bool:
+    """Queue the job that e-mails ``announcement``; False if it could not be queued."""
+    return _enqueue(mail_announcement, announcement.id, f"announce-{announcement.id}",
+                    f"announcement {announcement.id}")
 
 
 def mail_announcement(announcement_id: int) -> int:
@@ -140,15 +146,10 @@ def mail_announcement(announcement_id: int) -> int:
 
 
 def queue_results_published(challenge: Challenge) -> bool:
-    """Queue the job that tells the participants the final results are out; never raises."""
-    try:
-        _news_queue().enqueue(mail_results_published, challenge.id, job_id=f"results-{challenge.id}",
-                              failure_ttl=7 * 24 * 3600, result_ttl=3600,
-                              description=f"e-mail the final results of {challenge.slug}")
-    except Exception:
-        log.exception("could not queue the e-mails about the final results of %s", challenge.slug)
-        return False
-    return True
+    """Queue the job that tells the participants the final results are out; False if it
+    could not be queued."""
+    return _enqueue(mail_results_published, challenge.id, f"results-{challenge.id}",
+                    f"the final results of {challenge.slug}")
 
 
 def mail_results_published(challenge_id: int) -> int:

@@ -20,11 +20,11 @@ from werkzeug.routing import BuildError
 
 from challenge import ids
 from challenge.admin.access import can_manage, is_site_admin, managed_challenges, organizer_required
+from challenge.admin.paging import PAGE_SIZE, Page, window
 from challenge.admin.views import bp
 from challenge.extensions import db
 from challenge.models import AuditEntry, Challenge, User
 
-PAGE_SIZE = 50
 #: A changed value longer than this is cut (a description, a long note) with "…".
 VALUE_CHARS = 160
 #: "kind:id" targets that have a console page, and that page's endpoint and argument.
@@ -67,14 +67,6 @@ class Row:
     actor: str
     target_url: str | None
     changes: list[Change] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: list[Row]
-    total: int
-    page: int
-    pages: int
 
 
 def _date(value: str, name: str) -> date | None:
@@ -181,16 +173,13 @@ def target_url(target: str) -> str | None:
         return None
 
 
-def entries(where: AuditFilter, challenges: list[Challenge]) -> Page:
+def entries(where: AuditFilter, challenges: list[Challenge]) -> Page[Row]:
     query = _query(where, challenges)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(where.page, pages)
+    at = window(query, where.page)
     found = db.session.scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-                               .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    rows = [Row(e, e.actor.email if e.actor else COMMAND_LINE, target_url(e.target),
-                changes(e.before, e.after)) for e in found]
-    return Page(rows, total, page, pages)
+                               .offset(at.offset).limit(PAGE_SIZE)).all()
+    return at.of([Row(e, e.actor.email if e.actor else COMMAND_LINE, target_url(e.target),
+                      changes(e.before, e.after)) for e in found])
 
 
 def actions() -> list[str]:

@@ -15,19 +15,18 @@ from dataclasses import asdict, dataclass
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from sqlalchemy import Select, false, func, select
+from sqlalchemy import Select, false, select
 from sqlalchemy.orm import contains_eager
 
 from challenge import ids
 from challenge.admin.access import can_manage, managed_challenges, organizer_required
+from challenge.admin.paging import PAGE_SIZE, Page, window
 from challenge.admin.views import bp
 from challenge.auth.current import me
 from challenge.extensions import db
 from challenge.models import STATUSES, Challenge, Phase, Score, Submission, Team, Track
 from challenge.submissions import service as submit_service
 from challenge.submissions.results import error_name
-
-PAGE_SIZE = 50
 
 
 class ListError(ValueError):
@@ -55,14 +54,6 @@ class Row:
     submission: Submission
     score: Score | None
     score_name: str
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: list[Row]
-    total: int
-    page: int
-    pages: int
 
 
 @dataclass(frozen=True)
@@ -120,18 +111,16 @@ def _query(where: SubmissionFilter, challenges: list[Challenge]) -> Select[tuple
     return query
 
 
-def list_page(where: SubmissionFilter, challenges: list[Challenge]) -> Page:
+def list_page(where: SubmissionFilter, challenges: list[Challenge]) -> Page[Row]:
     """One page (newest first) of the submissions matching ``where``, with their scores."""
     query = _query(where, challenges)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(where.page, pages)
+    at = window(query, where.page)
     found = db.session.execute(
         query.add_columns(Score).outerjoin(Score, Score.submission_id == Submission.id)
         .options(contains_eager(Submission.phase).contains_eager(Phase.track).contains_eager(Track.challenge),
                  contains_eager(Submission.team))
-        .order_by(Submission.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    return Page([Row(s, score, error_name(s.phase.track)) for s, score in found], total, page, pages)
+        .order_by(Submission.id.desc()).offset(at.offset).limit(PAGE_SIZE)).all()
+    return at.of([Row(s, score, error_name(s.phase.track)) for s, score in found])
 
 
 @bp.get("/submissions")

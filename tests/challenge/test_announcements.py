@@ -200,7 +200,7 @@ def test_results_mail_honours_the_opt_out_and_a_dead_redis_does_not_stop_publish
     with caplog.at_level(logging.ERROR, logger="challenge.notify"):
         results = final.publish(None, challenge)  # the e-mails cannot be queued: it still publishes
     assert results.id is not None
-    assert "could not queue the e-mails about the final results of tiny2012" in caplog.text
+    assert "could not queue the e-mails of the final results of tiny2012" in caplog.text
     if live is not None:
         monkeypatch.setitem(app.extensions, "redis_client", live)
     else:
