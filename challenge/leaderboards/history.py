@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from challenge import scoring
 from challenge.challenges.service import all_challenges, select_phase
 from challenge.extensions import db
 from challenge.leaderboards.service import leaderboard
@@ -111,6 +112,11 @@ class HistoryRow:
     top1: float | None
     cls_error: float | None
     subset: str = "all"  # "public": a split phase's public-image numbers (the rest not yet shown)
+
+    @property
+    def measure(self) -> str:
+        """What ``error`` is on this track ("top-k error", "mean AP", ...: its task's headline)."""
+        return scoring.task_of(self.track).headline
 
 
 @dataclass(frozen=True)
