@@ -116,7 +116,7 @@ class HistoryRow:
     @property
     def measure(self) -> str:
         """What ``error`` is on this track ("top-k error", "mean AP", ...: its task's headline)."""
-        return scoring.task_of(self.track).headline
+        return scoring.task_of(self.track).headline_for(self.track.guesses)
 
 
 @dataclass(frozen=True)

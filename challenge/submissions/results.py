@@ -28,7 +28,7 @@ def is_validation(phase: Phase) -> bool:
 
 def error_name(track: Track) -> str:
     """What the headline number is called on this track (its task's headline, capitalized)."""
-    headline = scoring.task_of(track).headline
+    headline = scoring.task_of(track).headline_for(track.guesses)
     return headline[:1].upper() + headline[1:]
 
 

@@ -144,6 +144,10 @@ class Task:
         """Is headline ``a`` strictly better than ``b``?"""
         return a > b if self.direction == "higher" else a < b
 
+    def headline_for(self, guesses: int) -> str:
+        """The headline as a track with ``guesses`` guesses names it: "top-5 error"."""
+        return self.headline.replace("top-k", f"top-{guesses}")
+
     def column(self, key: str) -> Column | None:
         return next((c for c in self.columns if c.key == key), None)
 

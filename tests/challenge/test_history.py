@@ -278,7 +278,7 @@ def test_team_history_lists_scored_submissions_over_time(db, client, four):
     page = client.get(f"/teams/{teams['Delta'].id}/history").text
     assert page.index("13 wrong") < page.index("better")  # oldest first
     assert "0.65000" in page and "0.20000" in page
-    assert "<th>Measure</th>" in page and "<td>top-k error</td>" in page  # the task's headline
+    assert "<th>Measure</th>" in page and "<td>top-1 error</td>" in page  # its headline, k = 1 guess
     assert client.get("/teams/99999/history").status_code == 404
 
 
