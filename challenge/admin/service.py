@@ -184,10 +184,20 @@ def update_challenge(actor: User, challenge: Challenge, *, year: int | None, tit
 
 def replace_classes(actor: User, challenge: Challenge, classes: Upload) -> Challenge:
     """A new class list, accepted only if every track and phase still loads with it."""
-    file, parsed = _class_list(classes)
-    for track in challenge.tracks:
-        if track.classes_blob_id is not None:
-            continue  # the track reads its own class list
+    users = [t for t in challenge.tracks if t.classes_blob_id is None]  # others read their own list
+    readers = {scoring.task_of(t).load_classes for t in users}
+    if len(readers) == 1 and scorer.load_classes not in readers:
+        # Only tracks of a task with a reader of its own (DET's meta_det.mat) use the list.
+        file = bundles.BundleFile(name=_file_name(classes, "classes.txt"), data=classes.data)
+        if not classes.data:
+            raise ConsoleError("classes: choose a class list file")
+        try:
+            parsed = readers.pop()(classes.data)
+        except scorer.FormatError as exc:
+            raise ConsoleError(f"classes: {exc}") from None
+    else:
+        file, parsed = _class_list(classes)
+    for track in users:
         if scoring.task_of(track).needs_costs and not parsed.has_costs:
             raise ConsoleError(f"classes: track {track.slug!r} is {track.task} and needs a class list "
                                "with a cost matrix (the 2010 devkit's meta.mat)")

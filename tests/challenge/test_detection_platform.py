@@ -212,3 +212,31 @@ def test_console_adds_a_detection_track_with_its_own_classes(det_bundle, app, cl
     assert submission.score.error == pytest.approx(_expected(files, det_bundle["preds"]), abs=1e-12)
     # The year's classification track still reads the challenge's 10 classes.
     assert len(scoring.class_list(db.scalar(select(Track).where(Track.slug == "cls")))) == 10
+
+
+def test_console_replaces_the_class_list_of_a_det_year(det_bundle, client, db, make_user):
+    """A DET-only year's class list is a meta_det.mat: the console reads it with detection's
+    reader (not the classification one, which cannot), and checks the phases still fit."""
+    challenge = load_bundle(det_bundle["folder"])
+    login(client, make_user("boss@example.org", organizer=True))
+    files = det_bundle["files"]
+    same = client.post(f"/admin/challenges/{challenge.id}/classes",
+                       data=upload_form(classes=files["meta_det.mat"]), content_type="multipart/form-data",
+                       follow_redirects=True)
+    assert same.status_code == 200 and "error" not in _flash_kinds(same)
+    db.expire_all()
+    assert db.get(Challenge, challenge.id).classes_blob.data == files["meta_det.mat"]
+
+    # A list the objects do not fit (100 of the 200 wnids) is refused, and nothing changes.
+    wnids = detection.load_det_classes(files["meta_det.mat"]).wnids[:100]
+    short = client.post(f"/admin/challenges/{challenge.id}/classes",
+                        data=upload_form(classes="\n".join(wnids).encode() + b"\n"),
+                        content_type="multipart/form-data")
+    page = short.get_data(as_text=True)
+    assert short.status_code == 400 and "does not fit the new class list" in page, page[-2000:]
+    db.expire_all()
+    assert db.get(Challenge, challenge.id).classes_blob.data == files["meta_det.mat"]
+
+
+def _flash_kinds(response) -> set[str]:
+    return set(re.findall(r'class="flash (\w+)"', response.get_data(as_text=True)))
