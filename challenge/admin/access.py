@@ -21,6 +21,7 @@ from flask import abort
 from flask_login import current_user
 from sqlalchemy import Select, false, select
 
+from challenge.extensions import db
 from challenge.models import Challenge, ChallengeHost, Phase, Submission, Team, Track, User
 
 
@@ -76,6 +77,13 @@ def managed_challenges() -> Select[tuple[Challenge]]:
         return query
     hosted = select(ChallengeHost.challenge_id).where(ChallengeHost.user_id == user.id)
     return query.where(Challenge.id.in_(hosted))
+
+
+def managed_list() -> list[Challenge]:
+    """``managed_challenges()`` loaded, newest year first and by slug: the console's lists
+    and select boxes."""
+    query = managed_challenges().order_by(None).order_by(Challenge.year.desc(), Challenge.slug)
+    return list(db.session.scalars(query))
 
 
 def managed_ids() -> Select[tuple[int]]:

@@ -19,7 +19,7 @@ from sqlalchemy import Select, false, func, or_, select
 from werkzeug.routing import BuildError
 
 from challenge import ids
-from challenge.admin.access import can_manage, is_site_admin, managed_challenges, organizer_required
+from challenge.admin.access import is_site_admin, managed_list, organizer_required
 from challenge.admin.paging import PAGE_SIZE, Page, window
 from challenge.admin.views import bp
 from challenge.extensions import db
@@ -186,16 +186,11 @@ def actions() -> list[str]:
     return list(db.session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
 
 
-def managed() -> list[Challenge]:
-    rows = db.session.scalars(managed_challenges().order_by(Challenge.year.desc(), Challenge.slug))
-    return [c for c in rows if can_manage(c)]
-
-
 @bp.get("/audit")
 @organizer_required
 def audit_log() -> ResponseReturnValue:
     where, error = parse_filter(request.args)
-    challenges = managed()
+    challenges = managed_list()
     found = entries(where, challenges)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("admin/audit.html", page=found, where=where, error=error, args=args,

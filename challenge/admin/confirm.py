@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from challenge import splits
-from challenge.admin.access import can_manage
 from challenge.challenges.service import phase_path
-from challenge.extensions import db
 from challenge.leaderboards import final
 from challenge.models import Challenge, Phase, Submission, Team, utcnow
 
@@ -55,20 +53,6 @@ def needs_confirmation(page_url: str) -> Response:
 def render(c: Confirmation, status: int = 200) -> ResponseReturnValue:
     return render_template("admin/confirm.html", c=c, confirm_field=CONFIRM_FIELD,
                            confirm_value=CONFIRM_VALUE), status
-
-
-def managed_challenge(challenge_id: int) -> Challenge:
-    challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None or not can_manage(challenge):
-        abort(404)
-    return challenge
-
-
-def managed_phase(phase_id: int) -> Phase:
-    phase = db.session.get(Phase, phase_id)
-    if phase is None or not can_manage(phase.track.challenge):
-        abort(404)
-    return phase
 
 
 # ------------------------------------------------------------------ final results

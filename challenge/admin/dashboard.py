@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import distinct, func, select
 
 from challenge.admin import workers
-from challenge.admin.access import can_manage, managed_challenges, organizer_required
+from challenge.admin.access import managed_list, organizer_required
 from challenge.admin.views import bp
 from challenge.extensions import db
 from challenge.models import Challenge, Phase, Submission, Team, Track, utcnow
@@ -59,11 +59,6 @@ class Dashboard:
     @property
     def busiest(self) -> int:
         return max((d.count for d in self.days), default=0)
-
-
-def _challenges() -> list[Challenge]:
-    rows = db.session.scalars(managed_challenges().order_by(Challenge.year.desc(), Challenge.slug))
-    return [c for c in rows if can_manage(c)]
 
 
 def queue_state() -> Queues:
@@ -120,11 +115,11 @@ def participation(challenges: list[Challenge]) -> list[Participation]:
 
 
 def dashboard() -> Dashboard:
-    challenges = _challenges()
+    challenges = managed_list()
     return Dashboard(queue_state(), per_day([c.id for c in challenges]), participation(challenges))
 
 
 @bp.get("/")
 @organizer_required
 def index() -> ResponseReturnValue:
-    return render_template("admin/index.html", d=dashboard(), challenges=_challenges())
+    return render_template("admin/index.html", d=dashboard())

@@ -19,7 +19,7 @@ from sqlalchemy import Select, false, select
 from sqlalchemy.orm import contains_eager
 
 from challenge import ids
-from challenge.admin.access import can_manage, managed_challenges, organizer_required
+from challenge.admin.access import can_manage, managed_list, organizer_required
 from challenge.admin.paging import PAGE_SIZE, Page, window
 from challenge.admin.views import bp
 from challenge.auth.current import me
@@ -74,11 +74,6 @@ def parse_filter(args: dict[str, str]) -> SubmissionFilter:
         page=ids.page_number(page))
 
 
-def managed() -> list[Challenge]:
-    rows = db.session.scalars(managed_challenges().order_by(Challenge.year.desc(), Challenge.slug))
-    return [c for c in rows if can_manage(c)]
-
-
 def choices(where: SubmissionFilter, challenges: list[Challenge]) -> Choices:
     chosen = [c for c in challenges if c.slug == where.challenge] or challenges
     tracks = {t.slug: t.title for c in chosen for t in c.tracks}
@@ -127,7 +122,7 @@ def list_page(where: SubmissionFilter, challenges: list[Challenge]) -> Page[Row]
 @organizer_required
 def submissions() -> ResponseReturnValue:
     where = parse_filter(request.args)
-    challenges = managed()
+    challenges = managed_list()
     status = 200
     try:
         found = list_page(where, challenges)
