@@ -604,6 +604,12 @@ def snapshot(phase: Phase, board: Board = Board(), page: str | None = None) -> S
                 return Snapshot(current, len(rows), rows=rows)
             token = cache.lock(phase.id, variant)
     try:
+        # Look again under the lock: a process that held it just now may have stored this
+        # version between our first read and our lock (else we would compute it twice).
+        latest, again = cache.board_version(phase.id, variant)
+        if again is not None and again[0] == latest and latest >= current:
+            return Snapshot(*again)
+        current, stored = max(current, latest), again if again is not None else stored
         # Read before the rows: a change landing in between makes the net recompute once more.
         fingerprint = cache.fingerprint(phase.id)
         rows = _recompute(phase, board, variant, current, stored)
