@@ -47,8 +47,13 @@ IOU_THRESHOLD, PIXEL_TOLERANCE = 0.5, 10.0
 #: Fields of a detection line: image_id class_id confidence xmin ymin xmax ymax.
 FIELDS = 7
 #: A class's bootstrap terms are a dense (TPs x images) matrix for BLAS when it has at
-#: most this many cells per false positive; else a gather of one row per false positive.
-DENSE_FACTOR = 8
+#: most this many cells per false positive (a float32 multiply-add costs about 1/80 of a
+#: gathered element here); else a gather of one element per false positive.
+DENSE_FACTOR = 64
+#: The dense matrices of all classes together stay under this many cells (64 MB).
+DENSE_CELLS = 16_000_000
+#: A dense cell's cost in the bootstrap's work estimate, in gathered elements.
+DENSE_COST = 1 / 16
 #: Element operations the bootstrap may spend in all (about 5 s here), and the fewest
 #: replicates it falls back to for a file too large for the full count.
 BOOTSTRAP_BUDGET, MIN_REPLICATES = 2_000_000_000, 200
@@ -489,16 +494,29 @@ def _decimal_values(raw: bytes, buf: np.ndarray, first: np.ndarray, solid: np.nd
     last[-1] = solid[-1]
     np.greater(solid[:-1], solid[1:], out=last[:-1])
     ends = np.flatnonzero(last)
-    del last
     if ends.size != first.size or (ends - first).max(initial=0) >= _DECIMAL_MAX_LEN:
         return None
+    # Digits after each dot: steps from the dot to its token's last byte (tokens are
+    # under 15 bytes, so at most 14 steps, over fewer dots each time). Each dot's count
+    # is written at its token's last byte, where the token order reads it back: no
+    # search maps dots to tokens.
     dots = np.flatnonzero(buf == ord("."))
-    dot_token = np.searchsorted(first, dots, side="right") - 1
-    minus = np.flatnonzero(buf == ord("-"))
-    minus_token = np.searchsorted(first, minus, side="right") - 1
-    if ((dot_token.size > 1 and (np.diff(dot_token) == 0).any())  # two dots in a token
-            or not np.array_equal(first[minus_token], minus)):  # a '-' inside a token
-        return None
+    dot_end = dots.copy()
+    pending = np.arange(dots.size)
+    while pending.size:
+        here = last[dot_end[pending]]
+        pending = pending[~here]
+        dot_end[pending] += 1
+    if dot_end.size > 1 and (np.diff(dot_end) == 0).any():
+        return None  # two dots in a token
+    fraction = np.zeros(buf.size, dtype=np.uint8)
+    fraction[dot_end] = dot_end - dots
+    if b"-" in raw:
+        minus = np.flatnonzero(buf == ord("-"))
+        if minus[0] == 0:
+            minus = minus[1:]
+        if solid[minus - 1].any():
+            return None  # a '-' inside a token
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
@@ -507,10 +525,9 @@ def _decimal_values(raw: bytes, buf: np.ndarray, first: np.ndarray, solid: np.nd
             return None
     if digits.size != first.size:  # a token that was only '.'
         return None
-    scale = np.ones(first.size)
-    scale[dot_token] = _POWERS_OF_TEN[ends[dot_token] - dots]
-    values = digits / scale
-    values[minus_token] = np.copysign(values[minus_token], -1.0)  # '-0.0' is -0.0 for strtod
+    values = digits / _POWERS_OF_TEN[fraction[ends]]
+    if b"-" in raw:  # the integer parser drops the sign of a zero; '-0.0' is -0.0 for strtod
+        values[(digits == 0) & (buf[first] == ord("-"))] = -0.0
     return values
 
 
@@ -765,8 +782,8 @@ def evaluate_detection(dets: Detections, truth: DetTruth, *, bootstrap: int = 10
         terms = _class_terms(ranked, truth, counted, n_images, n_classes)
         # A replicate costs about this many element operations; a huge file gets fewer
         # replicates (never under MIN_REPLICATES) rather than minutes of work.
-        work = n_images + sum(t.tp_img.size + t.obj_img.size + t.fp_img.size + t.fp_count.size
-                              for t in terms if t is not None)
+        work = n_images + sum(t.tp_img.size + t.obj_img.size + t.fp_img.size
+                              + int(t.fp_count.size * DENSE_COST) for t in terms if t is not None)
         replicates = max(min(bootstrap, MIN_REPLICATES), min(bootstrap, BOOTSTRAP_BUDGET // max(work, 1)))
         if replicates < bootstrap:
             warnings_out.append(f"the interval uses {replicates} bootstrap replicates, not {bootstrap}, "
@@ -790,7 +807,7 @@ class _ClassTerms:
     obj_count: np.ndarray  # (U,) float64 objects in each
     fp_img: np.ndarray  # dense: (V,) images; sparse: (F,) image of each false positive
     fp_last: np.ndarray | None  # sparse: (T,) last false positive before each TP (-1: none)
-    fp_count: np.ndarray  # dense: (T, V) false positives of each image before each TP
+    fp_count: np.ndarray  # dense: (T, V) float32 false positives of each image before each TP
 
     @property
     def width(self) -> int:
@@ -818,6 +835,7 @@ def _class_terms(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images
     obj_bounds = np.searchsorted(obj_keys, np.arange(n_classes + 1) * n_images)
     tp_img = ranked.image[tp_idx]
     out: list[_ClassTerms | None] = []
+    dense_cells = 0
     for c in range(n_classes):
         if obj_bounds[c + 1] == obj_bounds[c]:
             out.append(None)
@@ -825,41 +843,60 @@ def _class_terms(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images
         t0, t1 = class_tp_start[c], class_tp_start[c + 1]
         p0, p1 = pair_bounds[c], pair_bounds[c + 1]
         o_img = obj_keys[obj_bounds[c] : obj_bounds[c + 1]] % n_images
-        o_count = obj_counts[obj_bounds[c] : obj_bounds[c + 1]].astype(np.float64)
+        o_count = obj_counts[obj_bounds[c] : obj_bounds[c + 1]].astype(np.float32)
         seg_c, img_c = pair_seg[p0:p1] - t0, pair_img[p0:p1]
         images_c, inverse = np.unique(img_c, return_inverse=True)
-        if images_c.size * (t1 - t0) <= DENSE_FACTOR * seg_c.size:
-            dense = np.zeros((t1 - t0, images_c.size))
-            np.add.at(dense, (seg_c, inverse), 1.0)
+        cells = images_c.size * (t1 - t0)
+        if (cells <= DENSE_FACTOR * seg_c.size and dense_cells + cells <= DENSE_CELLS
+                and seg_c.size < _FLOAT32_EXACT):
+            dense_cells += cells
+            # Counts are integers below 2**24: exact in float32, and so is every sum
+            # the bootstrap forms from them while it stays below 2**24 (it checks).
+            dense = np.bincount(seg_c * images_c.size + inverse, minlength=cells)
             out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, images_c, None,
-                                   np.cumsum(dense, axis=0)))
+                                   np.cumsum(dense.reshape(t1 - t0, images_c.size), axis=0,
+                                             dtype=np.float32)))
         else:  # one row per false positive: a gather and a running sum
             last = np.searchsorted(seg_c, np.arange(t1 - t0), side="right") - 1
             out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, img_c, last, np.zeros(0)))
     return out
 
 
-def _weighted_ap(terms: _ClassTerms, wt: np.ndarray, wt_int: np.ndarray) -> np.ndarray:
-    """(b,) the class's AP under each row of image weights ``wt`` (b, N); NaN without
-    objects. A replicate is a row, so the running sums along the ranking (``cumsum``,
-    the precision envelope) walk contiguous memory: along the other axis numpy's
-    accumulate is about 10x slower. The large gather of false positives reads ``wt_int``
-    (the same counts as integers, exact) and is summed in place along the ranking,
-    read back at each true positive."""
-    pos = np.take(wt, terms.obj_img, axis=1) @ terms.obj_count
-    ap = np.full(wt.shape[0], np.nan)
+#: Integers below this are exact in float32.
+_FLOAT32_EXACT = 2**24
+
+
+def _weighted_ap(terms: _ClassTerms, rows: np.ndarray, wt_int: np.ndarray | None,
+                 heaviest: int) -> np.ndarray:
+    """(b,) the class's AP under each replicate's image weights; NaN without objects.
+
+    ``rows`` (N, b) float32: image ``i``'s weight in every replicate as one contiguous
+    row, so a class's images are gathered a row (a copy of b weights) at a time and its
+    sums are float32 matrix products (exact: integers below 2**24; a class whose sums
+    could pass that is multiplied in float64). ``wt_int`` (b, N) int32, the same weights
+    a replicate per row, for the sparse classes: their large gather of false positives
+    is summed in place along the ranking and read back at each true positive. AP itself
+    is float64 with one replicate per row, so the running sums along the ranking
+    (``cumsum``, the precision envelope) walk contiguous memory."""
+    b = rows.shape[1]
+    pos = (terms.obj_count @ rows[terms.obj_img]).astype(np.float64)  # (b,)
+    ap = np.full(b, np.nan)
     present = pos > 0
     if terms.tp_img.size == 0:
         ap[present] = 0.0
         return ap
-    wtp = np.take(wt, terms.tp_img, axis=1)  # (b, T)
+    wtp = rows[terms.tp_img].T.astype(np.float64)  # (b, T)
     if terms.fp_last is None:
-        cfp = np.take(wt, terms.fp_img, axis=1) @ terms.fp_count.T
+        counts = terms.fp_count
+        if counts.size and float(counts[-1].sum()) * heaviest >= _FLOAT32_EXACT:
+            counts = counts.astype(np.float64)
+        cfp = (counts @ rows[terms.fp_img].astype(counts.dtype, copy=False)).T.astype(np.float64)
     elif terms.fp_img.size == 0:
         cfp = np.zeros_like(wtp)
     else:
+        assert wt_int is not None
         running = np.take(wt_int, terms.fp_img, axis=1)  # (b, F)
-        if terms.fp_img.size * int(wt_int.max(initial=0)) >= 2**31:
+        if terms.fp_img.size * heaviest >= 2**31:
             running = running.astype(np.int64)
         np.cumsum(running, axis=1, out=running)
         cfp = np.take(running, np.maximum(terms.fp_last, 0), axis=1).astype(np.float64)
@@ -903,6 +940,7 @@ def bootstrap_values(terms: list[_ClassTerms | None], n_images: int, bootstrap: 
     used = [t for t in terms if t is not None]
     if not used:
         return np.full(bootstrap, np.nan)
+    sparse = any(t.fp_last is not None for t in used)
     widest = max([n_images, *(t.width for t in used)])
     batch = max(1, min(bootstrap, BATCH_CELLS // widest))
     stats = []
@@ -911,9 +949,10 @@ def bootstrap_values(terms: list[_ClassTerms | None], n_images: int, bootstrap: 
         # Resampled indices counted per image: the multinomial counts, 3x faster to draw.
         picks = rng.integers(0, n_images, (b, n_images)) + np.arange(b)[:, None] * n_images
         w = np.bincount(picks.ravel(), minlength=b * n_images).reshape(b, n_images)
-        wt_int = w.astype(np.int32)  # (b, N): a replicate's image weights in one row
-        wt = wt_int.astype(np.float64)
-        ap = np.stack([_weighted_ap(t, wt, wt_int) for t in used], axis=1)
+        rows = np.ascontiguousarray(w.T, dtype=np.float32)  # (N, b): an image's weights
+        wt_int = w.astype(np.int32) if sparse else None  # (b, N): a replicate's, in one row
+        heaviest = int(w.max(initial=0))
+        ap = np.stack([_weighted_ap(t, rows, wt_int, heaviest) for t in used], axis=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample may lose every class
             stats.append(np.nanmean(ap, axis=1))
