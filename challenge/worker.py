@@ -41,6 +41,7 @@ from challenge.extensions import db
 from challenge.queue import get_redis, queue_names, revive_embedded, worker_queues
 from challenge.storage import get_store
 from challenge.sweeper import sweep
+from scorer.memory import reuse_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class ScoringWorker(Worker):
     def main_work_horse(self, job, queue):  # type: ignore[no-untyped-def]
         if self.memory_mb:
             limit_memory(self.memory_mb)
+        reuse_freed_memory()  # the horse scores one file and exits (scorer.memory says why)
         super().main_work_horse(job, queue)
 
     def execute_job(self, job, queue):  # type: ignore[no-untyped-def]

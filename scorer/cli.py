@@ -24,6 +24,7 @@ import numpy as np
 
 from scorer.classes import ClassList, load_classes
 from scorer.errors import FormatError
+from scorer.memory import reuse_freed_memory
 from scorer.metrics import Result, evaluate
 from scorer.predictions import TASKS, Predictions, parse_predictions
 from scorer.sources import DEFAULT_MAX_DECOMPRESSED, Source, decode_text, read_bytes, sniff, split_lines
@@ -233,6 +234,8 @@ def _main_installed(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if argv is None:  # a process of its own (not a caller's function call): one file, then exit
+        reuse_freed_memory()
     if args.guesses < 1:
         print("scorer: --guesses must be at least 1", file=sys.stderr)
         return EXIT_BAD_INPUT
