@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from sqlalchemy import Select, false, select
 from sqlalchemy.orm import contains_eager
 
 from challenge import ids
-from challenge.admin.access import can_manage, managed_list, organizer_required
+from challenge.admin.access import managed, managed_list, organizer_required
 from challenge.admin.paging import PAGE_SIZE, Page, window
 from challenge.admin.views import bp
 from challenge.auth.current import me
@@ -143,9 +143,7 @@ def submissions_retry() -> ResponseReturnValue:
         flash("Not retried: the form expired; please try again.", "error")
         return redirect(back)
     ident = ids.parse_id(request.form.get("submission_id", ""))
-    submission = db.session.get(Submission, ident) if ident is not None else None
-    if submission is None or not can_manage(submission.phase.track.challenge):
-        abort(404)
+    submission = managed(db.session.get(Submission, ident) if ident is not None else None)
     try:
         submit_service.retry(me(), submission)
     except submit_service.SubmitError as exc:
