@@ -610,7 +610,7 @@ def _stable_order(keys: list[tuple[np.ndarray, int]]) -> np.ndarray:
 def confidence_rank(confidence: np.ndarray) -> tuple[np.ndarray, int]:
     """Dense rank of each confidence, 0 for the highest (equal values share a rank), and
     the number of ranks: sorts that need descending confidence use it as an integer key."""
-    order = np.argsort(-confidence, kind="stable")
+    order = np.argsort(-confidence)  # any order of equal values gives them one rank
     ordered = confidence[order]
     rank = np.empty(confidence.size, dtype=np.int64)
     rank[order] = np.concatenate(([0], np.cumsum(ordered[1:] != ordered[:-1])))
