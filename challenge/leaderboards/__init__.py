@@ -1,16 +1,22 @@
-"""The leaderboards area: blueprint, views and commands."""
+"""The leaderboards area: blueprint, views and commands.
+
+``init_app`` imports the views and commands when the app is built, so that importing
+one of the area's helpers (``visibility``, ``cache``) does not pull in the whole site:
+the job modules need them, and ``import challenge.jobs`` as a process's first import
+(RQ's work horse, a benchmark) went round a cycle back to itself through the pages.
+"""
 
 from flask import Flask
 
-from challenge.leaderboards import cache
-from challenge.leaderboards.commands import phases_cli, results_cli
-from challenge.leaderboards.final import results_of
-from challenge.leaderboards.picks import pick_state
-from challenge.leaderboards.views import bp
-from challenge.leaderboards.visibility import visible_scores
-
 
 def init_app(app: Flask) -> None:
+    from challenge.leaderboards import cache
+    from challenge.leaderboards.commands import phases_cli, results_cli
+    from challenge.leaderboards.final import results_of
+    from challenge.leaderboards.picks import pick_state
+    from challenge.leaderboards.views import bp
+    from challenge.leaderboards.visibility import visible_scores
+
     app.register_blueprint(bp)
     # Every commit that changes what a board shows bumps the phase's board version.
     cache.track_writes()

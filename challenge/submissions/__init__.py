@@ -1,14 +1,18 @@
-"""The submissions area: blueprint, views, and the worker/requeue commands."""
+"""The submissions area: blueprint, views, and the worker/requeue commands.
+
+``init_app`` imports them when the app is built (see ``challenge.leaderboards``): the
+area's services are imported by the sweeper and the jobs, which the worker imports.
+"""
 
 from flask import Flask
 
-from challenge import sweeper, worker
-from challenge.submissions.listing import marks, shown_score
-from challenge.submissions.live import queue_info
-from challenge.submissions.views import bp, my_quota, my_submissions, track_url
-
 
 def init_app(app: Flask) -> None:
+    from challenge import sweeper, worker
+    from challenge.submissions.listing import marks, shown_score
+    from challenge.submissions.live import queue_info
+    from challenge.submissions.views import bp, my_quota, my_submissions, track_url
+
     app.register_blueprint(bp)
     # The track page (challenges area) includes submissions/_upload_form.html,
     # which lists the team's submissions through this.
