@@ -359,3 +359,11 @@ def test_xml_problems_are_refused(det: dict) -> None:
     one = detection.load_image_list(b"ILSVRC2013_val_00000001 1\n")
     with pytest.raises(FormatError, match="class is not in the class list"):
         detection.load_det_truth(one, det["classes"], buffer.getvalue())
+
+
+@pytest.mark.parametrize("ids", [[3, 1, 2], [5, 10**12, 7]])  # a lookup table; a binary search
+def test_image_ids_map_to_rows(ids: list[int]) -> None:
+    images = detection.ImageList(tuple(f"i{j}" for j in range(3)), np.array(ids, dtype=np.int64))
+    assert (images._lookup is not None) == (max(ids) < 1000)
+    asked = np.array([ids[2], ids[0], -1, 0, 4, 6, 10**13, ids[1]])
+    assert images.rows(asked).tolist() == [2, 0, -1, -1, -1, -1, -1, 1]
