@@ -54,6 +54,8 @@ DENSE_FACTOR = 64
 DENSE_CELLS = 16_000_000
 #: A dense cell's cost in the bootstrap's work estimate, in gathered elements.
 DENSE_COST = 1 / 16
+#: Integers below this are exact in float32 (the dense counts and their sums).
+_FLOAT32_EXACT = 2**24
 #: Element operations the bootstrap may spend in all (about 5 s here), and the fewest
 #: replicates it falls back to for a file too large for the full count.
 BOOTSTRAP_BUDGET, MIN_REPLICATES = 2_000_000_000, 200
@@ -815,7 +817,7 @@ class _ClassTerms:
 
     tp_img: np.ndarray  # (T,) image of each true positive, in rank order
     obj_img: np.ndarray  # (U,) images holding counted objects of the class
-    obj_count: np.ndarray  # (U,) float64 objects in each
+    obj_count: np.ndarray  # (U,) float32 objects in each
     fp_img: np.ndarray  # dense: (V,) images; sparse: (F,) image of each false positive
     fp_last: np.ndarray | None  # sparse: (T,) last false positive before each TP (-1: none)
     fp_count: np.ndarray  # dense: (T, V) float32 false positives of each image before each TP
@@ -871,10 +873,6 @@ def _class_terms(ranked: _Ranked, truth: DetTruth, counted: np.ndarray, n_images
             last = np.searchsorted(seg_c, np.arange(t1 - t0), side="right") - 1
             out.append(_ClassTerms(tp_img[t0:t1], o_img, o_count, img_c, last, np.zeros(0)))
     return out
-
-
-#: Integers below this are exact in float32.
-_FLOAT32_EXACT = 2**24
 
 
 def _weighted_ap(terms: _ClassTerms, rows: np.ndarray, wt_int: np.ndarray | None,
