@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -130,10 +130,18 @@ def _file_name(upload: Upload, default: str) -> str:
     return secure_filename(upload.filename or "") or default
 
 
-def _class_list(upload: Upload) -> tuple[bundles.BundleFile, scorer.ClassList]:
+def _class_list(upload: Upload, reader: Callable[[bytes], Any] | None = None
+                ) -> tuple[bundles.BundleFile, Any]:
+    """The uploaded class list, read as a bundle's ``classes`` file, or by ``reader`` (a
+    task's own class-list reader, e.g. detection's for a meta_det.mat)."""
     if not upload.data:
         raise ConsoleError("classes: choose a class list file")
     file = bundles.BundleFile(name=_file_name(upload, "classes.txt"), data=upload.data)
+    if reader is not None:
+        try:
+            return file, reader(upload.data)
+        except scorer.FormatError as exc:
+            raise ConsoleError(f"classes: {exc}") from None
     try:
         return file, bundles._classes(file)
     except bundles.BundleError as exc:
@@ -186,17 +194,9 @@ def replace_classes(actor: User, challenge: Challenge, classes: Upload) -> Chall
     """A new class list, accepted only if every track and phase still loads with it."""
     users = [t for t in challenge.tracks if t.classes_blob_id is None]  # others read their own list
     readers = {scoring.task_of(t).load_classes for t in users}
-    if len(readers) == 1 and scorer.load_classes not in readers:
-        # Only tracks of a task with a reader of its own (DET's meta_det.mat) use the list.
-        file = bundles.BundleFile(name=_file_name(classes, "classes.txt"), data=classes.data)
-        if not classes.data:
-            raise ConsoleError("classes: choose a class list file")
-        try:
-            parsed = readers.pop()(classes.data)
-        except scorer.FormatError as exc:
-            raise ConsoleError(f"classes: {exc}") from None
-    else:
-        file, parsed = _class_list(classes)
+    # Only tracks of a task with a reader of its own (DET's meta_det.mat) use the list: read it so.
+    own = readers.pop() if len(readers) == 1 and scorer.load_classes not in readers else None
+    file, parsed = _class_list(classes, own)
     for track in users:
         if scoring.task_of(track).needs_costs and not parsed.has_costs:
             raise ConsoleError(f"classes: track {track.slug!r} is {track.task} and needs a class list "
