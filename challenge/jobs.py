@@ -198,13 +198,13 @@ def _evaluate(submission: Submission, phase: Phase) -> tuple[Any, dict[str, floa
 
 #: What a job reads about its submission, in one query: a forked horse would otherwise
 #: pay a round trip and a statement compile for each lazy load (the phase, its track,
-#: the challenge, each hidden file's checksum, the previous score).
+#: the challenge, each hidden file's checksum, the previous score, the uploader).
 _JOB_GRAPH = (
     joinedload(Submission.phase).options(
         joinedload(Phase.track).joinedload(Track.challenge).joinedload(Challenge.classes_blob),
         joinedload(Phase.labels_blob), joinedload(Phase.boxes_blob), joinedload(Phase.blacklist_blob),
         joinedload(Phase.real_blob)),
-    joinedload(Submission.score),
+    joinedload(Submission.score), joinedload(Submission.user),
 )
 
 

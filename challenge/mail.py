@@ -20,6 +20,7 @@ import smtplib
 import ssl
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -66,16 +67,22 @@ def link(endpoint: str, **values: Any) -> str:
 def send_later(to: str, subject: str, body: str) -> str:
     """Queue a plain-text message to ``to``; returns the job's id. Raises Redis's errors:
     callers that must not fail because of e-mail catch them (and log)."""
+    return later(deliver, to, subject, body, description=f"mail to {to}: {subject}")
+
+
+def later(job: Callable[..., str], *args: Any, description: str) -> str:
+    """Queue ``job(*args)``, a job that ends by sending one message (``deliver`` itself, or
+    one that composes the message first), with the mail queue's retries; returns its id."""
     app = current_app
-    job = get_queue(app, app.config["RQ_MAIL_QUEUE"]).enqueue(
-        deliver, to, subject, body,
+    queued = get_queue(app, app.config["RQ_MAIL_QUEUE"]).enqueue(
+        job, *args,
         job_id=f"mail-{secrets.token_hex(8)}",
         retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
         # Kept a week in the failed registry: long enough for someone to look.
         failure_ttl=7 * 24 * 3600, result_ttl=3600,
-        description=f"mail to {to}: {subject}",
+        description=description,
     )
-    return job.id
+    return queued.id
 
 
 def release_due_retries(app: Flask | None = None) -> int:

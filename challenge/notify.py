@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from challenge import mail
+from challenge.db import read_only
 from challenge.extensions import db
 from challenge.job_app import job_app
 from challenge.leaderboards.visibility import visible_scores
@@ -23,18 +24,33 @@ log = logging.getLogger(__name__)
 
 
 def submission_finished(submission: Submission) -> None:
-    """Tell the uploader that ``submission`` was scored or failed, unless they opted out.
-
-    Called by the scoring job after its final commit; it never raises: a notification
-    that cannot be queued (Redis down) is logged, and the score stands."""
+    """Queue the uploader's e-mail about ``submission`` (scored or failed), unless they
+    opted out. Only the job is queued here: the message is composed by that job on the
+    mail queue (``submission_notice``), so the scoring job, which calls this after its final
+    commit, spends no time on e-mail. Never raises: a notification that cannot be queued
+    (Redis down) is logged, and the score stands."""
     try:
-        user = db.session.get(User, submission.user_id) if submission.user_id else None
+        user = submission.user  # loaded with the submission by the scoring job
         if user is None or not user.notify_submissions:
             return
-        subject, body = _finished_message(submission, user)
-        mail.send_later(user.email, subject, body)
+        mail.later(submission_notice, submission.id,
+                   description=f"mail to {user.email}: submission {submission.id} {submission.status}")
     except Exception:
         log.exception("could not queue the e-mail about submission %s", submission.id)
+
+
+def submission_notice(submission_id: int) -> str:
+    """The job: compose the e-mail about a finished submission (from what the row says now,
+    and only what its team may see now) and send it; returns where it went."""
+    with job_app().app_context(), read_only():
+        submission = db.session.get(Submission, submission_id)
+        user = submission.user if submission is not None else None
+        if submission is None or user is None or not user.notify_submissions \
+                or submission.status not in ("scored", "failed"):
+            return "not sent"  # deleted, opted out or being scored again since it was queued
+        to = user.email
+        subject, body = _finished_message(submission, user)
+    return mail.deliver(to, subject, body)
 
 
 def _finished_message(submission: Submission, user: User) -> tuple[str, str]:

@@ -15,9 +15,12 @@ reason for the team) instead of taking the machine's memory.
 Warm horses: before it forks a horse, the worker makes sure its own process holds
 the class lists and ground truth of every open phase (challenge.scoring's caches,
 filled from their artifacts), so each horse inherits them through copy-on-write
-instead of loading them again. Checked before every job by the files' checksums
-(one small query), so a phase that opens or a replaced ground truth is picked up
-at the next job.
+instead of loading them again. Checked by the files' checksums (one small query)
+before a job, at most every WARM_CHECK_EVERY seconds while jobs keep coming, so a
+phase that opens or a replaced ground truth is picked up within seconds.
+
+On PostgreSQL the horses also share one database connection, lent by the worker
+(``LentConnection``), instead of each opening its own.
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ import gc
 import logging
 import os
 import resource
+import secrets
 import time
+from typing import Any
 
 import click
 import redis
 from flask import Flask, current_app
 from rq import Worker
 from rq.exceptions import StopRequested
+from sqlalchemy import Engine, event
 
 from challenge import jobs, scoring
 from challenge.db import read_only
@@ -46,9 +52,78 @@ from scorer.memory import reuse_freed_memory
 log = logging.getLogger(__name__)
 
 
+#: Seconds between two checks of what the open phases score against while jobs keep
+#: coming (the check is a query, ~4 ms: a tenth of a classification job). A phase that
+#: opens or changes in between only meets cold horses until the next check.
+WARM_CHECK_EVERY = 2.0
+
+
 def _fresh_pool_in_child() -> None:
     if db.engine is not None:
         db.engine.dispose(close=False)
+        LentConnection.in_horse = True
+
+
+class LentConnection:
+    """One PostgreSQL connection that the worker holds and lends to each work horse in turn.
+
+    Each horse used to open its own connection: a TCP connect, authentication and a new
+    server backend whose catalog caches are cold, ~7 ms of a ~60 ms classification job
+    (and a backend process started and ended on the server per job). Now the worker opens
+    one, never uses it while a horse lives (its own queries go through its pool), and a
+    horse's fresh pool takes it as its first connection (the engine's ``do_connect`` hook).
+    The horse ends its job with the session removed (rolled back: idle on the server) and
+    exits without closing it, so the worker's copy is still in step with the server.
+
+    Checked before every lend: a horse that did not exit cleanly, or a connection that is
+    no longer idle or does not echo a fresh token, is closed and replaced, so no horse
+    inherits another's half-read reply or open transaction. Horses prepare no server-side
+    statements on it (psycopg's names would collide with the next horse's, which starts
+    from the worker's copy knowing none of them)."""
+
+    in_horse = False  # set in a forked horse: its pool takes the lent connection
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Any = None
+        event.listen(engine, "do_connect", self._hand_over)
+
+    @staticmethod
+    def supported(engine: Engine) -> bool:
+        return engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+
+    def _hand_over(self, _dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> Any:
+        if not LentConnection.in_horse or self.conn is None:
+            return None  # the worker itself, or a horse's second connection: connect as usual
+        conn, self.conn = self.conn, None  # once per horse
+        conn.prepare_threshold = None
+        return conn
+
+    def ready(self, horse_exited_cleanly: bool = True) -> None:
+        """Before a fork: make sure the connection to lend is healthy and idle."""
+        if self.conn is not None and not (horse_exited_cleanly and self._idle()):
+            self.discard()
+        if self.conn is None:
+            cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+            self.conn = self.engine.dialect.connect(*cargs, **cparams)
+
+    def _idle(self) -> bool:
+        from psycopg import pq  # installed with the PostgreSQL driver this class needs
+
+        token = secrets.randbelow(2**31)
+        try:
+            self.conn.autocommit = True  # the server's own transaction state shows through
+            echoed = self.conn.execute(f"SELECT {token}").fetchone()
+            idle = echoed == (token,) and self.conn.info.transaction_status == pq.TransactionStatus.IDLE
+            self.conn.autocommit = False  # as a fresh connection would be
+            return idle
+        except Exception:
+            return False
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.conn = None
 
 
 def limit_memory(megabytes: int) -> None:
@@ -65,6 +140,9 @@ class ScoringWorker(Worker):
     work horses run under the scoring memory limit."""
 
     memory_mb: int = 0
+    lent: LentConnection | None = None
+    _warm_checked = float("-inf")
+    _horse_status = 0
     #: Phase id -> checksums of the ground truth this process holds (see ``warm_up``).
     warm: dict[int, tuple[str, str, str | None, str | None]] | None = None
     # RQ retries a lost connection for ever; at most this long between tries.
@@ -86,16 +164,30 @@ class ScoringWorker(Worker):
 
     def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
         try:
-            self.warm_up()
+            if time.monotonic() - self._warm_checked >= WARM_CHECK_EVERY:
+                self.warm_up()
         except StopRequested:
             # SIGTERM while warming, with a job already taken off the queue: a warm shutdown
             # finishes it first; RQ's loop stops after it.
             self._stop_requested = True
+        if self.lent is not None:
+            try:
+                self.lent.ready(horse_exited_cleanly=self._horse_status == 0)
+            except Exception:
+                # No connection to lend (the database is down?): the horse opens its own,
+                # and meets the database's error as a job does.
+                log.warning("could not open the connection lent to work horses", exc_info=True)
         return super().execute_job(job, queue)
+
+    def wait_for_horse(self):  # type: ignore[no-untyped-def]
+        pid, status, rusage = super().wait_for_horse()
+        self._horse_status = status if pid else -1  # 0: exited cleanly; -1: not known
+        return pid, status, rusage
 
     def warm_up(self) -> None:
         """Load the ground truth of open phases into this (the parent) process, if what it
         holds is not what they score against now; every horse forked after inherits it."""
+        self._warm_checked = time.monotonic()
         try:
             with read_only():  # the check only reads: on SQLite it must not take the write lock
                 wanted = {p.id: scoring.warm_key(p) for p in scoring.open_phases()}
@@ -156,6 +248,8 @@ def make_worker(app: Flask | None = None, queues: list[str] | None = None) -> Sc
         worker_ttl=interval + 15,
     )
     worker.memory_mb = app.config["SCORING_MEMORY_MB"]
+    if LentConnection.supported(db.engine):
+        worker.lent = LentConnection(db.engine)
     return worker
 
 

@@ -22,7 +22,7 @@ from challenge.bundles import load_bundle
 from challenge.db import read_only
 from challenge.models import Phase, Submission, TruthArtifact
 from challenge.submissions.service import submit
-from challenge.worker import make_worker
+from challenge.worker import WARM_CHECK_EVERY, make_worker
 from tests.conftest import TINY_LABELS, perfect_predictions
 
 CLI = [sys.executable, "-c", "from challenge.cli import main; main()"]
@@ -215,6 +215,7 @@ def test_forked_jobs_inherit_the_preloaded_truth_of_new_and_changed_phases(
             truth.replace(second_phase, labels=truth.TruthFile("labels.v2.txt", shifted))
             db.remove()
         second_phase = db.get(Phase, second_phase.id)
+        time.sleep(WARM_CHECK_EVERY)  # the worker looks at the open phases this often at most
         sid = submit(user, second_phase, "p.txt", perfect_predictions("localization")).id
         row = _scored(db, sid, proc)
         assert row.status == "scored", row.error
