@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis as redis_lib
 from mail_helpers import free_port, outbox, smtp_server
+from rq import SimpleWorker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from submit_helpers import drain, team_with_token
 
@@ -236,6 +237,31 @@ def test_the_opt_out_on_the_account_page_stops_submission_emails(app, db, redis,
     client.post("/account/emails", data={"submissions": "y"})
     db.expire_all()
     assert db.get(User, t["user"].id).notify_submissions is True
+
+
+def test_the_scoring_job_only_queues_the_notice_which_composes_what_holds_when_it_runs(
+        app, db, redis, scored_team):
+    """The scoring job queues notify.submission_notice (no message text); the mail job
+    composes it from the row as it is then, and skips one whose uploader opted out since."""
+    t, first = scored_team()
+    scoring_only = [app.config["RQ_QUEUE"]]
+    SimpleWorker([get_queue(app, name) for name in scoring_only], connection=redis).work(burst=True)
+    [job] = mail_queue(app).get_jobs()
+    assert job.func_name == "challenge.notify.submission_notice" and job.args == (first,)
+    assert outbox(app) == []  # nothing composed or sent by the scoring job
+    assert drain(app)
+    [message] = outbox(app)
+    assert f"your submission {first} to" in message.get_content()
+
+    second = submit(db.get(User, t["user"].id), t["phase"], "p.txt", perfect_predictions("classification"),
+                    Metadata(method="M")).id
+    SimpleWorker([get_queue(app, name) for name in scoring_only], connection=redis).work(burst=True)
+    db.expire_all()
+    user = db.get(Submission, second).user
+    user.notify_submissions = False  # turned off while the notice waited
+    db.commit()
+    assert drain(app)
+    assert len(outbox(app)) == 1  # the second notice sent nothing
 
 
 def test_scoring_does_not_depend_on_the_mail_queue(app, db, scored_team, caplog, monkeypatch):
