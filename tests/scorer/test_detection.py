@@ -176,6 +176,40 @@ def test_parsing_fast_and_precise_paths_agree() -> None:
             detection.parse_detections(empty, images=images, classes=3)
 
 
+def test_a_file_of_many_chunks_parses_as_one_with_its_line_numbers(monkeypatch) -> None:
+    """The fast path reads whole lines a chunk at a time (so its temporaries stay small):
+    values bit for bit numpy's float parser's, line numbers counted across chunks, blank
+    lines and CRLF included, and a bad line in a later chunk still named by its number."""
+    rng = np.random.default_rng(3)
+    images = detection.load_image_list(b"a 10\nb 20\nc 30\n")
+    lines = []
+    for i in range(3000):
+        box = rng.uniform(-5, 500, 4).round(int(rng.integers(0, 6)))
+        lines.append(f"{(10, 20, 30)[i % 3]} {1 + i % 3} {rng.random():.{1 + i % 9}f} "
+                     + " ".join(str(v) for v in box) + ("\r" if i % 7 == 0 else ""))
+        if i % 500 == 0:
+            lines.append("   ")  # a blank line now and then
+    data = ("\n".join(lines) + "\n").encode()
+    whole = detection.parse_detections(data, images=images, classes=3)
+    monkeypatch.setattr(detection, "_CHUNK", 4096)  # ~30 lines a chunk
+    chunked = detection.parse_detections(data, images=images, classes=3)
+    reference = np.fromstring(data, dtype=np.float64, sep=" ").reshape(-1, 7)
+    for parsed in (whole, chunked):
+        assert np.array_equal(parsed.confidence, reference[:, 2])
+        assert np.array_equal(parsed.boxes, reference[:, 3:])
+        assert parsed.image.tolist() == [(0, 1, 2)[i % 3] for i in range(3000)]
+    bad = lines.copy()
+    bad[2400] = "20 1 0.5 0 0 9"  # line 2401 (blank lines are lines too)
+    with pytest.raises(FormatError, match="line 2401: expected 7 fields"):
+        detection.parse_detections(("\n".join(bad) + "\n").encode(), images=images, classes=3)
+    bad[2400] = "40 1 0.5 0 0 9 9"
+    with pytest.raises(FormatError, match="line 2401: image id not in the image list"):
+        detection.parse_detections(("\n".join(bad) + "\n").encode(), images=images, classes=3)
+    long_line = b"10 1 0.5 0 0 9" + b" " * 5000 + b"7\n"  # longer than a chunk: taken whole
+    parsed = detection.parse_detections(data + long_line + data, images=images, classes=3)
+    assert len(parsed) == 6001 and parsed.boxes[3000].tolist() == [0, 0, 9, 7]
+
+
 def reference(objects: list[tuple[int, int, tuple[float, ...]]],
               dets: list[tuple[int, int, float, tuple[float, ...]]],
               n_classes: int) -> tuple[list[bool], float]:
