@@ -51,10 +51,10 @@ def entry_json(entry: Entry, track: Track, real: tuple[RealColumn, ...] = ()) ->
 @bp.get("/challenges/<slug>/tracks/<track_slug>/leaderboard")
 @token_optional
 def get_leaderboard(slug: str, track_slug: str) -> ResponseReturnValue:
-    challenge = service.get_challenge(slug)
-    track = service.get_track(challenge, track_slug) if challenge else None
-    if challenge is None or track is None:
+    track = service.find_track(slug, track_slug)  # with its challenge and phases, one query
+    if track is None:
         return api_error(404, f"no track {track_slug!r} in challenge {slug!r}")
+    challenge = track.challenge
     phase_slug = request.args.get("phase")
     phase = service.select_phase(track, phase_slug)
     if phase is None:
