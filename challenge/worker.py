@@ -82,11 +82,21 @@ class LentConnection:
     from the worker's copy knowing none of them)."""
 
     in_horse = False  # set in a forked horse: its pool takes the lent connection
+    _of_engine: dict[int, LentConnection] = {}
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.conn: Any = None
         event.listen(engine, "do_connect", self._hand_over)
+
+    @classmethod
+    def of(cls, engine: Engine) -> LentConnection:
+        """The engine's one lender: a worker made again (after Redis came back) must not
+        leave a second hook handing out a connection that nobody checks any more."""
+        lender = cls._of_engine.get(id(engine))
+        if lender is None or lender.engine is not engine:
+            lender = cls._of_engine[id(engine)] = cls(engine)
+        return lender
 
     @staticmethod
     def supported(engine: Engine) -> bool:
@@ -249,7 +259,7 @@ def make_worker(app: Flask | None = None, queues: list[str] | None = None) -> Sc
     )
     worker.memory_mb = app.config["SCORING_MEMORY_MB"]
     if LentConnection.supported(db.engine):
-        worker.lent = LentConnection(db.engine)
+        worker.lent = LentConnection.of(db.engine)
     return worker
 
 

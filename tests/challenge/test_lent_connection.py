@@ -41,6 +41,15 @@ def engine() -> Iterator[Engine]:
     made.dispose()
 
 
+@pytest.fixture
+def lent(engine: Engine) -> Iterator[LentConnection]:
+    """The worker's side: a connection ready to lend (discarded at the end)."""
+    made = LentConnection(engine)
+    made.ready()
+    yield made
+    made.discard()
+
+
 def horse(engine: Engine, work: Callable[[Engine], Any], kill_after: float | None = None) -> tuple[Any, int]:
     """Run ``work`` in a forked child set up as a work horse; (what it returned, exit status)."""
     read_end, write_end = os.pipe()
@@ -70,9 +79,7 @@ def backend(engine: Engine) -> int:
         return conn.scalar(text("SELECT pg_backend_pid()"))
 
 
-def test_clean_horses_share_the_worker_connection_and_prepare_nothing(engine):
-    lent = LentConnection(engine)
-    lent.ready()
+def test_clean_horses_share_the_worker_connection_and_prepare_nothing(engine, lent):
     worker_copy = lent.conn.info.backend_pid
 
     def job(engine: Engine) -> list[int]:
@@ -91,12 +98,9 @@ def test_clean_horses_share_the_worker_connection_and_prepare_nothing(engine):
     with lent.conn.cursor() as cur:
         assert cur.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
     assert backend(engine) != worker_copy  # the worker's own queries never use it
-    lent.discard()
 
 
-def test_a_horse_that_leaves_a_transaction_open_gets_its_connection_replaced(engine):
-    lent = LentConnection(engine)
-    lent.ready()
+def test_a_horse_that_leaves_a_transaction_open_gets_its_connection_replaced(engine, lent):
     first = lent.conn.info.backend_pid
 
     def careless(engine: Engine) -> int:
@@ -111,12 +115,9 @@ def test_a_horse_that_leaves_a_transaction_open_gets_its_connection_replaced(eng
     lent.ready(horse_exited_cleanly=True)
     assert lent.conn.info.backend_pid != first
     assert lent.conn.execute("SELECT 41 + 1").fetchone() == (42,)
-    lent.discard()
 
 
-def test_a_horse_killed_mid_query_or_one_that_closed_it_gets_it_replaced(engine):
-    lent = LentConnection(engine)
-    lent.ready()
+def test_a_horse_killed_mid_query_or_one_that_closed_it_gets_it_replaced(engine, lent):
     first = lent.conn.info.backend_pid
 
     def slow(engine: Engine) -> None:
@@ -140,7 +141,6 @@ def test_a_horse_killed_mid_query_or_one_that_closed_it_gets_it_replaced(engine)
     lent.ready(horse_exited_cleanly=True)  # the echo fails: replaced
     assert lent.conn.info.backend_pid not in (first, second)
     assert lent.conn.execute("SELECT 8").fetchone() == (8,)
-    lent.discard()
 
 
 def test_a_horse_without_a_lent_connection_connects_as_before(engine):
@@ -148,3 +148,15 @@ def test_a_horse_without_a_lent_connection_connects_as_before(engine):
     pid, status = horse(engine, backend)
     assert status == 0 and isinstance(pid, int)
     assert lent.conn is None
+
+
+def test_a_worker_made_again_reuses_the_engines_lender(engine):
+    """`challenge worker` makes a new worker after Redis comes back: one hook per engine,
+    so a horse never takes a connection the new worker does not check."""
+    first = LentConnection.of(engine)
+    assert LentConnection.of(engine) is first
+    first.ready()
+    pid, status = horse(engine, backend)
+    assert status == 0 and pid == first.conn.info.backend_pid
+    first.discard()
+
