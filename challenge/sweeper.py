@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 import click
 import redis
 from flask import Flask
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from challenge import mail, storage
@@ -46,6 +46,13 @@ GAVE_UP = (
 #: Job states in which a job will still run (or is running) for its submission.
 LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 NO_HEARTBEAT = f"its worker stopped (no heartbeat for {HEARTBEAT_TTL} s)"
+#: A worker on several queues takes a job off its queue with a plain pop (RQ keeps its
+#: reliable, intermediate-list pop for one-queue workers), so a worker killed between the
+#: pop and the job's start leaves the job 'queued' on no queue: nothing would ever run it.
+LEFT_QUEUE = "its job left the queue but never started (its worker stopped as it took it)"
+#: How long a job must have been seen 'queued' on no queue before it is queued again: a
+#: live worker starts what it pops at once, or after loading a phase's ground truth.
+LEFT_QUEUE_GRACE = 30
 #: How long the sweeper waits to see a running job's heartbeat again before re-queueing it.
 CONFIRM_WAIT = HEARTBEAT_EVERY + 1
 #: A stored file no submission owns is deleted once it is this old (an upload being
@@ -61,7 +68,16 @@ class Action:
     why: str
 
 
-def _orphan_reason(submission: Submission, now: datetime) -> str | None:
+def _waiting(queues: dict[str, set[str]], job: Job) -> bool:
+    """Whether a queued job's id is on its queue (``queues``: each queue's ids, read once
+    a sweep: one LRANGE, not a search of the list per job)."""
+    if job.origin not in queues:
+        queues[job.origin] = {i.decode() for i in get_redis().lrange(f"rq:queue:{job.origin}", 0, -1)}
+    return job.id in queues[job.origin]
+
+
+def _orphan_reason(submission: Submission, now: datetime,
+                   queues: dict[str, set[str]] | None = None) -> str | None:
     """Why no live job holds this submission, or None when one does."""
     if submission.status == "running" and get_redis().exists(heartbeat_key(submission.id)):
         return None  # its worker is alive and scoring it, whatever Redis lost of the job
@@ -71,6 +87,8 @@ def _orphan_reason(submission: Submission, now: datetime) -> str | None:
         return "its job is missing from Redis"
     if status not in LIVE:
         return f"its job is {status.value}"
+    if status == JobStatus.QUEUED and not _waiting({} if queues is None else queues, job):
+        return LEFT_QUEUE  # or a worker is taking it this very moment: confirmed below
     # A started job without a heartbeat: its worker died while scoring, or just after
     # taking the job, before the row said 'running' (then only RQ's clock says when).
     began = submission.started_at if submission.status == "running" else None
@@ -103,9 +121,10 @@ def _sweep(now: datetime) -> list[Action]:
                 .order_by(Submission.id)
             ).all()
         suspects = []
+        queues: dict[str, set[str]] = {}
         for submission in pending:
             try:
-                reason = _orphan_reason(submission, now)
+                reason = _orphan_reason(submission, now, queues)
             except redis.ResponseError:
                 log.exception("could not look at submission %s's job", submission.id)
                 continue
@@ -113,6 +132,9 @@ def _sweep(now: datetime) -> list[Action]:
                 continue
             if reason == NO_HEARTBEAT:
                 suspects.append((submission, reason))
+            elif reason == LEFT_QUEUE:
+                if _off_queue_for(submission.job_id) >= LEFT_QUEUE_GRACE:
+                    actions.append(_repair_one(submission, reason))
             else:
                 actions.append(_repair_one(submission, reason))
         if suspects:
@@ -127,6 +149,14 @@ def _sweep(now: datetime) -> list[Action]:
     finally:
         lock.release()
         db.session.remove()
+
+
+def _off_queue_for(job_id: str) -> float:
+    """Seconds since a sweep first saw this job 'queued' on no queue (0 the first time)."""
+    key, now = f"challenge:off-queue:{job_id}", time.time()
+    if get_redis().set(key, now, nx=True, ex=LEFT_QUEUE_GRACE * 10):
+        return 0.0
+    return now - float(get_redis().get(key) or now)
 
 
 def _sweep_files_hourly() -> None:
@@ -171,6 +201,7 @@ def _repair(submission: Submission, reason: str) -> Action | None:
         db.session.rollback()
         return None
     delete_job(submission.job_id)
+    get_redis().delete(f"challenge:off-queue:{submission.job_id}")  # a new job: a new grace
     if submission.attempts >= MAX_ATTEMPTS:
         # Our failure, not the file's (that fails at once): the quota slot goes back.
         now = utcnow()

@@ -172,14 +172,12 @@ class ScoringWorker(Worker):
         reuse_freed_memory()  # the horse scores one file and exits (scorer.memory says why)
         super().main_work_horse(job, queue)
 
-    def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
-        try:
-            if time.monotonic() - self._warm_checked >= WARM_CHECK_EVERY:
-                self.warm_up()
-        except StopRequested:
-            # SIGTERM while warming, with a job already taken off the queue: a warm shutdown
-            # finishes it first; RQ's loop stops after it.
-            self._stop_requested = True
+    def dequeue_job_and_maintain_ttl(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # What this process prepares for a job happens before it takes one off the queue
+        # where it can: between RQ's pop and the job's start a worker killed leaves the job
+        # 'queued' on no queue, which only the sweeper finds (sweeper.LEFT_QUEUE).
+        if time.monotonic() - self._warm_checked >= WARM_CHECK_EVERY:
+            self.warm_up()  # a SIGTERM meanwhile stops RQ's loop before it takes a job
         if self.lent is not None:
             try:
                 self.lent.ready(horse_exited_cleanly=self._horse_status == 0)
@@ -187,6 +185,17 @@ class ScoringWorker(Worker):
                 # No connection to lend (the database is down?): the horse opens its own,
                 # and meets the database's error as a job does.
                 log.warning("could not open the connection lent to work horses", exc_info=True)
+        return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
+
+    def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
+        try:
+            # After waiting for a job: a phase may have opened meanwhile (one query).
+            if time.monotonic() - self._warm_checked >= WARM_CHECK_EVERY:
+                self.warm_up()
+        except StopRequested:
+            # SIGTERM while warming, with a job already taken off the queue: a warm shutdown
+            # finishes it first; RQ's loop stops after it.
+            self._stop_requested = True
         return super().execute_job(job, queue)
 
     def wait_for_horse(self):  # type: ignore[no-untyped-def]

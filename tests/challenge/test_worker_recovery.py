@@ -22,7 +22,7 @@ from challenge.jobs import HEARTBEAT_TTL, heartbeat_key
 from challenge.models import MAX_ATTEMPTS, AuditEntry, Submission, utcnow
 from challenge.queue import get_queue, get_redis
 from challenge.submissions.service import submit
-from challenge.sweeper import GAVE_UP, sweep, sweep_files
+from challenge.sweeper import GAVE_UP, LEFT_QUEUE_GRACE, sweep, sweep_files
 from tests.conftest import perfect_predictions
 from tests.reliability.reliability_harness import children_of
 
@@ -288,5 +288,27 @@ def test_a_worker_killed_right_after_taking_a_job_is_found_too(app, db, queued):
     [action] = sweep()
     assert (action.submission_id, action.action) == (queued, "requeued")
     assert action.why == f"its worker stopped (no heartbeat for {HEARTBEAT_TTL} s)"
+    drain(app)
+    assert _wait_for(db, queued, "scored", timeout=5).attempts == 1
+
+
+def test_a_worker_killed_as_it_took_a_job_off_the_queue_is_found_too(app, db, redis, queued):
+    """A worker on several queues pops a job with a plain LPOP; killed before the job
+    starts, it leaves the job 'queued' on no queue (found by `make soak`: a submission
+    queued for minutes). A sweep notes it; one LEFT_QUEUE_GRACE seconds later (a live
+    worker starts what it pops at once) queues it again; a job on its queue is left alone."""
+    queue = get_queue(app)
+    job_id = f"submission-{queued}"
+    assert sweep() == []  # on its queue: waiting its turn
+    assert redis.lrem(queue.key, 1, job_id) == 1  # what the killed worker's pop did
+    assert queue.fetch_job(job_id).get_status() == "queued"
+    assert sweep() == []  # first seen off its queue: perhaps a worker starting it now
+    seen = f"challenge:off-queue:{job_id}"
+    redis.set(seen, float(redis.get(seen)) - LEFT_QUEUE_GRACE)  # as if the grace had passed
+    [action] = sweep()
+    assert (action.submission_id, action.action) == (queued, "requeued")
+    assert action.why.startswith("its job left the queue but never started")
+    assert job_id in queue.job_ids
+    assert sweep() == []  # back on its queue
     drain(app)
     assert _wait_for(db, queued, "scored", timeout=5).attempts == 1
