@@ -34,7 +34,7 @@ from challenge.db import read_only
 from challenge.extensions import db
 from challenge.jobs import HEARTBEAT_EVERY, HEARTBEAT_TTL, INTERNAL, heartbeat_key
 from challenge.models import MAX_ATTEMPTS, Submission, utcnow
-from challenge.queue import delete_job, fetch_job, get_redis
+from challenge.queue import delete_job, fetch_job, get_queue, get_redis
 from challenge.submissions.service import SubmitError, enqueue, retry
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,12 @@ def _waiting(queues: dict[str, set[str]], job: Job) -> bool:
     """Whether a queued job's id is on its queue (``queues``: each queue's ids, read once
     a sweep: one LRANGE, not a search of the list per job)."""
     if job.origin not in queues:
-        queues[job.origin] = {i.decode() for i in get_redis().lrange(f"rq:queue:{job.origin}", 0, -1)}
+        queues[job.origin] = set(get_queue(name=job.origin).get_job_ids())
     return job.id in queues[job.origin]
+
+
+def _off_queue_key(job_id: str) -> str:
+    return f"challenge:off-queue:{job_id}"
 
 
 def _orphan_reason(submission: Submission, now: datetime,
@@ -153,7 +157,7 @@ def _sweep(now: datetime) -> list[Action]:
 
 def _off_queue_for(job_id: str) -> float:
     """Seconds since a sweep first saw this job 'queued' on no queue (0 the first time)."""
-    key, now = f"challenge:off-queue:{job_id}", time.time()
+    key, now = _off_queue_key(job_id), time.time()
     if get_redis().set(key, now, nx=True, ex=LEFT_QUEUE_GRACE * 10):
         return 0.0
     return now - float(get_redis().get(key) or now)
@@ -201,7 +205,7 @@ def _repair(submission: Submission, reason: str) -> Action | None:
         db.session.rollback()
         return None
     delete_job(submission.job_id)
-    get_redis().delete(f"challenge:off-queue:{submission.job_id}")  # a new job: a new grace
+    get_redis().delete(_off_queue_key(submission.job_id))  # a new job: a new grace
     if submission.attempts >= MAX_ATTEMPTS:
         # Our failure, not the file's (that fails at once): the quota slot goes back.
         now = utcnow()

@@ -82,7 +82,7 @@ class LentConnection:
     from the worker's copy knowing none of them)."""
 
     in_horse = False  # set in a forked horse: its pool takes the lent connection
-    _of_engine: dict[int, LentConnection] = {}
+    _of_engine: dict[Engine, LentConnection] = {}
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -93,10 +93,9 @@ class LentConnection:
     def of(cls, engine: Engine) -> LentConnection:
         """The engine's one lender: a worker made again (after Redis came back) must not
         leave a second hook handing out a connection that nobody checks any more."""
-        lender = cls._of_engine.get(id(engine))
-        if lender is None or lender.engine is not engine:
-            lender = cls._of_engine[id(engine)] = cls(engine)
-        return lender
+        if engine not in cls._of_engine:
+            cls._of_engine[engine] = cls(engine)
+        return cls._of_engine[engine]
 
     @staticmethod
     def supported(engine: Engine) -> bool:
@@ -176,8 +175,7 @@ class ScoringWorker(Worker):
         # What this process prepares for a job happens before it takes one off the queue
         # where it can: between RQ's pop and the job's start a worker killed leaves the job
         # 'queued' on no queue, which only the sweeper finds (sweeper.LEFT_QUEUE).
-        if time.monotonic() - self._warm_checked >= WARM_CHECK_EVERY:
-            self.warm_up()  # a SIGTERM meanwhile stops RQ's loop before it takes a job
+        self.warm_up_if_due()  # a SIGTERM meanwhile stops RQ's loop before it takes a job
         if self.lent is not None:
             try:
                 self.lent.ready(horse_exited_cleanly=self._horse_status == 0)
@@ -189,9 +187,7 @@ class ScoringWorker(Worker):
 
     def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
         try:
-            # After waiting for a job: a phase may have opened meanwhile (one query).
-            if time.monotonic() - self._warm_checked >= WARM_CHECK_EVERY:
-                self.warm_up()
+            self.warm_up_if_due()  # after waiting for a job: a phase may have opened meanwhile
         except StopRequested:
             # SIGTERM while warming, with a job already taken off the queue: a warm shutdown
             # finishes it first; RQ's loop stops after it.
@@ -202,6 +198,11 @@ class ScoringWorker(Worker):
         pid, status, rusage = super().wait_for_horse()
         self._horse_status = status if pid else -1  # 0: exited cleanly; -1: not known
         return pid, status, rusage
+
+    def warm_up_if_due(self) -> None:
+        """``warm_up``, unless it ran less than WARM_CHECK_EVERY seconds ago."""
+        if time.monotonic() - self._warm_checked >= WARM_CHECK_EVERY:
+            self.warm_up()
 
     def warm_up(self) -> None:
         """Load the ground truth of open phases into this (the parent) process, if what it

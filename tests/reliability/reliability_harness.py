@@ -56,6 +56,18 @@ HOST = "127.0.0.1"
 
 # ---------------------------------------------------------------- small helpers
 
+def postgres_unreachable(needed_by: str) -> str | None:
+    """Why PostgreSQL at PG_URL cannot be used (a reason to skip ``needed_by``), or None."""
+    import psycopg
+
+    url = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {url} is unreachable ({type(exc).__name__}): {needed_by} needs it"
+    return None
+
+
 FIGURES: list[str] = []
 
 

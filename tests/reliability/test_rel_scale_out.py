@@ -18,13 +18,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import psycopg
 import pytest
 from reliability_harness import (
-    PG_URL,
     REDIS_SERVER,
     Stack,
     make_teams,
+    postgres_unreachable,
     print_figures,
     submission_states,
     tiny_bundle,
@@ -42,21 +41,11 @@ TEAMS, PER_TEAM_PER_TRACK = 3, 2
 TASK = {"cls": "classification", "loc": "localization"}
 
 
-def _postgres_reason() -> str | None:
-    """Why PostgreSQL cannot be used here, or None."""
-    url = PG_URL.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        psycopg.connect(url, connect_timeout=5).close()
-    except psycopg.Error as exc:
-        return f"PostgreSQL at {url} is unreachable ({type(exc).__name__}): the scale-out test needs it"
-    return None
-
-
 def test_web_and_two_workers_on_three_hosts_share_only_the_database_redis_and_s3(s3_server,
                                                                                    tmp_path: Path) -> None:
     if not Path(REDIS_SERVER).exists():
         pytest.skip(f"{REDIS_SERVER} is missing: apt-get install -y redis-server (.ci/run does)")
-    reason = _postgres_reason()
+    reason = postgres_unreachable("the scale-out test")
     if reason:
         pytest.skip(reason)
     prefix = f"scale-{secrets.token_hex(4)}"

@@ -15,13 +15,12 @@ import json
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 from reliability_harness import (
-    PG_URL,
     REDIS_SERVER,
     Stack,
     make_teams,
+    postgres_unreachable,
     print_figures,
     submission_states,
     tiny_bundle,
@@ -46,10 +45,9 @@ def _sessions(stack: Stack) -> int:
 def test_the_horses_of_a_worker_share_one_connection(tmp_path: Path) -> None:
     if not Path(REDIS_SERVER).exists():
         pytest.skip(f"{REDIS_SERVER} is missing: apt-get install -y redis-server (.ci/run does)")
-    try:
-        psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=5).close()
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable ({type(exc).__name__})")
+    reason = postgres_unreachable("the connection-count test")
+    if reason:
+        pytest.skip(reason)
     stack = Stack(tmp_path / "stack", workers=1, setup="postgresql",
                   env={"RATELIMIT_API_UPLOAD": "1000 per minute"})
     try:
