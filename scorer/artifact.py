@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import io
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scorer.classes import ClassList
 from scorer.hierarchy import Hierarchy
 from scorer.truth import GroundTruth
+
+if TYPE_CHECKING:
+    from scorer.detection import DetClasses, DetTruth, ImageList
 
 #: Bumped whenever the layout below changes; artifacts of another version are rebuilt.
 FORMAT_VERSION = 1
@@ -175,3 +178,46 @@ def unpack_classes(data: bytes, key: str) -> ClassList:
         return ClassList(wnids, names, costs, hierarchy)
     except ValueError as exc:  # FormatError: a wnid twice
         raise ArtifactError(f"artifact class list is invalid: {exc}") from None
+
+
+def pack_det_truth(truth: DetTruth, key: str) -> bytes:
+    """The artifact of a parsed detection ground truth (objects and blacklist pairs), for
+    ``key``; the image list and class list are not stored: the caller reads them (a few
+    milliseconds) and names their checksums in the key."""
+    return _save("det-truth", key, {
+        "images": np.array([len(truth.images)], dtype=np.int64),
+        "classes": np.array([len(truth.classes)], dtype=np.int64),
+        "image": _narrow(truth.image),
+        "label": _narrow(truth.label),
+        "coords": _coords(truth.coords),
+        "blacklist": _narrow(truth.blacklist.reshape(-1)),
+    })
+
+
+def unpack_det_truth(data: bytes, key: str, images: ImageList, classes: DetClasses) -> DetTruth:
+    """The detection ground truth in ``data`` (built for ``key``) over these lists, exactly as
+    parsed; ``ArtifactError`` if anything does not fit."""
+    from scorer.detection import DetTruth  # detection runs only: the others start without it
+
+    arrays = _load(data, "det-truth", key)
+    counts = (int(_get(arrays, "images", "i", 1)[0]), int(_get(arrays, "classes", "i", 1)[0]))
+    if counts != (len(images), len(classes)):
+        raise ArtifactError(f"artifact is for {counts[0]} images and {counts[1]} classes, "
+                            f"not {len(images)} and {len(classes)}")
+    image = _get(arrays, "image", "i", 1).astype(np.int64)
+    label = _get(arrays, "label", "i", 1).astype(np.int64)
+    coords = _get(arrays, "coords", "f", 2).astype(np.float64)
+    pairs = _get(arrays, "blacklist", "i", 1).astype(np.int64)
+    if label.size != image.size or coords.shape != (image.size, 4) or pairs.size % 2:
+        raise ArtifactError("artifact object arrays disagree in length")
+    pairs = pairs.reshape(-1, 2)
+    for name, values, bound in (("image", image, len(images)), ("label", label, len(classes)),
+                                ("blacklist image", pairs[:, 0], len(images)),
+                                ("blacklist class", pairs[:, 1], len(classes))):
+        if values.size and (int(values.min()) < 0 or int(values.max()) >= bound):
+            raise ArtifactError(f"artifact {name} out of range 0..{bound - 1}")
+    if image.size and np.any(np.diff(image) < 0):
+        raise ArtifactError("artifact objects are not sorted by image")
+    if not np.isfinite(coords).all():
+        raise ArtifactError("artifact box coordinates are not finite")
+    return DetTruth(images, classes, image, label, coords, pairs)

@@ -14,10 +14,13 @@ VOC XML (folder or tar) or the compact CSV as ``--boxes``, ``classes.txt`` or
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +30,15 @@ from scorer.errors import FormatError
 from scorer.memory import reuse_freed_memory
 from scorer.metrics import Result, evaluate
 from scorer.predictions import TASKS, Predictions, parse_predictions
-from scorer.sources import DEFAULT_MAX_DECOMPRESSED, Source, decode_text, read_bytes, sniff, split_lines
+from scorer.sources import (
+    DEFAULT_MAX_DECOMPRESSED,
+    Source,
+    decode_text,
+    read_bytes,
+    sniff,
+    split_lines,
+    xml_files,
+)
 from scorer.truth import load_ground_truth
 
 if TYPE_CHECKING:
@@ -61,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--blacklist", metavar="FILE", help="1-based image numbers excluded from localization; "
                     "detection: 'image_id wnid' lines")
     ev.add_argument("--real", metavar="FILE", help="ReaL labels (real.json): adds real_error_at_k")
+    ev.add_argument("--truth-cache", metavar="FILE",
+                    help="detection: keep the parsed ground truth in FILE (.npz, keyed by the "
+                    "checksums of --labels, --boxes, --classes and --blacklist) and load it from "
+                    "there on later runs with the same files; rebuilt when they change")
     ev.add_argument("--guesses", type=int, default=5, help="guesses per image (default 5)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--per-class", action="store_true", help="also print the error of every class")
@@ -141,12 +156,53 @@ def run_detection(args: argparse.Namespace) -> detection.DetectionResult:
         raise _Bad("arguments", ValueError("--real applies to classification, not detection"))
     classes = _load(f"classes {args.classes}", detection.load_det_classes, args.classes)
     images = _load(f"labels {args.labels}", detection.load_image_list, args.labels)
-    truth = _load("ground truth", detection.load_det_truth, images, classes, args.boxes,
-                  args.blacklist)
+    if args.truth_cache is None:
+        truth = _load("ground truth", detection.load_det_truth, images, classes, args.boxes,
+                      args.blacklist)
+    else:
+        truth = _cached_det_truth(args, images, classes)
     dets = _load(f"predictions {args.predictions}", detection.parse_detections, args.predictions,
                  images=images, classes=len(classes),
                  max_decompressed=args.max_decompressed_mb * 1024**2)
     return detection.evaluate_detection(dets, truth, bootstrap=args.bootstrap, seed=args.seed)
+
+
+def _digest(source: str) -> str:
+    """sha256 of a file, or of a folder's ``*.xml`` files (names and bytes, sorted)."""
+    digest = hashlib.sha256()
+    path = Path(source)
+    if path.is_dir():
+        for name, data in xml_files(path):
+            digest.update(f"{name}\0{len(data)}\0".encode())
+            digest.update(data)
+    else:
+        digest.update(read_bytes(source))
+    return digest.hexdigest()
+
+
+def _cached_det_truth(args: argparse.Namespace, images: Any, classes: Any) -> detection.DetTruth:
+    """``--truth-cache``: the devkit keeps its parsed ground truth in a .mat file; this keeps
+    ours as an artifact (scorer.artifact), keyed by every file it depends on, so a cache left
+    from other files is never used. A missing, stale or damaged cache is rebuilt."""
+    from scorer import detection
+    from scorer.artifact import ArtifactError, pack_det_truth, unpack_det_truth
+
+    sources = (args.labels, args.boxes, args.classes, args.blacklist)
+    key = "|".join(_load("ground truth", _digest, s) if s else "-" for s in sources)
+    cache = Path(args.truth_cache)
+    try:
+        return unpack_det_truth(cache.read_bytes(), key, images, classes)
+    except (OSError, ArtifactError):
+        pass
+    truth = _load("ground truth", detection.load_det_truth, images, classes, args.boxes, args.blacklist)
+    partial = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    try:  # written aside and renamed: a reader never sees half a cache
+        partial.write_bytes(pack_det_truth(truth, key))
+        os.replace(partial, cache)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        print(f"scorer: warning: --truth-cache {cache} not written: {exc}", file=sys.stderr)
+    return truth
 
 
 def render_detection(result: detection.DetectionResult, wnids: Sequence[str] | None = None) -> str:
@@ -244,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     if args.task == "detection":
         return _main_detection(args)
+    if args.truth_cache is not None:
+        print("scorer: --truth-cache applies to --task detection (the other tasks parse their "
+              "ground truth in a fraction of a second)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.task not in CLI_TASKS:
         return _main_installed(args)
     try:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -323,6 +322,8 @@ def _objects(image: list[int], label: list[int], coords: list[float]) -> _Object
 def _from_xml(images: ImageList, classes: DetClasses, files: Iterator[tuple[str, bytes]]) -> _Objects:
     """Objects of the listed images, in each file's order (the devkit breaks IoU ties by it).
     Files of images not in the list are skipped: a devkit folder holds the whole set."""
+    import xml.etree.ElementTree as ET  # XML ground truth only: a cached or CSV run starts without it
+
     row_of = {name: i for i, name in enumerate(images.basenames)}
     found: dict[int, list[tuple[int, tuple[float, ...]]]] = {}
     for stem, data in files:

@@ -380,6 +380,74 @@ def test_cli_json_and_exit_codes(det: dict, tmp_path: Path) -> None:
     assert missing.returncode == 2 and "detection needs --labels" in missing.stderr
 
 
+def test_truth_cache_is_used_only_for_the_files_it_was_built_from(det: dict, tmp_path: Path) -> None:
+    """--truth-cache (the devkit's cache_groundtruth.mat, ours keyed by checksums): the first run
+    parses the XML and writes it, later runs load it and score the same; another blacklist, a
+    damaged cache or a cache of other files is rebuilt, never trusted."""
+    root = det["root"]
+    cache = tmp_path / "truth.npz"
+    base = ["evaluate", "--task", "detection", "--labels", str(root / "val.txt"), "--boxes",
+            str(root / "xml.tar.gz"), "--classes", str(root / "classes.txt"), "--predictions",
+            str(root / "pred.txt"), "--json", "--bootstrap", "0", "--truth-cache", str(cache)]
+
+    def score(*extra: str) -> float:
+        out = run_cli(*base, *extra)
+        assert out.returncode == 0 and out.stderr == "", out.stderr
+        return json.loads(out.stdout)["score"]
+
+    blacklist = ("--blacklist", str(root / "blacklist.txt"))
+    assert score(*blacklist) == pytest.approx(DEVKIT_WITH_BLACKLIST, abs=1e-9)
+    built = cache.read_bytes()
+    assert score(*blacklist) == pytest.approx(DEVKIT_WITH_BLACKLIST, abs=1e-9)
+    assert cache.read_bytes() == built  # loaded, not rebuilt
+    # The cache's arrays are what parsing gives, exactly.
+    images, classes = det["images"], detection.load_det_classes(root / "classes.txt")
+    parsed = detection.load_det_truth(images, classes, root / "xml.tar.gz", root / "blacklist.txt")
+    from scorer.artifact import ArtifactError, unpack_det_truth
+    with np.load(io.BytesIO(built)) as archive:  # the key it was built for is inside it
+        loaded = unpack_det_truth(built, str(archive["key"]), images, classes)
+    for name in ("image", "label", "coords", "blacklist"):
+        assert np.array_equal(getattr(loaded, name), getattr(parsed, name)), name
+    with pytest.raises(ArtifactError, match="expected det-truth"):
+        unpack_det_truth(built, "other files", images, classes)
+    # No blacklist: other inputs, so the cache is rebuilt and the devkit's other number comes out.
+    assert score() == pytest.approx(DEVKIT_WITHOUT, abs=1e-9)
+    assert cache.read_bytes() != built
+    cache.write_bytes(b"PK\x03\x04 damaged")
+    assert score(*blacklist) == pytest.approx(DEVKIT_WITH_BLACKLIST, abs=1e-9)
+    assert cache.read_bytes() == built
+    # A folder of XML files is keyed by its files' names and bytes.
+    with tarfile.open(root / "xml.tar.gz") as archive:
+        archive.extractall(tmp_path, filter="data")
+    folder = ["--boxes", str(tmp_path / "xml")]
+    assert score(*blacklist, *folder) == pytest.approx(DEVKIT_WITH_BLACKLIST, abs=1e-9)
+    from_folder = cache.read_bytes()
+    first = next((tmp_path / "xml").glob("*.xml"))
+    first.write_text(first.read_text().replace("<object>", "<object> ", 1))  # same objects
+    assert score(*blacklist, *folder) == pytest.approx(DEVKIT_WITH_BLACKLIST, abs=1e-9)
+    assert cache.read_bytes() != from_folder  # another key: rebuilt
+    refused = run_cli("evaluate", "--task", "classification", "--labels", str(root / "val.txt"),
+                      "--predictions", str(root / "pred.txt"), "--truth-cache", str(cache))
+    assert refused.returncode == 2 and "--truth-cache applies to --task detection" in refused.stderr
+
+
+def test_a_truth_cache_that_does_not_fit_its_lists_is_refused(det: dict) -> None:
+    from scorer.artifact import ArtifactError, pack_det_truth, unpack_det_truth
+
+    images, classes = det["images"], det["classes"]
+    truth = detection.load_det_truth(images, classes, det["root"] / "xml.tar.gz",
+                                     det["root"] / "blacklist.txt")
+    data = pack_det_truth(truth, "k")
+    fewer = detection.load_image_list(b"".join(f"{n} {i}\n".encode() for n, i in
+                                               zip(images.basenames[:10], images.ids[:10].tolist(),
+                                                   strict=True)))
+    with pytest.raises(ArtifactError, match="for 2000 images and 200 classes, not 10 and 200"):
+        unpack_det_truth(data, "k", fewer, classes)
+    truth.label[0] = len(classes)
+    with pytest.raises(ArtifactError, match="label out of range"):
+        unpack_det_truth(pack_det_truth(truth, "k"), "k", images, classes)
+
+
 def test_xml_problems_are_refused(det: dict) -> None:
     images = detection.load_image_list(b"ILSVRC2013_val_00000001 1\nnot_there 2\n")
     with pytest.raises(FormatError, match="no annotation file for image not_there"):
