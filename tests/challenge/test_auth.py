@@ -213,6 +213,7 @@ def test_account_page_creates_shows_once_and_revokes_tokens(client, db, make_use
     page = client.get("/account").text
     assert raw not in page  # shown once only
     assert "laptop" in page and raw[:12] in page
+    assert '<button type="submit" class="danger">Revoke</button>' in page  # destructive: the danger style
     assert "never" not in page  # used just above: the last-used time is shown
 
     token = db.scalar(select(ApiToken))

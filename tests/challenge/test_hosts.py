@@ -196,6 +196,7 @@ def test_site_admins_add_and_remove_hosts_in_the_console(app, client, db, two):
     login(client, people["admin"])
     page = client.get(f"/admin/challenges/{a.id}").get_data(as_text=True)
     assert "host-a@example.org" in page and "Add a host" in page
+    assert '<button type="submit" class="danger">Remove</button>' in page  # destructive: the danger style
     response = client.post(f"/admin/challenges/{a.id}/hosts", data={"email": " Carol@Example.org "},
                            follow_redirects=True)
     assert "carol@example.org hosts" in response.get_data(as_text=True)

@@ -358,6 +358,9 @@ def test_console_replace_rescore_preview_publish_and_roll_back(app, client, db, 
     run_url = started.headers["Location"]
     page = client.get(run_url).get_data(as_text=True)
     assert "0 of 3 done" in page and 'http-equiv="refresh"' in page and "not in this run" not in page
+    # Destructive actions carry the danger style; the others the plain one.
+    assert '<button type="submit" id="discard" class="danger">Discard</button>' in page
+    assert '<button type="submit" id="publish">Publish</button>' in page
 
     drain(app)
     db.remove()
@@ -368,7 +371,8 @@ def test_console_replace_rescore_preview_publish_and_roll_back(app, client, db, 
     assert client.post(run_url + "/publish").status_code == 302
     db.remove()
     assert ranks(db.get(Phase, phase_id))["Team B"] == 1
-    assert "Roll back" in client.get(run_url).get_data(as_text=True)
+    assert '<button type="submit" id="rollback" class="danger">Roll back</button>' in \
+        client.get(run_url).get_data(as_text=True)
     assert client.post(run_url + "/rollback").status_code == 302
     db.remove()
     assert ranks(db.get(Phase, phase_id))["Team A"] == 1
