@@ -33,6 +33,7 @@ ENV_KEYS = (
     "S3_ENDPOINT_URL",
     "MAIL_URL",
     "MAIL_FROM",
+    "MAIL_CA_FILE",
     "SITE_URL",
     "REQUIRE_EMAIL_VERIFICATION",
     "RATELIMIT_PASSWORD_RESET",
@@ -71,6 +72,15 @@ def _storage_url(url: str, instance: Path) -> str:
 MAIL_TLS = ("starttls", "ssl", "none")
 
 
+def _without_password(url: str) -> str:
+    """``url`` with its password replaced by ``***``: error messages end up in logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}").geturl()
+
+
 def mail_settings(url: str) -> dict[str, Any] | None:
     """``MAIL_URL`` taken apart (None when unset: the outbox folder), checked here so a
     typo stops the app at start rather than losing the first message."""
@@ -81,17 +91,26 @@ def mail_settings(url: str) -> dict[str, Any] | None:
     query = urllib.parse.parse_qs(parts.query)
     tls = (query.get("tls") or ["starttls"])[0].lower()
     if parts.scheme != "smtp" or not parts.hostname or tls not in MAIL_TLS:
-        raise ValueError(f"MAIL_URL {url!r}: expected smtp://user:pass@host:port"
+        raise ValueError(f"MAIL_URL {_without_password(url)!r}: expected smtp://user:pass@host:port"
                          "?tls=starttls|ssl|none")
     try:
         port = parts.port or (465 if tls == "ssl" else 587 if tls == "starttls" else 25)
     except ValueError:
-        raise ValueError(f"MAIL_URL {url!r}: the port is not a number") from None
+        raise ValueError(f"MAIL_URL {_without_password(url)!r}: the port is not a number") from None
     return {
         "host": parts.hostname, "port": port, "tls": tls,
         "user": urllib.parse.unquote(parts.username or ""),
         "password": urllib.parse.unquote(parts.password or ""),
     }
+
+
+def mail_ca_file(path: str) -> str:
+    """``MAIL_CA_FILE``: a PEM file of the certificates that sign the relay's (a private CA),
+    checked at start like ``MAIL_URL``. Empty: the system's trusted certificates."""
+    path = path.strip()
+    if path and not Path(path).is_file():
+        raise ValueError(f"MAIL_CA_FILE {path!r}: no such file (a PEM file of CA certificates)")
+    return str(Path(path).resolve()) if path else ""
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -147,6 +166,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Empty: every message is written as a .eml file into <instance>/outbox/ instead.
         "MAIL_URL": "",
         "MAIL_FROM": "ILSVRC challenge <noreply@localhost>",
+        # The relay's certificate is always checked (STARTTLS and ssl): against this PEM
+        # file of CA certificates when set (a relay signed by a private CA), else against
+        # the system's trusted ones.
+        "MAIL_CA_FILE": "",
         # The site's address for links in e-mails (https://challenge.example.org). Empty:
         # the address of the request that sent the message, else http://localhost:5000.
         "SITE_URL": "",
@@ -180,6 +203,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         urllib.request.url2pathname(urllib.parse.urlsplit(config["STORAGE_URL"]).path)
         if config["STORAGE_URL"].startswith("file:") else "")
     config["MAIL"] = mail_settings(config["MAIL_URL"])
+    config["MAIL_CA_FILE"] = mail_ca_file(config["MAIL_CA_FILE"])
     config["SITE_URL"] = str(config["SITE_URL"]).strip().rstrip("/")
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _secret_key(Path(config["CHALLENGE_INSTANCE"]))

@@ -126,35 +126,62 @@ def deliver(to: str, subject: str, body: str) -> str:
         if settings is None:
             return str(write_outbox(Path(app.config["CHALLENGE_INSTANCE"]) / "outbox", message))
         try:
-            send_smtp(settings, message)
+            send_smtp(settings, message, ca_file=app.config["MAIL_CA_FILE"])
         except Exception as exc:
             job = get_current_job()
             if not transient(exc):
                 if job is not None:
                     job.retries_left = 0  # trying again cannot help: straight to failed
-                log.error("mail to %s (%s) refused for good: %s", to, subject, exc)
+                log.error("mail to %s (%s) refused for good: %s", to, subject, reason(exc))
             elif job is not None and not job.retries_left:
-                log.error("mail to %s (%s) not sent after every retry: %s", to, subject, exc)
+                log.error("mail to %s (%s) not sent after every retry: %s", to, subject, reason(exc))
             else:
-                log.warning("mail to %s (%s) not sent yet, will retry: %s", to, subject, exc)
+                log.warning("mail to %s (%s) not sent yet, will retry: %s", to, subject, reason(exc))
             raise
         log.info("mail sent to %s: %s", to, subject)
         return "smtp"
 
 
 def transient(exc: BaseException) -> bool:
-    """An SMTP failure that may pass: no connection, a cut one, or a 4xx answer."""
+    """An SMTP failure that may pass: no connection, a cut one, or a 4xx answer. A TLS
+    failure is not (an untrusted certificate, or ``tls=`` naming the wrong mode for the
+    port: the handshake fails the same way every time), unless the connection was cut; nor
+    is a relay that does not offer STARTTLS or AUTH when MAIL_URL asks for them."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(400 <= code < 500 for code, _ in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
         return 400 <= exc.smtp_code < 500
-    return isinstance(exc, smtplib.SMTPServerDisconnected | OSError) and not isinstance(
-        exc, ssl.SSLCertVerificationError)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return False  # no STARTTLS or no AUTH offered: the relay or tls= is wrong, every time
+    if isinstance(exc, ssl.SSLError):
+        return isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError)
+    return isinstance(exc, OSError)  # smtplib's own errors are OSErrors too (a cut connection)
 
 
-def send_smtp(settings: dict[str, Any], message: EmailMessage) -> None:
+def reason(exc: BaseException) -> str:
+    """What the log says went wrong: the relay's answer, with a hint at the setting to check.
+    Never the credentials (the relay's answers and smtplib's messages do not repeat them)."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"the relay refused MAIL_URL's user and password ({exc.smtp_code} {_text(exc.smtp_error)})"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"the relay's certificate is not trusted ({exc.verify_message}); a relay signed by a "
+                "private CA needs MAIL_CA_FILE")
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return f"{exc} (check MAIL_URL's tls=)"
+    if isinstance(exc, ssl.SSLError) and not transient(exc):
+        return f"TLS failed ({exc}): check MAIL_URL's tls= (ssl for SMTPS, usually port 465)"
+    return str(exc) or exc.__class__.__name__
+
+
+def _text(answer: bytes | str) -> str:
+    return answer.decode("utf-8", "replace") if isinstance(answer, bytes) else answer
+
+
+def send_smtp(settings: dict[str, Any], message: EmailMessage, ca_file: str = "") -> None:
+    """Send ``message`` per ``settings`` (``config.mail_settings``). The certificate is always
+    checked, against ``ca_file`` (``MAIL_CA_FILE``) when given, else the system's store."""
     host, port, tls = settings["host"], settings["port"], settings["tls"]
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=ca_file or None)
     smtp: smtplib.SMTP
     if tls == "ssl":
         smtp = smtplib.SMTP_SSL(host, port, timeout=SMTP_TIMEOUT, context=context)
