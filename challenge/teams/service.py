@@ -37,11 +37,14 @@ R = TypeVar("R")
 
 
 class TeamError(Exception):
-    """A team change that cannot be done; the message is for the user."""
+    """A team change that cannot be done; the message is for the user. ``field``: the form
+    input the refusal is about ("name", "invite_code"), so a page can show it there; None
+    when it is about the person or the challenge rather than what they typed."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 def team_for(user_id: int, challenge_id: int) -> Team | None:
@@ -177,9 +180,9 @@ def create_team(challenge: Challenge, name: str, members: Sequence[User], *,
     """Create and commit a team; the first member is its captain."""
     name = " ".join(name.split())
     if not name:
-        raise TeamError("a team needs a name")
+        raise TeamError("a team needs a name", "name")
     if len(name) > MAX_NAME:
-        raise TeamError(f"team names are at most {MAX_NAME} characters")
+        raise TeamError(f"team names are at most {MAX_NAME} characters", "name")
     if not members:
         raise TeamError("a team needs at least one member")
     if len({u.id for u in members}) != len(members):
@@ -192,7 +195,7 @@ def create_team(challenge: Challenge, name: str, members: Sequence[User], *,
         if (error := _stuck(user, challenge, now or utcnow(), "the team cannot be created")) is not None:
             raise error
     if _name_taken(challenge, name):
-        raise TeamError(f"a team named '{name}' already exists in {challenge.title}")
+        raise TeamError(f"a team named '{name}' already exists in {challenge.title}", "name")
     team = Team(challenge=challenge, name=name, invite_code=secrets.token_urlsafe(12))
     for i, user in enumerate(members):
         team.memberships.append(Membership(user=user, challenge_id=challenge.id, is_captain=i == 0))
@@ -205,7 +208,7 @@ def create_team(challenge: Challenge, name: str, members: Sequence[User], *,
         for user in members:
             if (error := _already_on_team(user, challenge)) is not None:
                 raise error from None
-        raise TeamError(f"a team named '{name}' already exists in {challenge.title}") from None
+        raise TeamError(f"a team named '{name}' already exists in {challenge.title}", "name") from None
     return team
 
 
@@ -225,9 +228,10 @@ def join_team(user: User, invite_code: str, challenge: Challenge | None = None, 
     _lock_people([user.id])
     team = db.session.scalar(select(Team).where(Team.invite_code == code)) if code else None
     if team is None or team.is_reference:
-        raise TeamError("no team has that invite code; ask your captain for it again")
+        raise TeamError("no team has that invite code; ask your captain for it again", "invite_code")
     if challenge is not None and team.challenge_id != challenge.id:
-        raise TeamError(f"that invite code is for a team in {team.challenge.title}, not {challenge.title}")
+        raise TeamError(f"that invite code is for a team in {team.challenge.title}, not {challenge.title}",
+                        "invite_code")
     _lock_teams([team.id])
     if (error := _already_on_team(user, team.challenge)) is not None:
         raise error

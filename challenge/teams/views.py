@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
@@ -11,7 +13,7 @@ from challenge.auth.service import UNVERIFIED, verification_required
 from challenge.extensions import db
 from challenge.models import Challenge, Team
 from challenge.rules import service as rules
-from challenge.teams.forms import CreateTeamForm, JoinTeamForm
+from challenge.teams.forms import CreateTeamForm, JoinTeamForm, TeamForm
 from challenge.teams.service import (
     TeamError,
     captain_of,
@@ -28,54 +30,89 @@ from challenge.teams.service import (
 # Button-only POSTs (remove, leave) have no form class: CSRFProtect checks the
 # token of every POST before the view runs.
 bp = Blueprint("teams", __name__)
+F = TypeVar("F", bound=TeamForm)
 
 
 @bp.route("/teams")
 @login_required
 def mine() -> ResponseReturnValue:
-    # One form object of each kind, rendered once per challenge with its own ids.
-    return render_template(
-        "teams/mine.html",
-        memberships=memberships_of(me()),
-        open_challenges=challenges_without_team(me()),
-        create_form=CreateTeamForm(formdata=None),
-        join_form=JoinTeamForm(formdata=None),
-    )
+    return _mine_page()
 
 
 @bp.route("/teams/create", methods=["POST"])
 @login_required
 def create() -> ResponseReturnValue:
-    if verification_required(me()):
-        flash(UNVERIFIED[0].upper() + UNVERIFIED[1:] + ".", "error")
-        return redirect(url_for("teams.mine"))
     form = CreateTeamForm()
-    if not form.validate_on_submit():
-        return _form_failed(form)
+    challenge, accepted = _checked(form)
+    if not form.errors:
+        try:
+            team = create_team(challenge, form.name.data or "", [me()])
+        except TeamError as exc:
+            form.refuse(exc.message, exc.field)
+        else:
+            _record_acceptance(challenge, accepted)
+            flash(f"Team '{team.name}' created; you are its captain. Share the invite code with your "
+                  "teammates.", "success")
+            return redirect(url_for("teams.show", team_id=team.id))
+    return _mine_page(challenge, form), 400
+
+
+@bp.route("/teams/join", methods=["POST"])
+@login_required
+def join() -> ResponseReturnValue:
+    form = JoinTeamForm()
+    challenge, accepted = _checked(form)
+    if not form.errors:
+        try:
+            team = join_team(me(), form.invite_code.data or "", challenge)
+        except TeamError as exc:
+            form.refuse(exc.message, exc.field)
+        else:
+            _record_acceptance(challenge, accepted)
+            flash(f"You joined '{team.name}'.", "success")
+            return redirect(url_for("teams.show", team_id=team.id))
+    return _mine_page(challenge, form), 400
+
+
+def _checked(form: TeamForm) -> tuple[Challenge, int | None]:
+    """Validate a posted team form, adding to it every refusal found before any team change
+    is tried (so a person sees them all at once): its inputs, an unconfirmed address, a
+    closed year, the rules box. Returns the form's challenge (404: none) and the rules
+    version it accepted (None: no rules in force, or refused)."""
+    form.validate()
     challenge = _challenge(form.challenge_id.data)
-    if (refused := _closed(challenge)) is not None:
-        return refused
+    if verification_required(me()):
+        form.refuse(UNVERIFIED[0].upper() + UNVERIFIED[1:] + ".")
+    # Competitors make and join teams only while something is left to submit to
+    # (organizers still can, from the console or the command line).
+    if (ended := closed_since(challenge)) is not None:
+        form.refuse(f"{challenge.title} closed on {ended:%Y-%m-%d %H:%M} UTC: teams can no longer be "
+                    "created or joined.")
     try:
-        accepted = rules.check_form(challenge, form.accept_rules.data, form.rules_version.data)
-        team = create_team(challenge, form.name.data or "", [me()])
-    except (TeamError, rules.RulesError) as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("teams.mine"))
-    _record_acceptance(challenge, accepted)
-    flash(f"Team '{team.name}' created; you are its captain. Share the invite code with your teammates.",
-          "success")
-    return redirect(url_for("teams.show", team_id=team.id))
+        return challenge, rules.check_form(challenge, bool(form.accept_rules.data), form.rules_version.data)
+    except rules.RulesError as exc:
+        form.refuse(exc.message, "accept_rules")
+        return challenge, None
 
 
-def _closed(challenge: Challenge) -> ResponseReturnValue | None:
-    """Competitors make and join teams only while something is left to submit to
-    (organizers still can, from the console or the command line)."""
-    ended = closed_since(challenge)
-    if ended is None:
-        return None
-    flash(f"{challenge.title} closed on {ended:%Y-%m-%d %H:%M} UTC: teams can no longer be created or "
-          "joined.", "error")
-    return redirect(url_for("teams.mine"))
+def _mine_page(refused: Challenge | None = None, posted: TeamForm | None = None) -> str:
+    """My teams, one create and one join form per challenge the person can still join. After a
+    refusal the posted form comes back as it was typed, its errors beside its inputs; its
+    challenge is shown even when no longer offered (closed, or a team joined in another tab),
+    since that is where the reason is said."""
+    offered = challenges_without_team(me())
+    if refused is not None and all(c.id != refused.id for c in offered):
+        offered.insert(0, refused)
+    offers = [(c, _copy(CreateTeamForm, c, refused, posted), _copy(JoinTeamForm, c, refused, posted))
+              for c in offered]
+    return render_template("teams/mine.html", memberships=memberships_of(me()), offers=offers)
+
+
+def _copy(kind: type[F], challenge: Challenge, refused: Challenge | None, posted: TeamForm | None) -> F:
+    """The form of this kind for this challenge: the posted one if it is it, else an empty one."""
+    if isinstance(posted, kind) and refused is not None and refused.id == challenge.id:
+        return posted.for_challenge(challenge.id)
+    return kind(formdata=None).for_challenge(challenge.id)
 
 
 def _record_acceptance(challenge: Challenge, version: int | None) -> None:
@@ -88,29 +125,6 @@ def _record_acceptance(challenge: Challenge, version: int | None) -> None:
         rules.accept(me(), challenge, version)
     except rules.RulesError as exc:
         flash(exc.message[0].upper() + exc.message[1:] + ".", "error")
-
-
-@bp.route("/teams/join", methods=["POST"])
-@login_required
-def join() -> ResponseReturnValue:
-    if verification_required(me()):
-        flash(UNVERIFIED[0].upper() + UNVERIFIED[1:] + ".", "error")
-        return redirect(url_for("teams.mine"))
-    form = JoinTeamForm()
-    if not form.validate_on_submit():
-        return _form_failed(form)
-    challenge = _challenge(form.challenge_id.data)
-    if (refused := _closed(challenge)) is not None:
-        return refused
-    try:
-        accepted = rules.check_form(challenge, form.accept_rules.data, form.rules_version.data)
-        team = join_team(me(), form.invite_code.data or "", challenge)
-    except (TeamError, rules.RulesError) as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("teams.mine"))
-    _record_acceptance(challenge, accepted)
-    flash(f"You joined '{team.name}'.", "success")
-    return redirect(url_for("teams.show", team_id=team.id))
 
 
 @bp.route("/teams/<int:team_id>")
@@ -156,9 +170,3 @@ def leave(team_id: int) -> ResponseReturnValue:
 def _challenge(challenge_id: int | None) -> Challenge:
     return (db.session.get(Challenge, challenge_id) if challenge_id else None) or abort(404)
 
-
-def _form_failed(form: CreateTeamForm | JoinTeamForm) -> ResponseReturnValue:
-    for field, errors in form.errors.items():
-        label = getattr(form, str(field)).label.text if field else "form"
-        flash(f"{label}: {'; '.join(errors)}", "error")
-    return redirect(url_for("teams.mine"))
