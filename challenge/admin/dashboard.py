@@ -1,9 +1,10 @@
 """The console's front page: what needs an organizer's eye right now.
 
 Queue depth and live workers (read live from RQ, as the Workers and queues page does),
-uploads per day over the last fortnight, and each challenge's participation. Every
-number is limited to the challenges the organizer manages (``access.managed_challenges``).
-Reads only: a GET never writes.
+uploads per day over the last fortnight, and each challenge's participation, a page of
+``CHALLENGES_PER_PAGE`` challenges at a time (newest year first). Every number is limited to
+the challenges the organizer manages (``access.managed_challenges``); the chart counts all of
+them whichever page is shown. Reads only: a GET never writes.
 """
 
 from __future__ import annotations
@@ -12,18 +13,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import redis
-from flask import render_template
+from flask import render_template, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import distinct, func, select
+from sqlalchemy import Select, distinct, func, select
 
+from challenge import ids
 from challenge.admin import workers
-from challenge.admin.access import managed_list, organizer_required
+from challenge.admin.access import managed_challenges, managed_ids, organizer_required
+from challenge.admin.paging import Page, window
 from challenge.admin.views import bp
 from challenge.extensions import db
 from challenge.models import Challenge, Phase, Submission, Team, Track, utcnow
 
 #: Days shown in the uploads-per-day chart (today included).
 DAYS = 14
+#: Challenges a page of the participation table (a site admin of many years pages through).
+CHALLENGES_PER_PAGE = 20
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class Queues:
 class Dashboard:
     queues: Queues
     days: list[Day]
-    participation: list[Participation]
+    participation: Page[Participation]  # this page's challenges
 
     @property
     def busiest(self) -> int:
@@ -72,23 +77,23 @@ def queue_state() -> Queues:
     return Queues(overview.queues, len(overview.workers), busy, "")
 
 
-def per_day(challenge_ids: list[int], days: int = DAYS) -> list[Day]:
-    """Uploads per UTC day, oldest first, ending today; days without uploads count 0."""
+def per_day(challenge_ids: Select[tuple[int]], days: int = DAYS) -> list[Day]:
+    """Uploads per UTC day to the challenges ``challenge_ids`` selects, oldest first, ending
+    today; days without uploads count 0."""
     today = utcnow().date()
     first = today - timedelta(days=days - 1)
     counts = dict.fromkeys((first + timedelta(days=i) for i in range(days)), 0)
-    if challenge_ids:
-        # Bucketed here rather than in SQL: date functions differ between SQLite and
-        # PostgreSQL (whose session time zone would shift the day); one column of a
-        # fortnight's rows is cheap.
-        since = datetime.combine(first, time(), UTC)
-        stamps = db.session.scalars(
-            select(Submission.created_at).join(Phase).join(Track)
-            .where(Track.challenge_id.in_(challenge_ids), Submission.created_at >= since))
-        for stamp in stamps:
-            day = stamp.date()
-            if day in counts:
-                counts[day] += 1
+    # Bucketed here rather than in SQL: date functions differ between SQLite and
+    # PostgreSQL (whose session time zone would shift the day); one column of a
+    # fortnight's rows is cheap.
+    since = datetime.combine(first, time(), UTC)
+    stamps = db.session.scalars(
+        select(Submission.created_at).join(Phase).join(Track)
+        .where(Track.challenge_id.in_(challenge_ids), Submission.created_at >= since))
+    for stamp in stamps:
+        day = stamp.date()
+        if day in counts:
+            counts[day] += 1
     return [Day(day, n) for day, n in counts.items()]
 
 
@@ -114,12 +119,16 @@ def participation(challenges: list[Challenge]) -> list[Participation]:
     return [Participation(c, teams.get(c.id, 0), *stats.get(c.id, (0, 0, 0, 0))) for c in challenges]
 
 
-def dashboard() -> Dashboard:
-    challenges = managed_list()
-    return Dashboard(queue_state(), per_day([c.id for c in challenges]), participation(challenges))
+def dashboard(requested: int = 1) -> Dashboard:
+    """The dashboard with page ``requested`` of the managed challenges, newest first: by
+    year, then the latest created."""
+    query = managed_challenges().order_by(None).order_by(Challenge.year.desc(), Challenge.id.desc())
+    at = window(query, requested, CHALLENGES_PER_PAGE)
+    challenges = list(db.session.scalars(query.offset(at.offset).limit(at.size)))
+    return Dashboard(queue_state(), per_day(managed_ids()), at.of(participation(challenges)))
 
 
 @bp.get("/")
 @organizer_required
 def index() -> ResponseReturnValue:
-    return render_template("admin/index.html", d=dashboard())
+    return render_template("admin/index.html", d=dashboard(ids.page_number(request.args.get("page"))))

@@ -422,3 +422,46 @@ def test_symlinks_in_a_zip_and_bombs_are_refused_within_the_limits(app, client, 
     app.config["MAX_CONTENT_LENGTH"] = 300
     assert upload(client, make_zip(bundle_files())).status_code == 413
     assert db.scalar(select(func.count(Challenge.id))) == 0
+
+
+# ------------------------------------------------------------------ dashboard pages
+
+def test_the_dashboards_challenges_come_20_a_page_newest_first_and_the_figures_stay_right(
+        app, client, db, redis, make_user, make_challenge, make_team):
+    organizer = make_user("boss@example.org", organizer=True)
+    alice, bob = make_user(), make_user()
+    made = {year: make_challenge(f"tiny{year}", year=year) for year in range(2000, 2025)}  # 25
+    newest, oldest = made[2024], made[2000]
+    make_team(newest, alice, name="Alpha")
+    make_team(newest, bob, name="Beta")
+    make_team(oldest, alice, name="Old")
+    for user in (alice, alice, bob):
+        submissions.submit(user, newest.tracks[0].phases[0], "p.txt", perfect_predictions("classification"))
+    failed = submissions.submit(alice, oldest.tracks[0].phases[0], "p.txt",
+                                perfect_predictions("classification"))
+    failed.status = "failed"
+    db.commit()
+    login(client, organizer)
+    before = audit_count(db)
+
+    first = text(client.get("/admin/"))
+    years = [int(y) for y in re.findall(r"<tr><td>(\d{4}) · <a", first)]
+    assert years == list(range(2024, 2004, -1))  # 20, newest first
+    assert "25 challenges, newest first; page 1 of 2." in first
+    assert 'href="/admin/?page=2" rel="next"' in first and 'rel="prev"' not in first
+    row = re.search(r"Tiny 2024</a>.*?</tr>", first, re.S).group(0)
+    # 2 teams, both uploaded, 2 people, 3 submissions, none failed.
+    assert re.findall(r'<td class="num">(?:<a [^>]*>)?(\d+)', row) == ["2", "2", "2", "3", "0"]
+    # The chart counts every managed challenge's uploads, not only this page's.
+    today = datetime.now(UTC).date()
+    assert f"<title>{today.isoformat()}: 4</title>" in first
+
+    second = text(client.get("/admin/?page=2"))
+    assert [int(y) for y in re.findall(r"<tr><td>(\d{4}) · <a", second)] == [2004, 2003, 2002, 2001, 2000]
+    assert 'href="/admin/?page=1" rel="prev"' in second and 'rel="next"' not in second
+    row = re.search(r"Tiny 2000</a>.*?</tr>", second, re.S).group(0)
+    assert re.findall(r'<td class="num">(?:<a [^>]*>)?(\d+)', row) == ["1", "1", "1", "1", "1"]
+    assert f"<title>{today.isoformat()}: 4</title>" in second
+    assert text(client.get("/admin/?page=99")) == second  # past the end: the last page
+    assert text(client.get("/admin/?page=x")) == first
+    assert audit_count(db) == before  # GETs write nothing
