@@ -27,6 +27,7 @@ from sqlalchemy import text
 from challenge import create_app
 from challenge.db import lenient
 from challenge.extensions import db as database
+from challenge.leaderboards import anonymous as anonymous_pages
 from challenge.migrate import upgrade
 from challenge.models import Base, Blob, Challenge, Membership, Phase, Team, Track, User
 from challenge.queue import ensure_embedded_redis, stop_embedded_redis
@@ -189,6 +190,7 @@ def app(_schema: None, app_config: dict[str, Any]) -> Iterator[Any]:
         # Redis state belongs with the database's: cached boards are keyed by phase id and
         # a version counter, which an emptied database would otherwise meet again.
         redis_lib.Redis.from_url(app.config["REDIS_URL"]).flushdb()
+        anonymous_pages.clear()  # this process's rendered pages, keyed like those boards
         yield app
         database.session.remove()
         database.engine.dispose()

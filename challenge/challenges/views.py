@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 from challenge.challenges import service, tabs
 from challenge.challenges.countdown import countdown
+from challenge.leaderboards import anonymous as anonymous_pages
 from challenge.leaderboards import pages
 from challenge.leaderboards import service as boards
 from challenge.leaderboards.real import real_columns
@@ -74,6 +75,11 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
             shown = boards.viewer_board(phase, viewer, board, ranking)
     except ValueError as exc:
         abort(400, description=str(exc))
+    hidden_reason = explain(phase, viewer, board=board) if phase else ""
+    freeze = freeze_note(phase, viewer) if phase else ""
+    # Not logged in, nothing flashed: the page is the same for every such visitor
+    # (leaderboards.anonymous keeps it by URL and ETag).
+    anonymous = viewer is None and not session.get("_flashes")
     if phase is not None and shown is not None:
         try:
             number = pages.parse_page(request.args.get("page"))
@@ -82,13 +88,20 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
         except (ValueError, LookupError) as exc:
             abort(404, description=str(exc))
         team_id = pages.viewer_team(viewer, challenge.id)
-        # The page around the board shows the viewer (menu, upload form) and the phase's status.
-        # The countdowns' words change by the minute, so they are part of the tag too.
+        # The page around the board shows the viewer (menu, upload form), the phase's status
+        # and the notes above the board; the countdowns' words change by the minute.
         etag = pages.etag(phase, shown, snap, ("html", sort, number, team_id, viewer.id if viewer else 0,
                                                service.phase_status(phase), _countdowns(track),
-                                               pending_rules.version if pending_rules else 0))
+                                               pending_rules.version if pending_rules else 0,
+                                               hidden_reason, freeze))
         if request.if_none_match.contains_weak(etag) and not session.get("_flashes"):
             return _not_modified(etag)
+        # Only a board served from the store: one computed for this request alone (Redis
+        # away) has no version to key a page by.
+        anonymous = anonymous and bool(snap.fingerprint)
+        kept = anonymous_pages.get(request.full_path, etag) if anonymous else None
+        if kept is not None:
+            return _tagged(Response(kept, mimetype="text/html"), etag)
         page = pages.page(phase, shown, snap, "html", sort, number, lambda entries: render_template(
             "leaderboards/_table.html", entries=entries, challenge=challenge, track=track,
             phase=phase, sort=sort, method=METHOD, board=board, ranking=ranking, page=number,
@@ -98,18 +111,25 @@ def track(slug: str, track_slug: str) -> ResponseReturnValue:
     response = make_response(render_template(
         "challenges/track.html", challenge=challenge, track=track, phase=phase,
         status=service.phase_status, quota_text=service.quota_text, table=Markup(table),
-        hidden_reason=explain(phase, viewer, board=board) if phase else "",
+        hidden_reason=hidden_reason,
         board=board, ranking=ranking, boards=boards.board_names(phase) if phase else (),
         rankings=boards.rankings(phase) if phase else (), pinned=pin,
         real=real_columns(phase) if phase else (),
-        freeze=freeze_note(phase, viewer) if phase else "",
+        freeze=freeze,
         member=viewer is not None and tabs.viewer_team(challenge, viewer) is not None,
         pending_rules=pending_rules,
     ))
-    if etag is not None:
-        response.set_etag(etag, weak=True)
-        # Per viewer (the menu, the pinned row): a browser may keep it, a shared proxy not.
-        response.headers["Cache-Control"] = "private, no-cache"
+    if etag is None:
+        return response
+    if anonymous:
+        anonymous_pages.put(request.full_path, etag, response.get_data())
+    return _tagged(response, etag)
+
+
+def _tagged(response: Response, etag: str) -> Response:
+    response.set_etag(etag, weak=True)
+    # Per viewer (the menu, the pinned row): a browser may keep it, a shared proxy not.
+    response.headers["Cache-Control"] = "private, no-cache"
     return response
 
 
@@ -118,10 +138,7 @@ def _countdowns(track: Track) -> str:
 
 
 def _not_modified(etag: str) -> Response:
-    response = Response(status=304)
-    response.set_etag(etag, weak=True)
-    response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    return _tagged(Response(status=304), etag)
 
 
 @bp.get("/c/<slug>/<track_slug>/sample")

@@ -11,12 +11,14 @@ page is read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+from sqlalchemy import inspect as sa_inspect
 
 from challenge.leaderboards import cache
 from challenge.leaderboards.service import (
@@ -28,7 +30,7 @@ from challenge.leaderboards.service import (
     entries_of,
     sort_value,
 )
-from challenge.models import Phase, User
+from challenge.models import Phase, Track, User
 
 #: Entries on a page of the HTML and JSON boards (downloads are complete).
 PAGE_SIZE = 100
@@ -142,9 +144,34 @@ def team_entry(phase: Phase, board: Board, snap: Snapshot, team_id: int) -> tupl
 
 def etag(phase: Phase, board: Board, snap: Snapshot, parts: Iterable[Any]) -> str:
     """A weak ETag for a response built from board version ``snap`` and ``parts`` (the page,
-    the sort, the viewer's team: whatever else the response shows)."""
-    spec = "|".join(map(str, (phase.id, board.variant(phase), snap.version, *parts)))
+    the sort, the viewer's team: whatever else the response shows). The rows around the
+    board are in it too (``content_stamp``): an organizer's edit of a title or a closing
+    time bumps no board version, and must not be answered with 304."""
+    # The fingerprint too: after Redis lost the versions, they count again from 0 and a
+    # version number alone could name an older board.
+    spec = "|".join(map(str, (phase.id, board.variant(phase), snap.version, snap.fingerprint,
+                              content_stamp(phase.track), *parts)))
     return hashlib.sha1(spec.encode()).hexdigest()[:24]
+
+
+#: Columns a board's page never shows and that are large (an explicit public image list)
+#: or secret (the split's key): left out of the stamp. A change to either rescores the
+#: phase, which bumps the board version anyway.
+_UNSHOWN = frozenset({"public_images", "split_secret"})
+
+
+@functools.cache
+def _shown_columns(model: type) -> tuple[str, ...]:
+    return tuple(c.key for c in sa_inspect(model).column_attrs if c.key not in _UNSHOWN)
+
+
+def content_stamp(track: Track) -> str:
+    """A digest of what the challenge, the track and its phases say (every column but
+    ``_UNSHOWN``), from the rows already loaded with the track (``find_track``)."""
+    rows = (track.challenge, track, *track.phases)
+    values = [tuple(getattr(row, key) for key in _shown_columns(type(row))) for row in rows]
+    values.append(tuple(p.public_images is None for p in track.phases))
+    return hashlib.sha1(repr(values).encode()).hexdigest()[:16]
 
 
 def viewer_team(viewer: User | None, challenge_id: int) -> int | None:

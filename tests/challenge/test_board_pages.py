@@ -20,6 +20,7 @@ from sqlalchemy import select, text
 
 import scorer
 from challenge import moderation
+from challenge.leaderboards import anonymous as anonymous_pages
 from challenge.leaderboards import cache, pages, picks, service
 from challenge.leaderboards.publish import publish_private
 from challenge.leaderboards.service import Board, compute, ranked, snapshot
@@ -162,6 +163,64 @@ def test_etag_answers_304_until_the_board_changes(client, db, big, make_user, ma
     for url, tag in tags.items():
         fresh = client.get(url, headers={"If-None-Match": tag})
         assert fresh.status_code == 200 and fresh.headers["ETag"] != tag and "Newcomer" in fresh.text
+
+
+def test_an_edit_of_the_rows_around_the_board_is_never_answered_with_304(client, db, big):
+    """The board version does not move when an organizer edits the challenge's title or a
+    phase's closing time; the ETag names those rows too, so the edit shows at once."""
+    challenge, phase, _teams = big
+    tags = {url: client.get(url).headers["ETag"] for url in ("/c/tiny2012/cls", API)}
+    version = cache.version(phase.id)
+    db.merge(challenge).title = "Renamed challenge 2012"
+    db.get(Phase, phase.id).closes_at += timedelta(days=3)
+    db.commit()
+    assert cache.version(phase.id) == version + 1  # the phase edit bumps; the title does not
+    db.get(Phase, phase.id).closes_at -= timedelta(days=3)
+    db.commit()
+    db.merge(challenge).title = "Renamed again"
+    db.commit()
+    html = client.get("/c/tiny2012/cls", headers={"If-None-Match": tags["/c/tiny2012/cls"]})
+    assert html.status_code == 200 and "Renamed again" in html.text
+    assert client.get(API, headers={"If-None-Match": tags[API]}).status_code == 200
+
+
+def test_anonymous_pages_are_kept_by_url_and_etag_and_never_a_members(
+        client, db, big, make_user, make_team):
+    challenge, phase, _teams = big
+    url = "/c/tiny2012/cls?page=2"
+    first = client.get(url)
+    tag = first.headers["ETag"].removeprefix("W/").strip('"')
+    assert anonymous_pages.get(url, tag) == first.data
+    again = client.get(url)
+    assert again.data == first.data and again.headers["ETag"] == first.headers["ETag"]
+    assert again.headers["Cache-Control"] == "private, no-cache"
+    # A new score: another ETag, a fresh page with the newcomer; the old one is not served.
+    newcomer = make_user(name="Visible Newcomer")
+    submit_and_score(db, phase, make_team(db.merge(challenge), newcomer, name="Newcomer"), predictions(0))
+    assert "Newcomer" in client.get("/c/tiny2012/cls").text
+    assert client.get(url).headers["ETag"] != first.headers["ETag"]
+    # A logged-in viewer's page (their name in the menu, their team pinned) is never kept,
+    # and no anonymous visitor is served it.
+    login(client, newcomer)
+    mine = client.get(url)
+    assert "Visible Newcomer" in mine.text
+    mine_tag = mine.headers["ETag"].removeprefix("W/").strip('"')
+    assert anonymous_pages.get(url, mine_tag) is None
+    client.post("/logout", data={})
+    other = client.application.test_client()
+    assert "Visible Newcomer" not in other.get(url).text
+
+
+def test_without_redis_no_anonymous_page_is_kept(app, client, big, monkeypatch):
+    """A board computed for one request (Redis away) has no version: its page is not kept."""
+    import redis as redis_lib
+
+    # This app's Redis client points at a port where nothing listens.
+    monkeypatch.setitem(app.extensions, "redis_client", redis_lib.Redis.from_url("redis://127.0.0.1:1/0"))
+    response = client.get("/c/tiny2012/cls")
+    assert response.status_code == 200 and "T000" in response.text
+    tag = response.headers["ETag"].removeprefix("W/").strip('"')
+    assert anonymous_pages.get("/c/tiny2012/cls", tag) is None
 
 
 # ---------------------------------------------------------------- every writer bumps the version
