@@ -1,8 +1,10 @@
 """The console's audit log: a readable, filtered, paged table of organizer actions.
 
 Each entry shows when, who, what, a link to what was acted on and the keys that changed
-(before -> after), never raw JSON. Filters come as GET parameters (actor, action,
-challenge, from, to, page) so a filtered view can be bookmarked or sent to a colleague.
+(before -> after), never raw JSON; a long text's change (rules, an announcement: recorded by
+``challenge.rules.text_audit`` as checksums, lengths and a bounded diff) shows that diff.
+Filters come as GET parameters (actor, action, challenge, from, to, page) so a filtered
+view can be bookmarked or sent to a colleague.
 Only entries of the challenges the organizer manages are listed (``access``).
 """
 
@@ -24,6 +26,7 @@ from challenge.admin.paging import PAGE_SIZE, Page, window
 from challenge.admin.views import bp
 from challenge.extensions import db
 from challenge.models import AuditEntry, Challenge, User
+from challenge.rules import text_audit
 
 #: A changed value longer than this is cut (a description, a long note) with "…".
 VALUE_CHARS = 160
@@ -55,10 +58,29 @@ class AuditFilter:
 
 
 @dataclass(frozen=True)
+class DiffLine:
+    kind: str  # "file" (the two header lines), "hunk", "add", "remove", "same" or "note" (it was cut)
+    text: str
+
+
+@dataclass(frozen=True)
 class Change:
     key: str
     before: str | None  # None: the key was not there
     after: str | None
+    diff: tuple[DiffLine, ...] = ()  # a long text's unified diff (then before and after are None)
+
+    @property
+    def added(self) -> int:
+        return sum(line.kind == "add" for line in self.diff)
+
+    @property
+    def removed(self) -> int:
+        return sum(line.kind == "remove" for line in self.diff)
+
+    @property
+    def cut(self) -> bool:
+        return any(line.kind == "note" for line in self.diff)
 
 
 @dataclass
@@ -154,12 +176,29 @@ def _show(value: Any) -> str:
     return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS - 1] + "…"
 
 
+def _diff_kind(index: int, line: str) -> str:
+    if index < 2 and line.startswith(("--- ", "+++ ")):
+        return "file"
+    if line.startswith(text_audit.CUT_MARK):
+        return "note"
+    return {"@": "hunk", "+": "add", "-": "remove"}.get(line[:1], "same")
+
+
+def _diff(text: str) -> tuple[DiffLine, ...]:
+    return tuple(DiffLine(_diff_kind(i, line), line) for i, line in enumerate(text.split("\n")))
+
+
 def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[Change]:
-    """The keys whose value differs, in the order they were recorded (before's, then new ones)."""
-    old, new = _flatten(before or {}), _flatten(after or {})
+    """The keys whose value differs, in the order they were recorded (before's, then new ones),
+    then the diffs of long texts that ``after`` holds (shown whole, not cut at VALUE_CHARS)."""
+    after = dict(after or {})
+    diffs = after.pop(text_audit.DIFF_KEY) if isinstance(after.get(text_audit.DIFF_KEY), dict) else {}
+    old, new = _flatten(before or {}), _flatten(after)
     keys = list(old) + [k for k in new if k not in old]
-    return [Change(k, _show(old[k]) if k in old else None, _show(new[k]) if k in new else None)
-            for k in keys if old.get(k, _MISSING) != new.get(k, _MISSING)]
+    found = [Change(k, _show(old[k]) if k in old else None, _show(new[k]) if k in new else None)
+             for k in keys if old.get(k, _MISSING) != new.get(k, _MISSING)]
+    return found + [Change(str(name), None, None, _diff(text)) for name, text in diffs.items()
+                    if isinstance(text, str) and text]
 
 
 def target_url(target: str) -> str | None:

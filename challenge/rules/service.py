@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from challenge import audit, mail
 from challenge.extensions import db
 from challenge.models import Challenge, RulesAcceptance, RulesVersion, User, utcnow
+from challenge.rules import text_audit
 
 #: The longest rules text accepted (characters): a long legal text fits many times over.
 MAX_RULES = 100_000
@@ -62,7 +63,8 @@ def versions(challenge: Challenge) -> list[RulesVersion]:
 def set_rules(actor: User | None, challenge: Challenge, text: str, *, commit: bool = True,
               note: str = "") -> RulesVersion | None:
     """Make ``text`` the challenge's rules: a new version when it differs from the current
-    text (None when it does not: nothing changes), audited with the text before and after.
+    text (None when it does not: nothing changes), audited with both versions' number, SHA-256
+    and length and a bounded diff (``text_audit``; the texts are the versions' rows).
     ``commit`` False: the caller's transaction (a bundle load) writes it."""
     text = clean(text)
     if len(text) > MAX_RULES:
@@ -73,9 +75,13 @@ def set_rules(actor: User | None, challenge: Challenge, text: str, *, commit: bo
     rules = RulesVersion(challenge_id=challenge.id, version=(old.version if old is not None else 0) + 1,
                          text=text, author_id=actor.id if actor is not None else None)
     db.session.add(rules)
+    old_name = f"version {old.version}" if old is not None else "no rules"
+    diff = text_audit.diffs(text=(old.text if old is not None else "", text, old_name,
+                                  f"version {rules.version}"))
     audit.record(actor, "rules.update", f"challenge:{challenge.id}", challenge_id=challenge.id,
-                 before={"version": old.version, "text": old.text} if old is not None else None,
-                 after={"version": rules.version, "text": text}, note=note)
+                 before={"version": old.version, "text": text_audit.fingerprint(old.text)}
+                 if old is not None else None,
+                 after={"version": rules.version, "text": text_audit.fingerprint(text), **diff}, note=note)
     if commit:
         try:
             db.session.commit()

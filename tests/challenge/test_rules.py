@@ -4,6 +4,8 @@ upload (web and API) once they change."""
 
 from __future__ import annotations
 
+import json
+from hashlib import sha256
 from io import BytesIO
 
 import pytest
@@ -15,6 +17,7 @@ from challenge.bundles import BundleError, load_bundle
 from challenge.export_bundle import write as export_write
 from challenge.models import AuditEntry, Membership, RulesAcceptance, RulesVersion, Submission, Team
 from challenge.rules import service as rules
+from challenge.rules import text_audit
 from challenge.rules.markdown import render, safe_link
 from challenge.tokens import create_token
 from tests.conftest import perfect_predictions
@@ -103,8 +106,12 @@ def test_console_sets_versions_audited_and_the_page_renders_them_safely(app, db,
     entries = db.scalars(select(AuditEntry).where(AuditEntry.action == "rules.update")
                          .order_by(AuditEntry.id)).all()
     assert [e.after["version"] for e in entries] == [1, 2]
-    assert entries[0].before is None and entries[1].before == {"version": 1, "text": rules.clean(HOSTILE)}
-    assert entries[1].after["text"] == "Be kind." and entries[1].actor_id == year["organizer"].id
+    assert entries[0].before is None and entries[1].before == {
+        "version": 1, "text": text_audit.fingerprint(rules.clean(HOSTILE))}
+    assert entries[1].after["text"] == {"sha256": sha256(b"Be kind.").hexdigest(), "length": 8}
+    diff = entries[1].after["diff"]["text"]
+    assert diff.startswith("--- version 1\n+++ version 2\n") and "\n-1. Be **fair**.\n+Be kind." in diff
+    assert entries[1].actor_id == year["organizer"].id
     assert entries[1].challenge_id == challenge.id
 
     public = client.get(f"/challenges/{challenge.slug}/rules")
@@ -124,6 +131,58 @@ def test_console_sets_versions_audited_and_the_page_renders_them_safely(app, db,
     removed = set_rules_in_console(client, challenge, "   ")
     assert "Rules removed (version 3 is empty)" in flashes(removed)
     assert rules.in_force(challenge) is None
+
+
+def test_a_long_rules_change_is_audited_as_checksums_and_a_bounded_diff(app, db, client, year):
+    """Rules far longer than the diff's cap: the entry holds both versions' number, SHA-256 and
+    length and a diff cut at DIFF_CHARS that says it was cut, not the texts; the audit page
+    shows that diff (escaped) beside the checksums."""
+    challenge = year["challenge"]
+    first = "\n".join(f"{n}. Rule {n}: be fair to every team, every day." for n in range(1, 1501))
+    second = "\n".join(line.replace("be fair", "be <script>kind</script>") if n % 10 == 0 else line
+                       for n, line in enumerate(first.split("\n"), 1))
+    assert len(first) > 15 * text_audit.DIFF_CHARS and len(second) <= rules.MAX_RULES
+    login(client, year["organizer"])
+    assert "version 1" in flashes(set_rules_in_console(client, challenge, first))
+    assert "version 2" in flashes(set_rules_in_console(client, challenge, second))
+
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "rules.update")
+                       .order_by(AuditEntry.id.desc())).first()
+    assert entry.before == {"version": 1, "text": {"sha256": sha256(first.encode()).hexdigest(),
+                                                   "length": len(first)}}
+    assert entry.after["version"] == 2
+    assert entry.after["text"] == {"sha256": sha256(second.encode()).hexdigest(), "length": len(second)}
+    diff = entry.after["diff"]["text"]
+    *lines, note = diff.split("\n")
+    assert lines[:3] == ["--- version 1", "+++ version 2", "@@ -8,5 +8,5 @@"]
+    assert "-10. Rule 10: be fair to every team, every day." in lines
+    assert "+10. Rule 10: be <script>kind</script> to every team, every day." in lines
+    assert len("\n".join(lines)) <= text_audit.DIFF_CHARS
+    assert note.startswith(f"{text_audit.CUT_MARK} at 4,096 characters:") and "more lines not shown" in note
+    stored = json.dumps(entry.before) + json.dumps(entry.after)
+    assert len(stored) < text_audit.DIFF_CHARS + 1000
+    assert "Rule 1000:" not in stored  # past the cut: the log does not hold the text
+
+    page = flashes(client.get("/admin/audit?action=rules.update"))
+    row = page.split(f'<a href="/admin/challenges/{challenge.id}">challenge:{challenge.id}</a>', 1)[1]
+    row = row.split("</tr>", 1)[0]
+    assert f"<del>{sha256(first.encode()).hexdigest()}</del>" in row and "text.length" in row
+    assert "<code>text</code>: diff, 12 lines added, 12 removed (cut: more were not kept)" in row
+    assert "<ins>+10. Rule 10: be &lt;script&gt;kind&lt;/script&gt; to every team, every day.</ins>" in row
+    assert "<del>-10. Rule 10: be fair to every team, every day.</del>" in row
+    assert f'<em class="muted">{text_audit.CUT_MARK} at 4,096 characters' in row
+    assert "<script>" not in row
+
+
+def test_the_diff_is_cut_at_a_line_end_or_inside_a_first_line_too_long():
+    assert text_audit.unified_diff("same\n", "same", "a", "b") == ""
+    short = text_audit.unified_diff("one\ntwo", "one\nthree", "a", "b", limit=1000)
+    assert short == "--- a\n+++ b\n@@ -1,2 +1,2 @@\n one\n-two\n+three"
+    cut = text_audit.unified_diff("", "\n".join(f"line {n}" for n in range(100)), "a", "b", limit=40)
+    assert cut == (f"--- a\n+++ b\n@@ -0,0 +1,100 @@\n+line 0\n{text_audit.CUT_MARK} at 40 characters: "
+                   "919 in all, 99 more lines not shown")  # "+line 1" would pass 40: cut before it
+    wide = text_audit.unified_diff("", "x" * 500, "a", "b", limit=3)  # no line end within the cap
+    assert wide == f"---\n{text_audit.CUT_MARK} at 3 characters: 527 in all, 3 more lines not shown"
 
 
 # ---------------------------------------------------------------- team forms
@@ -308,5 +367,7 @@ def test_the_rules_command_shows_and_sets_them(app, db, runner, year, tmp_path):
     shown = runner.invoke(args=["rules", "tiny2012"]).output
     assert "# version 1" in shown and "Be fair." in shown
     [entry] = db.scalars(select(AuditEntry).where(AuditEntry.action == "rules.update")).all()
-    assert entry.actor_id is None and entry.after == {"version": 1, "text": "Be fair."}
+    assert entry.actor_id is None and entry.after == {
+        "version": 1, "text": text_audit.fingerprint("Be fair."),
+        "diff": {"text": "--- no rules\n+++ version 1\n@@ -0,0 +1 @@\n+Be fair."}}
     assert runner.invoke(args=["rules", "nope"]).exit_code == 1
