@@ -27,6 +27,8 @@ class Announcement(Base):
     # a job run twice (a retry) sees it and sends nothing again.
     mailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     mailed_to: Mapped[int | None]
+    # The last edit of its title or text (None: never edited); an edit is not e-mailed again.
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     challenge: Mapped[Challenge] = relationship()
     author: Mapped[User | None] = relationship()

@@ -13,7 +13,7 @@ from test_migrations import _config, private_db  # noqa: F401  (the fixture)
 
 from challenge import audit, rescoring
 from challenge.db import make_engine
-from challenge.models import AuditEntry, ChallengeHost, Phase, Submission, Team, User
+from challenge.models import Announcement, AuditEntry, ChallengeHost, Phase, Submission, Team, User
 from challenge.submissions import service as submissions
 from challenge.tokens import create_token
 from tests.conftest import perfect_predictions
@@ -42,6 +42,9 @@ def two(app, db, redis, make_user, make_challenge, make_team):
     drain(app)
     db.add_all([ChallengeHost(challenge_id=a.id, user_id=people["host_a"].id),
                 ChallengeHost(challenge_id=b.id, user_id=people["host_b"].id)])
+    world["news_a"], world["news_b"] = (Announcement(challenge_id=c.id, title=f"News of {c.slug}", body="x")
+                                        for c in (a, b))
+    db.add_all([world["news_a"], world["news_b"]])
     audit.record(people["admin"], "phase.update", f"phase:{a.tracks[0].phases[0].id}", challenge_id=a.id,
                  note="secret note about alpha")
     audit.record(people["admin"], "worker.retry", "job:x", note="site-wide note")
@@ -56,7 +59,8 @@ def _ids(world, key):
     sub = world[f"sub_{key}"]
     return {"challenge_id": c.id, "track_id": c.tracks[0].id, "phase_id": phase.id,
             "submission_id": sub.id, "team_id": world[f"team_{key}"].id, "slug": c.slug,
-            "run_id": world["run_a"].id if key == "a" else 999_999, "action": "discard"}
+            "run_id": world["run_a"].id if key == "a" else 999_999, "action": "discard",
+            "announcement_id": world[f"news_{key}"].id}
 
 
 SITE_WIDE = {"admin.challenge_new", "admin.workers_page", "admin.workers_retry",
@@ -92,7 +96,8 @@ def test_a_host_of_another_challenge_gets_404_on_every_console_route_of_it(app, 
                  "/admin/phases/{phase_id}", "/admin/submissions/{submission_id}",
                  "/admin/teams/{team_id}", "/admin/phases/{phase_id}/boards",
                  "/admin/phases/{phase_id}/truth", "/admin/phases/{phase_id}/submissions.csv",
-                 "/admin/challenges/{challenge_id}/move", "/admin/c/{slug}/export.tar.gz"):
+                 "/admin/challenges/{challenge_id}/move", "/admin/c/{slug}/export.tar.gz",
+                 "/admin/challenges/{challenge_id}/announcements/{announcement_id}/edit"):
         assert client.get(path.format(**own)).status_code == 200, path
 
 
