@@ -92,6 +92,11 @@ class NewTrackForm(TrackForm):
                         "else the challenge's)")
 
 
+class TrackClassesForm(FlaskForm):
+    classes = FileField("New class list of this track (read as its task reads one: e.g. meta_det.mat "
+                        "for detection)", validators=[FileRequired("classes: choose a class list file")])
+
+
 class PhaseForm(FlaskForm):
     title = StringField("Title", validators=[Length(max=200)])
     opens = UTCDateTimeField("Opens (UTC)", validators=[InputRequired("opens: required")])

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import redis
 from flask import current_app
 from rq.exceptions import NoSuchJobError
@@ -190,27 +191,71 @@ def update_challenge(actor: User, challenge: Challenge, *, year: int | None, tit
     return challenge
 
 
+def _check_fits(track: Track, parsed: Any) -> None:
+    """Refuse a class list under which ``track`` would no longer load: a hierarchical track
+    without a cost matrix, or a phase whose ground truth does not fit it."""
+    if scoring.task_of(track).needs_costs and not getattr(parsed, "has_costs", False):
+        raise ConsoleError(f"classes: track {track.slug!r} is {track.task} and needs a class list "
+                           "with a cost matrix (the 2010 devkit's meta.mat)")
+    for phase in track.phases:
+        # The phase's files must still be valid ground truth under the new list.
+        try:
+            scoring.task_of(track).load_truth(
+                parsed, labels=phase.labels_blob.data,
+                boxes=phase.boxes_blob.data if phase.boxes_blob else None,
+                blacklist=phase.blacklist_blob.data if phase.blacklist_blob else None)
+        except scorer.FormatError as exc:
+            raise ConsoleError(f"classes: the ground truth of {track.slug}/{phase.slug} does not fit "
+                               f"the new class list: {exc}") from None
+
+
+def _entered(track: Track) -> int:
+    """Submissions of ``track`` that are scored, or queued or running (to be scored soon)."""
+    return db.session.scalar(
+        select(func.count(Submission.id)).join(Phase).where(
+            Phase.track_id == track.id, Submission.status.in_(("scored", "queued", "running")))) or 0
+
+
+def _keep_class_meaning(track: Track, parsed: Any) -> None:
+    """Refuse a class list under which the track's entries would name other classes.
+
+    Labels, predictions and scores hold class numbers: number ``i`` is the list's ``i``-th
+    wnid, and a localization track's boxes name wnids. Once submissions are in, a new list
+    must keep every old number's wnid (a fixed description, or new classes at the end), and
+    a hierarchical track the costs between the old classes; otherwise the stored scores would
+    stop matching the files they were computed from."""
+    entered = _entered(track)
+    if not entered:
+        return
+    old = scoring.class_list(track)
+    kept = len(old.wnids)
+    if tuple(parsed.wnids[:kept]) != tuple(old.wnids):
+        moved = next((i for i, wnid in enumerate(old.wnids)
+                      if i >= len(parsed.wnids) or parsed.wnids[i] != wnid), kept)
+        now = parsed.wnids[moved] if moved < len(parsed.wnids) else "nothing"
+        raise ConsoleError(
+            f"classes: track {track.slug!r} has {entered} submission(s) scored or being scored, whose "
+            f"class numbers mean the current list's classes; in the new list class {moved + 1} is "
+            f"{now}, not {old.wnids[moved]}. Keep the first {kept} wnids in their order (new classes "
+            "may only be added at the end)")
+    if scoring.task_of(track).needs_costs and not np.array_equal(
+            old.cost_matrix, parsed.cost_matrix[:kept, :kept]):
+        raise ConsoleError(f"classes: track {track.slug!r} has {entered} submission(s) scored or being "
+                           "scored with the current hierarchy; the new list's costs between its "
+                           f"first {kept} classes differ")
+
+
 def replace_classes(actor: User, challenge: Challenge, classes: Upload) -> Challenge:
-    """A new class list, accepted only if every track and phase still loads with it."""
+    """A new class list, accepted only if every track and phase still loads with it, and no
+    track's submissions would change meaning under it (``_keep_class_meaning``)."""
     users = [t for t in challenge.tracks if t.classes_blob_id is None]  # others read their own list
     readers = {scoring.task_of(t).load_classes for t in users}
     # Only tracks of a task with a reader of its own (DET's meta_det.mat) use the list: read it so.
     own = readers.pop() if len(readers) == 1 and scorer.load_classes not in readers else None
     file, parsed = _class_list(classes, own)
     for track in users:
-        if scoring.task_of(track).needs_costs and not parsed.has_costs:
-            raise ConsoleError(f"classes: track {track.slug!r} is {track.task} and needs a class list "
-                               "with a cost matrix (the 2010 devkit's meta.mat)")
-        for phase in track.phases:
-            # The phase's files must still be valid ground truth under the new list.
-            try:
-                scoring.task_of(track).load_truth(
-                    parsed, labels=phase.labels_blob.data,
-                    boxes=phase.boxes_blob.data if phase.boxes_blob else None,
-                    blacklist=phase.blacklist_blob.data if phase.blacklist_blob else None)
-            except scorer.FormatError as exc:
-                raise ConsoleError(f"classes: the ground truth of {track.slug}/{phase.slug} does not fit "
-                                   f"the new class list: {exc}") from None
+        _check_fits(track, parsed)
+        _keep_class_meaning(track, parsed)
     before = audit.snapshot(challenge, CHALLENGE_FIELDS)
     challenge.classes_blob = _blob(file)
     db.session.flush()
@@ -219,6 +264,24 @@ def replace_classes(actor: User, challenge: Challenge, classes: Upload) -> Chall
                  note=f"class list {file.name} ({len(parsed.wnids)} classes)")
     db.session.commit()
     return challenge
+
+
+def replace_track_classes(actor: User, track: Track, classes: Upload) -> Track:
+    """A new class list of the track's own (e.g. a DET track's meta_det.mat), read by its
+    task's reader, with ``replace_classes``'s checks for this one track. From then on the
+    track reads this list, not its challenge's."""
+    file, parsed = _class_list(classes, scoring.task_of(track).load_classes)
+    _check_fits(track, parsed)
+    _keep_class_meaning(track, parsed)
+    fields = (*TRACK_FIELDS, "classes_blob_id")
+    before = audit.snapshot(track, fields)
+    track.classes_blob = _blob(file)
+    db.session.flush()
+    audit.record(actor, "track.classes", f"track:{track.id}", challenge_id=track.challenge_id,
+                 before=before, after=audit.snapshot(track, fields),
+                 note=f"class list {file.name} ({len(parsed.wnids)} classes)")
+    db.session.commit()  # bumps its phases' board versions (leaderboards.cache)
+    return track
 
 
 # ------------------------------------------------------------------ tracks

@@ -27,6 +27,7 @@ from challenge.admin.forms import (
     NewTrackForm,
     PhaseForm,
     ReferenceForm,
+    TrackClassesForm,
     TrackForm,
     upload,
 )
@@ -159,23 +160,45 @@ def track_new(challenge_id: int) -> ResponseReturnValue:
     return render_template("admin/track_new.html", form=form, challenge=challenge)
 
 
+def _track_page(track: Track, form: TrackForm | None = None, status: int = 200) -> ResponseReturnValue:
+    return render_template("admin/track.html", track=track, form=form or TrackForm(obj=track, formdata=None),
+                           classes_form=TrackClassesForm(formdata=None)), status
+
+
 @bp.route("/tracks/<int:track_id>", methods=["GET", "POST"])
 @organizer_required
 def track(track_id: int) -> ResponseReturnValue:
     track = managed(db.session.get(Track, track_id))
     if request.method == "GET":
-        return render_template("admin/track.html", track=track, form=TrackForm(obj=track, formdata=None))
+        return _track_page(track)
     form = TrackForm()
     if not form.validate_on_submit():
         _form_errors(form)
-        return _refused("admin/track.html", track=track, form=form)
+        return _track_page(track, form, 400)
     try:
         service.update_track(me(), track, title=form.title.data or "", task=form.task.data or "",
                              guesses=form.guesses.data)
     except service.ConsoleError as exc:
         flash(exc.message, "error")
-        return _refused("admin/track.html", track=track, form=form)
+        return _track_page(track, form, 400)
     flash("Track saved.", "success")
+    return redirect(url_for("admin.track", track_id=track.id))
+
+
+@bp.post("/tracks/<int:track_id>/classes")
+@organizer_required
+def track_classes(track_id: int) -> ResponseReturnValue:
+    track = managed(db.session.get(Track, track_id))
+    form = TrackClassesForm()
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _track_page(track, status=400)
+    try:
+        service.replace_track_classes(me(), track, upload(form.classes) or service.Upload("", b""))
+    except service.ConsoleError as exc:
+        flash(exc.message, "error")
+        return _track_page(track, status=400)
+    flash("Class list of the track replaced.", "success")
     return redirect(url_for("admin.track", track_id=track.id))
 
 
