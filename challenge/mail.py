@@ -7,8 +7,10 @@ taken by every worker after scoring and rescoring). The job sends the message ov
 
 A message is never lost silently: a transient SMTP failure (connection refused or cut,
 a 4xx answer) raises, and RQ tries the job again later (``RETRY``); a permanent one (a 5xx
-answer: bad credentials, a refused address) is logged and the job fails at once. Either
-way a job that gives up stays in RQ's failed registry with its traceback.
+answer: bad credentials, a refused address; an untrusted certificate, a TLS mode that does not
+fit the port, a relay without the STARTTLS or AUTH that MAIL_URL asks for) is logged and the
+job fails at once. Either way a job that gives up stays in RQ's failed registry with its
+traceback. Certificates are always checked (``MAIL_CA_FILE`` names a private CA's).
 """
 
 from __future__ import annotations
