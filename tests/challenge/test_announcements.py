@@ -16,8 +16,10 @@ from submit_helpers import drain
 from test_rules import assert_safe
 
 from challenge import notify
+from challenge.announcements import service as announcements
 from challenge.leaderboards import final
-from challenge.models import Announcement, AuditEntry, Challenge, Phase, User
+from challenge.models import Announcement, AuditEntry, Challenge, ChallengeHost, Phase, User
+from challenge.rules import text_audit
 from challenge.submissions import service as submissions
 from tests.conftest import TINY_LABELS, perfect_predictions
 
@@ -208,3 +210,206 @@ def test_results_mail_honours_the_opt_out_and_a_dead_redis_does_not_stop_publish
     assert notify.mail_results_published(challenge.id) == 1  # the job, run by an operator: Bob only
     drain(app)
     assert recipients(outbox(app)) == ["bob@example.org"]
+
+
+# ---------------------------------------------------------------- edit and delete
+
+
+def news_url(announcement, action=""):
+    base = f"/admin/challenges/{announcement.challenge_id}/announcements"
+    return f"{base}/{announcement.id}/{action}" if action else base
+
+
+def audit_of(db, action):
+    return db.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)).all()
+
+
+def section_of(client, challenge) -> str:
+    page = client.get(f"/c/{challenge.slug}").get_data(as_text=True)
+    return page.split('id="announcements"', 1)[1] if 'id="announcements"' in page else ""
+
+
+def test_console_edit_and_delete_change_the_challenge_page_audited_and_not_mailed_again(app, db, client,
+                                                                                        year):
+    challenge, organizer = year["challenge"], year["organizer"]
+    welcome, _ = announcements.post(organizer, challenge, "Welcome", "The test set is **out**.\n\nGood luck.")
+    other, _ = announcements.post(organizer, challenge, "Server maintenance", "Sunday.")
+    assert drain(app)
+    mailed = len(outbox(app))
+    login(client, organizer)
+    listing = client.get(news_url(welcome)).get_data(as_text=True)
+    assert f'href="{news_url(welcome, "edit")}">Edit</a>' in listing
+    assert f'href="{news_url(welcome, "delete")}">Delete</a>' in listing
+    form = client.get(news_url(welcome, "edit")).get_data(as_text=True)
+    assert 'value="Welcome"' in form and "Nobody is e-mailed again" in form
+
+    edited = client.post(news_url(welcome, "edit"), follow_redirects=True,
+                         data={"title": "Welcome, all", "body": "The test set is **out** now.\n\nGood luck."})
+    assert "Announcement edited" in edited.get_data(as_text=True)
+    db.expire_all()
+    row = db.get(Announcement, welcome.id)
+    assert (row.title, row.body) == ("Welcome, all", "The test set is **out** now.\n\nGood luck.")
+    section = section_of(client, challenge)
+    assert "Welcome, all" in section and "<strong>out</strong> now." in section
+    mark = f'edited <time datetime="{row.edited_at.isoformat()}">{row.edited_at:%Y-%m-%d %H:%M} UTC</time>'
+    assert mark in section and section.count("edited <time") == 1  # not the other announcement
+    drain(app)
+    assert len(outbox(app)) == mailed  # an edit is not e-mailed again
+
+    [entry] = audit_of(db, "announcement.edit")
+    assert entry.actor_id == organizer.id and entry.challenge_id == challenge.id
+    assert entry.target == f"announcement:{welcome.id}"
+    assert entry.before == {"title": "Welcome",
+                            "body": text_audit.fingerprint("The test set is **out**.\n\nGood luck.")}
+    assert entry.after["title"] == "Welcome, all"
+    assert entry.after["body"] == text_audit.fingerprint(row.body)
+    assert entry.after["diff"]["body"] == ("--- before\n+++ after\n@@ -1,3 +1,3 @@\n"
+                                           "-The test set is **out**.\n+The test set is **out** now.\n \n"
+                                           " Good luck.")
+    audit_page = client.get("/admin/audit?action=announcement.edit").get_data(as_text=True)
+    assert "<ins>+The test set is **out** now.</ins>" in audit_page and "<del>Welcome</del>" in audit_page
+
+    # The same text again: nothing saved, no entry, the time of the edit stays.
+    same = client.post(news_url(welcome, "edit"), data={"title": " Welcome,  all ", "body": row.body},
+                       follow_redirects=True)
+    assert "unchanged: nothing was saved" in same.get_data(as_text=True)
+    assert len(audit_of(db, "announcement.edit")) == 1
+
+    # Delete: a confirmation page first; a POST without its confirmation deletes nothing.
+    page = client.get(news_url(welcome, "delete"))
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Delete the announcement “Welcome, all”?" in text
+    assert "What cannot be undone" in text and "It cannot be restored" in text
+    assert f'action="{news_url(welcome, "delete")}"' in text and "e-mails sent to 3 people" in text
+    refused = client.post(news_url(welcome, "delete"))
+    assert refused.status_code == 303 and refused.headers["Location"].endswith(news_url(welcome, "delete"))
+    assert db.get(Announcement, welcome.id) is not None and audit_of(db, "announcement.delete") == []
+    deleted = client.post(news_url(welcome, "delete"), data={"confirm": "yes"}, follow_redirects=True)
+    assert "Announcement “Welcome, all” deleted" in deleted.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(Announcement, welcome.id) is None
+    section = section_of(client, challenge)
+    assert "Welcome, all" not in section and "Server maintenance" in section
+    [entry] = audit_of(db, "announcement.delete")
+    assert entry.actor_id == organizer.id and entry.target == f"announcement:{welcome.id}"
+    assert entry.before == {"title": "Welcome, all", "body": text_audit.fingerprint(row.body)}
+    assert entry.after == {"diff": {"body": f"--- announcement {welcome.id}\n+++ (deleted)\n@@ -1,3 +0,0 @@\n"
+                                            "-The test set is **out** now.\n-\n-Good luck."}}
+    assert client.get(news_url(welcome, "edit")).status_code == 404
+    assert client.get(news_url(welcome, "delete")).status_code == 404
+    # Deleting the last one removes the section from the challenge page.
+    client.post(news_url(other, "delete"), data={"confirm": "yes"})
+    assert section_of(client, challenge) == ""
+
+
+def test_a_bad_edit_is_refused_with_a_specific_error_and_changes_nothing(app, db, client, year):
+    challenge = year["challenge"]
+    posted, _ = announcements.post(year["organizer"], challenge, "Welcome", "Text.")
+    login(client, year["organizer"])
+    cases = [({"title": "   ", "body": "Text."}, "Not saved: title: an announcement needs a title"),
+             ({"title": "Welcome", "body": ""}, "Not saved: body: required"),
+             ({"title": "Welcome", "body": " \r\n "}, "Not saved: body: an announcement needs a text"),
+             ({"title": "x" * 201, "body": "Text."}, "Not saved: title: at most 200 characters"),
+             ({"title": "Welcome", "body": "x" * 20_001}, "Not saved: body: at most 20000 characters")]
+    for data, message in cases:
+        response = client.post(news_url(posted, "edit"), data=data)
+        assert response.status_code == 400 and message in response.get_data(as_text=True), message
+    db.expire_all()
+    row = db.get(Announcement, posted.id)
+    assert (row.title, row.body, row.edited_at) == ("Welcome", "Text.", None)
+    assert audit_of(db, "announcement.edit") == []
+    assert "edited" not in section_of(client, challenge)
+
+
+def test_editing_and_deleting_are_scoped_like_posting(app, db, client, year, make_user, make_challenge):
+    """A host of another challenge gets 404 on this one's edit and delete pages, and by naming
+    their own challenge with this one's announcement; this challenge's host may do both."""
+    challenge = year["challenge"]
+    other = make_challenge("other2013", year=2013)
+    host, outsider = make_user("host@example.org"), make_user("host-other@example.org")
+    db.add_all([ChallengeHost(challenge_id=challenge.id, user_id=host.id),
+                ChallengeHost(challenge_id=other.id, user_id=outsider.id)])
+    db.commit()
+    posted, _ = announcements.post(year["organizer"], challenge, "Welcome", "Text.")
+    login(client, outsider)
+    theirs = f"/admin/challenges/{other.id}/announcements/{posted.id}"
+    for url in (news_url(posted, "edit"), news_url(posted, "delete"), f"{theirs}/edit", f"{theirs}/delete"):
+        assert client.get(url).status_code == 404, url
+        refused = client.post(url, data={"title": "Hacked", "body": "x", "confirm": "yes"})
+        assert refused.status_code == 404, url
+    db.expire_all()
+    assert db.get(Announcement, posted.id).title == "Welcome"
+    assert audit_of(db, "announcement.edit") == audit_of(db, "announcement.delete") == []
+    client.post("/logout")
+
+    login(client, host)
+    edited = client.post(news_url(posted, "edit"), data={"title": "Welcome!", "body": "Text."})
+    assert edited.status_code == 302
+    assert client.post(news_url(posted, "delete"), data={"confirm": "yes"}).status_code == 302
+    assert [e.actor_id for e in audit_of(db, "announcement.edit") + audit_of(db, "announcement.delete")] == \
+        [host.id, host.id]
+    assert db.get(Announcement, posted.id) is None
+
+
+def test_cli_edit_and_delete(app, db, runner, year, tmp_path):
+    body = tmp_path / "news.md"
+    body.write_text("Uploads pause on Sunday.\n")
+    # The original form still posts; so do "post SLUG" and the options before the slug.
+    for args in (["announce", "tiny2012", "--title", "Maintenance", "--body-file", str(body)],
+                 ["announce", "post", "tiny2012", "--title", "Second", "--body-file", str(body)],
+                 ["announce", "--title", "Third", "tiny2012", "--body-file", str(body)]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0 and "posted announcement" in result.output, result.output
+    first, second, third = db.scalars(select(Announcement).order_by(Announcement.id)).all()
+
+    # Edited before its mail job ran: the e-mails carry the edited text.
+    result = runner.invoke(args=["announce", "edit", str(first.id), "--title", "Maintenance on Sunday"])
+    assert result.exit_code == 0 and "edited announcement" in result.output
+    assert "not e-mailed again" in result.output
+    new_body = runner.invoke(args=["announce", "edit", str(first.id), "--body-file", "-"],
+                             input="Uploads pause on *Sunday*, 8-10 UTC.\n")
+    assert new_body.exit_code == 0, new_body.output
+    db.expire_all()
+    row = db.get(Announcement, first.id)
+    assert (row.title, row.body) == ("Maintenance on Sunday", "Uploads pause on *Sunday*, 8-10 UTC.")
+    assert row.edited_at is not None
+    entries = audit_of(db, "announcement.edit")
+    assert [(e.actor_id, e.before["title"], e.after["title"]) for e in entries] == [
+        (None, "Maintenance", "Maintenance on Sunday"),
+        (None, "Maintenance on Sunday", "Maintenance on Sunday")]
+    assert "diff" not in entries[0].after  # the title alone changed: no text diff
+    assert "+Uploads pause on *Sunday*, 8-10 UTC." in entries[1].after["diff"]["body"]
+    unchanged = runner.invoke(args=["announce", "edit", str(first.id), "--title", "Maintenance on Sunday"])
+    assert unchanged.exit_code == 0 and "unchanged" in unchanged.output
+
+    # Bad edits: refused, nothing written.
+    long = tmp_path / "long.md"
+    long.write_text("x" * 20_001)
+    for args, code, message in (
+            (["announce", "edit", str(first.id)], 2, "give --title, --body-file or both"),
+            (["announce", "edit", "999999", "--title", "x"], 1, "no announcement 999999"),
+            (["announce", "edit", str(first.id), "--title", " "], 1,
+             "not edited: title: an announcement needs a title"),
+            (["announce", "edit", str(first.id), "--body-file", str(long)], 1,
+             "not edited: body: at most 20000 characters (got 20001)")):
+        result = runner.invoke(args=args)
+        assert result.exit_code == code and message in result.output, (args, result.output)
+    assert len(audit_of(db, "announcement.edit")) == 2
+
+    # Delete asks first (no: nothing happens), or not with --yes; a deleted post is not e-mailed.
+    kept = runner.invoke(args=["announce", "delete", str(second.id)], input="n\n")
+    assert kept.exit_code == 1 and "Delete announcement" in kept.output and "'Second'" in kept.output
+    assert db.get(Announcement, second.id) is not None
+    gone = runner.invoke(args=["announce", "delete", str(second.id)], input="y\n")
+    assert gone.exit_code == 0 and f"deleted announcement {second.id} of tiny2012: Second" in gone.output
+    assert runner.invoke(args=["announce", "delete", str(third.id), "--yes"]).exit_code == 0
+    missing = runner.invoke(args=["announce", "delete", str(third.id), "--yes"])
+    assert missing.exit_code == 1 and f"no announcement {third.id}" in missing.output
+    db.expire_all()
+    assert db.scalars(select(Announcement.id)).all() == [first.id]
+    assert [e.before["title"] for e in audit_of(db, "announcement.delete")] == ["Second", "Third"]
+    assert all(e.actor_id is None for e in audit_of(db, "announcement.delete"))
+    assert drain(app)
+    subjects = {m["Subject"] for m in outbox(app)}
+    assert subjects == {"Tiny 2012: Maintenance on Sunday"}
+    assert all("Uploads pause on *Sunday*, 8-10 UTC." in m.get_content() for m in outbox(app))
