@@ -67,7 +67,16 @@ _ROW_SORTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "won": lambda r: -(r.get("won") or 0),  # most categories first
     "team": lambda r: r["team"].casefold(),
     "submitted": lambda r: r["_t"],
+    # ReaL error (leaderboards.real); entries scored before the phase had ReaL labels last.
+    "real_top1": lambda r: _real_at(r, 1),
+    "real_top5": lambda r: _real_at(r, 5),
 }
+
+
+def _real_at(row: dict[str, Any], k: int) -> float:
+    at_k = row.get("real_error_at_k")
+    value = at_k[k - 1] if at_k and len(at_k) >= k else None
+    return float("inf") if value is None else value
 
 
 def page_rows(phase: Phase, board: Board, snap: Snapshot, sort: str, number: int) -> list[dict[str, Any]]:

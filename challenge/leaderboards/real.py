@@ -43,6 +43,11 @@ class RealColumn:
     def title(self) -> str:
         return f"ReaL top-{self.k}"
 
+    @property
+    def sort(self) -> str:
+        """The HTML board's ``?sort=`` key for this column."""
+        return f"real_top{self.k}"
+
     def value(self, entry: _HasReal) -> float | None:
         """The entry's ReaL error at k (None: scored before the phase had ReaL labels)."""
         at_k = entry.real_error_at_k

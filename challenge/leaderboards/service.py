@@ -52,7 +52,8 @@ BOOTSTRAP = 1000
 LEVEL = 0.95
 
 #: ``?sort=`` keys: the ranking, and every number column (``won``: categories won).
-SORTS = ("rank", "error", "top1", "cls_error", "won", "team", "submitted")
+#: ``?sort=`` keys of the HTML board (their orders: ``pages._ROW_SORTS``).
+SORTS = ("rank", "error", "top1", "cls_error", "won", "team", "submitted", "real_top1", "real_top5")
 
 
 @dataclass(frozen=True)
@@ -671,20 +672,3 @@ def check_sort(sort: str) -> None:
     """Raise ValueError naming the allowed keys unless ``sort`` is one of ``SORTS``."""
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; expected one of: {', '.join(SORTS)}")
-
-
-def sort_entries(entries: list[Entry], sort: str, higher_is_better: bool = False) -> list[Entry]:
-    """The board ordered by one of ``SORTS`` (best first for the headline, else ascending;
-    ties keep the ranking's order)."""
-    check_sort(sort)
-    sign = -1.0 if higher_is_better else 1.0
-    keys: dict[str, Any] = {
-        "rank": lambda e: 0,
-        "error": lambda e: sign * e.error,
-        "top1": lambda e: e.error_at_k[0] if e.error_at_k else float("inf"),
-        "cls_error": lambda e: e.cls_error if e.cls_error is not None else float("inf"),
-        "won": lambda e: -(e.won or 0),
-        "team": lambda e: e.team.casefold(),
-        "submitted": lambda e: e.submitted_at,
-    }
-    return sorted(entries, key=keys[sort])

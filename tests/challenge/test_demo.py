@@ -232,8 +232,8 @@ def test_demo_2012_classification_board_shows_synthetic_real_error(app, db, clie
                                           images=year.images)
         assert entry.real_error_at_k == score_real(parsed.labels, labels, 5)[0]
     page = client.get(f"/c/{year.slug}/cls").get_data(as_text=True)
-    assert "ReaL top-1</th>" in page and "ReaL top-5</th>" in page
-    assert "ReaL top-1</th>" not in client.get(f"/c/{year.slug}/loc").get_data(as_text=True)
+    assert "ReaL top-1</a></th>" in page and "ReaL top-5</a></th>" in page
+    assert "ReaL top-1" not in client.get(f"/c/{year.slug}/loc").get_data(as_text=True)
 
 
 def test_demo_ground_truth_never_served(app, db, client, tmp_path, demo):

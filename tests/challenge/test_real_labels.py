@@ -168,8 +168,15 @@ def test_the_worker_scores_real_error_exactly_and_every_board_shows_it(app, db, 
     assert float(table["Team B"]["real_top5_error"]) == want_b[0][4]
 
     page = client.get("/c/real2012/cls").get_data(as_text=True)
-    assert "ReaL top-1</th>" in page and "ReaL top-5</th>" in page
+    assert "sort=real_top1\">ReaL top-1</a></th>" in page and "sort=real_top5\">ReaL top-5</a></th>" in page
     assert f"{want_a[0][0]:.5f}" in page and f"{want_b[0][4]:.5f}" in page
+    # The ReaL columns sort the board like the others (best first; ranks stay the headline's).
+    for k, column in ((1, "real_top1"), (5, "real_top5")):
+        by_real = client.get(f"/c/real2012/cls?sort={column}").get_data(as_text=True)
+        assert f"ReaL top-{k} ▲</th>" in by_real
+        table = by_real.split('id="leaderboard"', 1)[1]
+        order = sorted(("Team A", "Team B"), key=lambda t: (want_a if t == "Team A" else want_b)[0][k - 1])
+        assert table.index(order[0]) < table.index(order[1])
 
 
 def test_the_submission_page_shows_both_errors_and_no_real_label(app, db, client, scored):
