@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, select
 
 import scorer
@@ -535,6 +536,32 @@ def _write_phase(track: Track, spec: PhaseSpec, blobs: dict[str, Blob]) -> None:
     phase.private_published_at = spec.private_published_at
 
 
+def _keep_class_numbers(track: Track, old: Blob, new: BundleFile) -> None:
+    """Refuse a class list under which the track's scored entries would name other classes
+    (what the console checks, ``admin.service._keep_class_meaning``): labels, predictions
+    and scores hold class numbers, so the old list's wnids must stay first, in their order
+    (new classes may be added at the end), and a hierarchical track's costs between them."""
+    if old.sha256 == new.sha256:
+        return
+    scored = sum(_scored_count(p) for p in track.phases)
+    if not scored:
+        return
+    task = scorer.tasks.get(track.task)
+    before, after = task.load_classes(old.data), task.load_classes(new.data)
+    kept = len(before.wnids)
+    if tuple(after.wnids[:kept]) != tuple(before.wnids):
+        moved = next(i for i, wnid in enumerate(before.wnids)
+                     if i >= len(after.wnids) or after.wnids[i] != wnid)
+        now = after.wnids[moved] if moved < len(after.wnids) else "nothing"
+        raise BundleError(
+            f"tracks[{track.slug}]: {scored} submission(s) are scored with the stored class list; "
+            f"in the bundle's list class {moved + 1} is {now}, not {before.wnids[moved]}. Keep the "
+            f"first {kept} wnids in their order (new classes may only be added at the end)")
+    if task.needs_costs and not np.array_equal(before.cost_matrix, after.cost_matrix[:kept, :kept]):
+        raise BundleError(f"tracks[{track.slug}]: {scored} submission(s) are scored with the stored "
+                          f"hierarchy; the bundle's costs between its first {kept} classes differ")
+
+
 def _write(spec: BundleSpec) -> Challenge:
     blobs = _blobs(spec)
     with db.session.no_autoflush:
@@ -542,6 +569,7 @@ def _write(spec: BundleSpec) -> Challenge:
         if challenge is None:
             challenge = Challenge(slug=spec.slug)
             db.session.add(challenge)
+        stored_classes = challenge.classes_blob if challenge.id is not None else None
         challenge.year, challenge.title = spec.year, spec.title
         challenge.description = spec.description
         challenge.classes_blob = blobs[spec.classes.sha256]
@@ -555,6 +583,10 @@ def _write(spec: BundleSpec) -> Challenge:
                     and any(_scored_count(p) for p in track.phases):
                 raise BundleError(f"tracks[{track.slug}]: task and guesses cannot change once submissions "
                                   f"are scored (stored: {track.task}, {track.guesses} guesses)")
+            if track.id is not None:
+                stored = track.classes_blob or stored_classes
+                if stored is not None:
+                    _keep_class_numbers(track, stored, track_spec.classes or spec.classes)
             track.title, track.task = track_spec.title, track_spec.task
             track.guesses, track.position = track_spec.guesses, position
             track.classes_blob = blobs[track_spec.classes.sha256] if track_spec.classes else None

@@ -457,3 +457,19 @@ def test_reloading_never_swaps_ground_truth_under_scored_submissions(app, db, re
     load_bundle(folder)
     db.expire_all()
     assert db.scalar(select(Phase).where(Phase.slug == "val")).quota_count == 9
+    # The class list: numbers in scores mean its classes, so two swapped are refused (nothing
+    # changes), a class added at the end is taken.
+    classes = tiny_files()["classes.txt"].decode().splitlines()
+    swapped = [classes[1], classes[0], *classes[2:]]
+    write_bundle(folder, **{"classes.txt": ("\n".join(swapped) + "\n").encode()})
+    classes_before = db.scalar(select(Challenge)).classes_blob.sha256
+    with pytest.raises(BundleError, match=rf"tracks\[cls\]: 1 submission\(s\) are scored with the stored "
+                                          rf"class list; in the bundle's list class 1 is {TINY_WNIDS[1]}, "
+                                          rf"not {TINY_WNIDS[0]}"):
+        load_bundle(folder)
+    db.expire_all()
+    assert db.scalar(select(Challenge)).classes_blob.sha256 == classes_before
+    write_bundle(folder, **{"classes.txt": ("\n".join([*classes, "n99999999 a new class"]) + "\n").encode()})
+    load_bundle(folder)
+    db.expire_all()
+    assert db.scalar(select(Challenge)).classes_blob.sha256 != classes_before
