@@ -144,7 +144,7 @@ def delete_page(challenge: Challenge, announcement: Announcement) -> confirm.Con
         mailed = (f"The e-mails sent to {people} at {announcement.mailed_at:%Y-%m-%d %H:%M} UTC "
                   "stay in their inboxes.")
     else:
-        mailed = "Its e-mails have not been sent yet: they will not be."
+        mailed = "Its e-mails have not gone out yet (no worker has run its job): deleted, it is not sent."
     return confirm.Confirmation(
         title=f"Delete the announcement “{announcement.title}”?",
         action_url=url_for("admin.announcement_delete", challenge_id=challenge.id,
