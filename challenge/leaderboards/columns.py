@@ -8,6 +8,7 @@ from typing import Any
 
 import scorer.tasks
 from challenge import scoring
+from challenge.leaderboards.real import RealColumn
 from challenge.models import Track
 
 Column = scorer.tasks.Column
@@ -48,4 +49,9 @@ def export_columns(task: str, rows: list[dict[str, Any]]) -> list[tuple[str, str
         key = export_key(c)
         if any(r.get(key) is not None for r in rows) or c.source == "error":
             out.append((key, c.label.replace(" ({k})", ""), c.format))
+    # A classification phase with ReaL labels (leaderboards.real) publishes them too.
+    for k in (1, 5):
+        key = RealColumn(k).key
+        if any(r.get(key) is not None for r in rows):
+            out.append((key, RealColumn(k).title, "%.5f"))
     return out

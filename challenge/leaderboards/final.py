@@ -17,6 +17,7 @@ from challenge import audit, notify, splits
 from challenge.challenges.service import phase_path
 from challenge.extensions import db
 from challenge.leaderboards import export
+from challenge.leaderboards.real import real_columns
 from challenge.leaderboards.service import board_names, leaderboard, rankings
 from challenge.leaderboards.visibility import board_sight, explain
 from challenge.models import Challenge, FinalResults, User, utcnow
@@ -65,7 +66,7 @@ def snapshot(challenge: Challenge, now: datetime) -> dict[str, Any]:
                     entries = leaderboard(phase, None, now, board, ranking)
                     boards.append({**where, "board": board, "ranking": ranking,
                                    "title": f"{BOARD_TITLES[board]}, {RANKING_TITLES[ranking]}",
-                                   "entries": export.rows(entries, track)})
+                                   "entries": export.rows(entries, track, real_columns(phase))})
     return {"boards": boards, "withheld": withheld}
 
 

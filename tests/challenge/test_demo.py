@@ -165,6 +165,9 @@ def test_pages_say_the_entries_are_synthetic_and_history_charts_the_years(client
             assert results.status_code == 200 and ": final results</h1>" in results.get_data(as_text=True)
         else:
             assert link not in main and client.get(f"/results/{year.slug}").status_code == 404
+    # The 2012 results carry the ReaL columns its classification board shows.
+    final_2012 = client.get("/results/ilsvrc2012-demo").get_data(as_text=True)
+    assert '<th class="num">ReaL top-1</th>' in final_2012 and '<th class="num">ReaL top-5</th>' in final_2012
     for year, _track, team, error in WINNERS:
         # Each point's label: "<year> <track title>: <error> (<team>)".
         found = [float(x) for x in re.findall(rf"{year} [^<]*?: ([0-9.]+) \({team}\)", series)]
