@@ -19,13 +19,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select
 
 import scorer
 import scorer.real
 import scorer.tasks
-from challenge import artifacts, audit, splits
+from challenge import artifacts, audit, scoring, splits
 from challenge.extensions import db
 from challenge.models import (
     QUOTA_PERIODS,
@@ -538,28 +537,20 @@ def _write_phase(track: Track, spec: PhaseSpec, blobs: dict[str, Blob]) -> None:
 
 def _keep_class_numbers(track: Track, old: Blob, new: BundleFile) -> None:
     """Refuse a class list under which the track's scored entries would name other classes
-    (what the console checks, ``admin.service._keep_class_meaning``): labels, predictions
-    and scores hold class numbers, so the old list's wnids must stay first, in their order
-    (new classes may be added at the end), and a hierarchical track's costs between them."""
+    (``scoring.renumbering``, as the console's replace checks)."""
     if old.sha256 == new.sha256:
         return
     scored = sum(_scored_count(p) for p in track.phases)
     if not scored:
         return
     task = scorer.tasks.get(track.task)
-    before, after = task.load_classes(old.data), task.load_classes(new.data)
-    kept = len(before.wnids)
-    if tuple(after.wnids[:kept]) != tuple(before.wnids):
-        moved = next(i for i, wnid in enumerate(before.wnids)
-                     if i >= len(after.wnids) or after.wnids[i] != wnid)
-        now = after.wnids[moved] if moved < len(after.wnids) else "nothing"
-        raise BundleError(
-            f"tracks[{track.slug}]: {scored} submission(s) are scored with the stored class list; "
-            f"in the bundle's list class {moved + 1} is {now}, not {before.wnids[moved]}. Keep the "
-            f"first {kept} wnids in their order (new classes may only be added at the end)")
-    if task.needs_costs and not np.array_equal(before.cost_matrix, after.cost_matrix[:kept, :kept]):
-        raise BundleError(f"tracks[{track.slug}]: {scored} submission(s) are scored with the stored "
-                          f"hierarchy; the bundle's costs between its first {kept} classes differ")
+    change = scoring.renumbering(task.load_classes(old.data), task.load_classes(new.data), task.needs_costs)
+    if change is None:
+        return
+    held = f"tracks[{track.slug}]: {scored} submission(s) are scored with the stored"
+    if change.costs:
+        raise BundleError(f"{held} hierarchy; the bundle's {change.detail}")
+    raise BundleError(f"{held} class list; in the bundle's list {change.detail}")
 
 
 def _write(spec: BundleSpec) -> Challenge:

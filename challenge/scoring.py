@@ -11,9 +11,11 @@ before it forks (``preload``), so its work horses inherit them.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+import numpy as np
 from flask import current_app
 from rq.exceptions import StopRequested
 from sqlalchemy import select
@@ -52,6 +54,31 @@ def _classes_by_sha(sha256: str, blob_id: int) -> scorer.ClassList:
 def _task_classes(task: str, sha256: str, blob_id: int) -> object:
     # A task with its own class-list reader (detection's meta_det.mat): no artifact.
     return scorer.tasks.get(task).load_classes(_blob_bytes(blob_id))
+
+
+@dataclass(frozen=True)
+class Renumbering:
+    """How a new class list would change what stored class numbers mean (``renumbering``)."""
+
+    costs: bool  # False: a class moved (``detail`` says which); True: the costs between them changed
+    detail: str
+
+
+def renumbering(old: scorer.ClassList, new: scorer.ClassList, needs_costs: bool) -> Renumbering | None:
+    """What replacing ``old`` by ``new`` under entries would change (None: nothing). Labels,
+    predictions and scores hold numbers: number ``i`` is the list's ``i``-th wnid, so the new
+    list must keep the old wnids first, in their order (new classes may only be added at the
+    end), and a hierarchical track the costs between them. Shared by the console's replace
+    and a bundle reload, which each say it in their words."""
+    kept = len(old.wnids)
+    if tuple(new.wnids[:kept]) != tuple(old.wnids):
+        moved = next(i for i, wnid in enumerate(old.wnids) if i >= len(new.wnids) or new.wnids[i] != wnid)
+        now = new.wnids[moved] if moved < len(new.wnids) else "nothing"
+        return Renumbering(False, f"class {moved + 1} is {now}, not {old.wnids[moved]}. Keep the first "
+                                  f"{kept} wnids in their order (new classes may only be added at the end)")
+    if needs_costs and not np.array_equal(old.cost_matrix, new.cost_matrix[:kept, :kept]):
+        return Renumbering(True, f"costs between its first {kept} classes differ")
+    return None
 
 
 def classes_blob(track: Track) -> Blob:

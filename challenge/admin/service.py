@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import redis
 from flask import current_app
 from rq.exceptions import NoSuchJobError
@@ -227,22 +226,14 @@ def _keep_class_meaning(track: Track, parsed: Any) -> None:
     entered = _entered(track)
     if not entered:
         return
-    old = scoring.class_list(track)
-    kept = len(old.wnids)
-    if tuple(parsed.wnids[:kept]) != tuple(old.wnids):
-        moved = next((i for i, wnid in enumerate(old.wnids)
-                      if i >= len(parsed.wnids) or parsed.wnids[i] != wnid), kept)
-        now = parsed.wnids[moved] if moved < len(parsed.wnids) else "nothing"
-        raise ConsoleError(
-            f"classes: track {track.slug!r} has {entered} submission(s) scored or being scored, whose "
-            f"class numbers mean the current list's classes; in the new list class {moved + 1} is "
-            f"{now}, not {old.wnids[moved]}. Keep the first {kept} wnids in their order (new classes "
-            "may only be added at the end)")
-    if scoring.task_of(track).needs_costs and not np.array_equal(
-            old.cost_matrix, parsed.cost_matrix[:kept, :kept]):
-        raise ConsoleError(f"classes: track {track.slug!r} has {entered} submission(s) scored or being "
-                           "scored with the current hierarchy; the new list's costs between its "
-                           f"first {kept} classes differ")
+    change = scoring.renumbering(scoring.class_list(track), parsed, scoring.task_of(track).needs_costs)
+    if change is None:
+        return
+    held = f"classes: track {track.slug!r} has {entered} submission(s) scored or being scored"
+    if change.costs:
+        raise ConsoleError(f"{held} with the current hierarchy; the new list's {change.detail}")
+    raise ConsoleError(f"{held}, whose class numbers mean the current list's classes; in the new list "
+                       f"{change.detail}")
 
 
 def replace_classes(actor: User, challenge: Challenge, classes: Upload) -> Challenge:

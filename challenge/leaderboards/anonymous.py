@@ -6,7 +6,7 @@ sort, the phase's status and countdowns, the notes above the board and a digest 
 challenge, track and phase rows, which is everything the page shows an anonymous
 visitor (no form, no CSRF token, no name in the menu). A repeat request with the same
 URL and ETag is answered with the bytes rendered the first time, saving the template
-(about a fifth of a warm request). Nothing is ever served under another ETag, so an
+(about a third of a warm request in-process). Nothing is ever served under another ETag, so an
 edit, a new score or a closing phase renders afresh.
 
 Bounded in bytes (``MAX_BYTES`` per process, least recently used out first), and a page

@@ -51,8 +51,8 @@ METHOD = (
 BOOTSTRAP = 1000
 LEVEL = 0.95
 
-#: ``?sort=`` keys: the ranking, and every number column (``won``: categories won).
-#: ``?sort=`` keys of the HTML board (their orders: ``pages._ROW_SORTS``).
+#: ``?sort=`` keys of the HTML board: the ranking, and every number column (``won``:
+#: categories won; ReaL's); their orders are ``pages._ROW_SORTS``.
 SORTS = ("rank", "error", "top1", "cls_error", "won", "team", "submitted", "real_top1", "real_top5")
 
 
